@@ -1,0 +1,38 @@
+# Thin wrapper around CMake: the README's two commands live here.
+#   make demo   install missing packages, build, run the gateway on simulated providers (:8080)
+#   make test   install missing packages, build with ASan/UBSan, run every test
+BUILD      ?= build
+TEST_BUILD ?= build/asan
+JOBS       ?= $(shell nproc)
+
+.PHONY: all build demo test deps test-deps unit integration bench clean
+
+all: build
+
+deps:
+	@tools/deps.sh build
+
+test-deps:
+	@tools/deps.sh test
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS) --target tollgate tollgatectl tollgate-sim
+
+demo: build
+	@tools/demo.sh $(BUILD)
+
+tests/integration/node_modules: tests/integration/package.json tests/integration/package-lock.json
+	@cd tests/integration && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+test: test-deps tests/integration/node_modules
+	@cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DTG_SANITIZE=ON -DTG_WERROR=ON >/dev/null
+	@cmake --build $(TEST_BUILD) -j $(JOBS)
+	@cd $(TEST_BUILD) && ctest --output-on-failure -j 2
+
+bench: build test-deps
+	@bench/run
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,232 @@
+/*
+ * The admin socket: a unix stream socket owned by the master, mode 0600, that only the gateway's
+ * own user (or root) may use — checked with SO_PEERCRED, not just file modes. Each line in is one
+ * JSON command, each line out one JSON reply. The protocol is docs/admin-protocol.md.
+ */
+#include "master/master.h"
+#include "shared/tg_log.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define TG_ADMIN_MAX_LINE (1024 * 1024)
+
+static struct {
+    struct evconnlistener *listener;
+    char *path;
+} tg_admin;
+
+typedef struct {
+    struct bufferevent *bev;
+    uid_t uid;
+    pid_t pid;
+} tg_admin_conn_t;
+
+static void tg_admin_reply(tg_admin_conn_t *c, json_t *reply)
+{
+    char *s = json_dumps(reply, JSON_COMPACT);
+
+    if (s != NULL) {
+        bufferevent_write(c->bev, s, strlen(s));
+        bufferevent_write(c->bev, "\n", 1);
+        free(s);
+    }
+    json_decref(reply);
+}
+
+static json_t *tg_admin_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static json_t *tg_admin_error(const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return json_pack("{s:b,s:s}", "ok", 0, "error", msg);
+}
+
+static json_t *tg_admin_status(void)
+{
+    const tg_config_t *cf = tg_master_config();
+    char sha[65];
+
+    tg_config_sha256_hex(cf, sha);
+    return json_pack("{s:b,s:s,s:i,s:i,s:s,s:s,s:i,s:i}", "ok", 1, "version", TG_VERSION, "pid",
+                     (int)getpid(), "generation", (int)cf->generation, "config", cf->path,
+                     "config_sha256", sha, "models", (int)cf->nmodels, "providers",
+                     (int)cf->nproviders);
+}
+
+static json_t *tg_admin_workers(void)
+{
+    tg_worker_info_t w[256];
+    int n = tg_master_workers(w, 256);
+    json_t *arr = json_array();
+
+    for (int i = 0; i < n; i++)
+        json_array_append_new(arr, json_pack("{s:i,s:i,s:i,s:i,s:I}", "slot", w[i].slot, "pid",
+                                             (int)w[i].pid, "restarts", (int)w[i].restarts,
+                                             "generation", (int)w[i].generation, "uptime_ms",
+                                             (json_int_t)w[i].uptime_ms));
+    return json_pack("{s:b,s:o}", "ok", 1, "workers", arr);
+}
+
+static json_t *tg_admin_dispatch(tg_admin_conn_t *c, json_t *req)
+{
+    const char *cmd = json_string_value(json_object_get(req, "cmd"));
+    char err[TG_CONFIG_ERR_MAX];
+
+    if (cmd == NULL)
+        return tg_admin_error("missing \"cmd\"");
+    if (strcmp(cmd, "status") == 0 || strcmp(cmd, "ping") == 0)
+        return tg_admin_status();
+    if (strcmp(cmd, "workers") == 0)
+        return tg_admin_workers();
+    if (strcmp(cmd, "reload") == 0 || strcmp(cmd, "routes.reload") == 0) {
+        tg_log(TG_LOG_INFO, 0, "admin (uid %d pid %d): reload", (int)c->uid, (int)c->pid);
+        if (tg_master_reload(err, sizeof(err)) == -1)
+            return tg_admin_error("%s", err);
+        return tg_admin_status();
+    }
+    if (strcmp(cmd, "drain") == 0 || strcmp(cmd, "stop") == 0) {
+        tg_log(TG_LOG_INFO, 0, "admin (uid %d pid %d): %s", (int)c->uid, (int)c->pid, cmd);
+        tg_master_stop(1);
+        return json_pack("{s:b,s:s}", "ok", 1, "state", "draining");
+    }
+    return tg_admin_error("unknown command \"%s\"", cmd);
+}
+
+static void tg_admin_close(tg_admin_conn_t *c)
+{
+    bufferevent_free(c->bev);
+    free(c);
+}
+
+static void tg_admin_read(struct bufferevent *bev, void *arg)
+{
+    tg_admin_conn_t *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    char *line;
+    size_t len;
+
+    while ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF)) != NULL) {
+        json_error_t jerr;
+        json_t *req = json_loadb(line, len, 0, &jerr);
+
+        free(line);
+        if (!json_is_object(req)) {
+            json_decref(req);
+            tg_admin_reply(c, tg_admin_error("a command is one JSON object per line"));
+            continue;
+        }
+        tg_admin_reply(c, tg_admin_dispatch(c, req));
+        json_decref(req);
+    }
+    if (evbuffer_get_length(in) > TG_ADMIN_MAX_LINE)
+        tg_admin_close(c);
+}
+
+static void tg_admin_event(struct bufferevent *bev, short what, void *arg)
+{
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+        tg_admin_close(arg);
+}
+
+static void tg_admin_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                            int salen, void *arg)
+{
+    struct ucred cred;
+    socklen_t clen = sizeof(cred);
+    tg_admin_conn_t *c;
+
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == -1) {
+        tg_log(TG_LOG_ERROR, errno, "getsockopt(SO_PEERCRED) failed");
+        close(fd);
+        return;
+    }
+    if (cred.uid != geteuid() && cred.uid != 0) {
+        static const char deny[] =
+            "{\"ok\":false,\"error\":\"permission denied: wrong user\"}\n";
+        tg_log(TG_LOG_WARN, 0, "admin socket: refused uid %d (pid %d)", (int)cred.uid,
+               (int)cred.pid);
+        if (write(fd, deny, sizeof(deny) - 1) < 0) {
+            /* the peer is being refused anyway */
+        }
+        close(fd);
+        return;
+    }
+    if ((c = calloc(1, sizeof(*c))) == NULL) {
+        close(fd);
+        return;
+    }
+    c->uid = cred.uid;
+    c->pid = cred.pid;
+    c->bev = bufferevent_socket_new(evconnlistener_get_base(l), fd, BEV_OPT_CLOSE_ON_FREE);
+    bufferevent_setcb(c->bev, tg_admin_read, NULL, tg_admin_event, c);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+int tg_admin_start(struct event_base *base, const tg_config_t *cf)
+{
+    struct sockaddr_un sun;
+    mode_t old;
+    int fd;
+
+    if (cf->admin_socket == NULL)
+        return 0;
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    if (strlen(cf->admin_socket) >= sizeof(sun.sun_path)) {
+        tg_log(TG_LOG_CRIT, 0, "admin_socket path too long: %s", cf->admin_socket);
+        return -1;
+    }
+    memcpy(sun.sun_path, cf->admin_socket, strlen(cf->admin_socket));
+    unlink(cf->admin_socket); /* a stale socket from a previous run */
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd == -1) {
+        tg_log(TG_LOG_CRIT, errno, "socket(AF_UNIX) failed");
+        return -1;
+    }
+    old = umask(0077); /* born 0600: no window where others could connect */
+    if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+        umask(old);
+        tg_log(TG_LOG_CRIT, errno, "bind(\"%s\") failed", cf->admin_socket);
+        close(fd);
+        return -1;
+    }
+    umask(old);
+    chmod(cf->admin_socket, 0600);
+    tg_admin.listener =
+        evconnlistener_new(base, tg_admin_accept, NULL, LEV_OPT_CLOSE_ON_FREE, 16, fd);
+    if (tg_admin.listener == NULL) {
+        tg_log(TG_LOG_CRIT, errno, "listen(\"%s\") failed", cf->admin_socket);
+        close(fd);
+        return -1;
+    }
+    tg_admin.path = strdup(cf->admin_socket);
+    return 0;
+}
+
+void tg_admin_stop(void)
+{
+    if (tg_admin.listener != NULL)
+        evconnlistener_free(tg_admin.listener);
+    if (tg_admin.path != NULL) {
+        unlink(tg_admin.path);
+        free(tg_admin.path);
+    }
+    memset(&tg_admin, 0, sizeof(tg_admin));
+}

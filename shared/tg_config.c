@@ -1,0 +1,1137 @@
+/*
+ * YAML configuration compiler. libyaml's document API gives every node its position, so each
+ * validation error names file:line:col. Includes may add providers and models (the shipped
+ * price catalog is one). Compilation is all-or-nothing: a config either validates completely or
+ * is rejected and the caller keeps running on the previous one.
+ */
+#include "shared/tg_config.h"
+#include "shared/tg_log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#define TG_CONFIG_MAX_FILE (16 * 1024 * 1024)
+#define TG_CONFIG_MAX_DOCS 16
+
+typedef struct {
+    yaml_document_t doc;
+    const char *file;
+    int loaded;
+} tg_cdoc_t;
+
+typedef struct {
+    tg_config_t *cf;
+    char *err;
+    size_t errlen;
+    tg_cdoc_t docs[TG_CONFIG_MAX_DOCS];
+    size_t ndocs;
+    /* model definitions are resolved after every provider is known */
+    struct {
+        tg_cdoc_t *d;
+        yaml_node_t *key;
+        yaml_node_t *val;
+    } *mdefs;
+    size_t nmdefs, mdcap;
+} tg_cctx_t;
+
+static int tg_cerr(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int tg_cerr(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *fmt, ...)
+{
+    va_list ap;
+    int off;
+
+    off = snprintf(c->err, c->errlen, "%s:%zu:%zu: ", d->file, n ? n->start_mark.line + 1 : 1,
+                   n ? n->start_mark.column + 1 : 1);
+    if (off < 0 || (size_t)off >= c->errlen)
+        return -1;
+    va_start(ap, fmt);
+    vsnprintf(c->err + off, c->errlen - (size_t)off, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static char *tg_xstrdup(const char *s)
+{
+    char *p = strdup(s);
+
+    if (p == NULL) {
+        tg_log(TG_LOG_CRIT, errno, "strdup() failed");
+        abort();
+    }
+    return p;
+}
+
+static void *tg_xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size);
+
+    if (p == NULL) {
+        tg_log(TG_LOG_CRIT, errno, "calloc() failed");
+        abort();
+    }
+    return p;
+}
+
+/* ---- scalars ---------------------------------------------------------------------------- */
+
+static yaml_node_t *tg_node(tg_cdoc_t *d, int id)
+{
+    return yaml_document_get_node(&d->doc, id);
+}
+
+static int tg_is_null(yaml_node_t *n)
+{
+    const char *v;
+
+    if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return 0;
+    v = (const char *)n->data.scalar.value;
+    return *v == '\0' || strcmp(v, "~") == 0 || strcmp(v, "null") == 0;
+}
+
+static const char *tg_scalar(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *what)
+{
+    if (n->type != YAML_SCALAR_NODE) {
+        tg_cerr(c, d, n, "%s must be a scalar value", what);
+        return NULL;
+    }
+    return (const char *)n->data.scalar.value;
+}
+
+static int tg_cint(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *what, int64_t min,
+                   int64_t max, int64_t *out)
+{
+    const char *s = tg_scalar(c, d, n, what);
+    char *end;
+    long long v;
+
+    if (s == NULL)
+        return -1;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno || end == s || *end != '\0' || v < min || v > max)
+        return tg_cerr(c, d, n, "%s must be an integer from %lld to %lld, not \"%s\"", what,
+                       (long long)min, (long long)max, s);
+    *out = v;
+    return 0;
+}
+
+static int tg_cduration(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *what,
+                        int64_t *out)
+{
+    const char *s = tg_scalar(c, d, n, what);
+    int64_t v;
+
+    if (s == NULL)
+        return -1;
+    v = tg_parse_duration_ms(s);
+    if (v < 0)
+        return tg_cerr(c, d, n, "%s must be a duration like 500ms, 30s, 5m or 1h, not \"%s\"",
+                       what, s);
+    *out = v;
+    return 0;
+}
+
+static int tg_csize(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *what, size_t *out)
+{
+    const char *s = tg_scalar(c, d, n, what);
+    int64_t v;
+
+    if (s == NULL)
+        return -1;
+    v = tg_parse_size(s);
+    if (v <= 0)
+        return tg_cerr(c, d, n, "%s must be a size like 8m, 16k or 1024, not \"%s\"", what, s);
+    *out = (size_t)v;
+    return 0;
+}
+
+static int tg_cbool(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *what, int *out)
+{
+    const char *s = tg_scalar(c, d, n, what);
+
+    if (s == NULL)
+        return -1;
+    if (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0 || strcmp(s, "on") == 0)
+        *out = 1;
+    else if (strcmp(s, "false") == 0 || strcmp(s, "no") == 0 || strcmp(s, "off") == 0)
+        *out = 0;
+    else
+        return tg_cerr(c, d, n, "%s must be true or false, not \"%s\"", what, s);
+    return 0;
+}
+
+int64_t tg_parse_duration_ms(const char *s)
+{
+    char *end;
+    long long v;
+    int64_t mul;
+
+    if (s == NULL || !isdigit((unsigned char)*s))
+        return -1;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno || v < 0)
+        return -1;
+    if (strcmp(end, "ms") == 0)
+        mul = 1;
+    else if (*end == '\0' || strcmp(end, "s") == 0)
+        mul = 1000;
+    else if (strcmp(end, "m") == 0)
+        mul = 60000;
+    else if (strcmp(end, "h") == 0)
+        mul = 3600000;
+    else if (strcmp(end, "d") == 0)
+        mul = 86400000;
+    else
+        return -1;
+    if (v > INT64_MAX / mul / 2)
+        return -1;
+    return (int64_t)v * mul;
+}
+
+int64_t tg_parse_size(const char *s)
+{
+    char *end;
+    long long v;
+    int64_t mul = 1;
+
+    if (s == NULL || !isdigit((unsigned char)*s))
+        return -1;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno || v < 0)
+        return -1;
+    switch (tolower((unsigned char)*end)) {
+    case '\0':
+        break;
+    case 'k':
+        mul = 1024;
+        break;
+    case 'm':
+        mul = 1024 * 1024;
+        break;
+    case 'g':
+        mul = 1024 * 1024 * 1024;
+        break;
+    default:
+        return -1;
+    }
+    if (*end != '\0' && end[1] != '\0' && !(tolower((unsigned char)end[1]) == 'b' && end[2] == 0))
+        return -1;
+    if (v > INT64_MAX / mul / 2)
+        return -1;
+    return (int64_t)v * mul;
+}
+
+/*
+ * Expand ${VAR} and ${VAR:-default} references. Secrets are only ever written this way, so
+ * the text of the config file itself never holds one.
+ */
+static char *tg_expand_env(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *s, int *refs)
+{
+    size_t cap = strlen(s) + 1, len = 0;
+    char *out = tg_xcalloc(1, cap);
+
+    *refs = 0;
+    while (*s) {
+        const char *close, *def, *val;
+        char name[128];
+        size_t nlen, vlen;
+
+        if (s[0] != '$' || s[1] != '{') {
+            if (len + 1 >= cap)
+                out = realloc(out, cap *= 2);
+            out[len++] = *s++;
+            continue;
+        }
+        close = strchr(s, '}');
+        if (close == NULL) {
+            free(out);
+            tg_cerr(c, d, n, "unterminated ${ in \"%s\"", s);
+            return NULL;
+        }
+        def = strstr(s, ":-");
+        if (def != NULL && def > close)
+            def = NULL;
+        nlen = (size_t)((def ? def : close) - (s + 2));
+        if (nlen == 0 || nlen >= sizeof(name)) {
+            free(out);
+            tg_cerr(c, d, n, "bad environment reference");
+            return NULL;
+        }
+        memcpy(name, s + 2, nlen);
+        name[nlen] = '\0';
+        for (size_t i = 0; i < nlen; i++) {
+            if (!(isalnum((unsigned char)name[i]) || name[i] == '_')) {
+                free(out);
+                tg_cerr(c, d, n, "bad environment variable name \"%s\"", name);
+                return NULL;
+            }
+        }
+        val = getenv(name);
+        if (val == NULL || *val == '\0') {
+            if (def == NULL) {
+                free(out);
+                tg_cerr(c, d, n,
+                        "environment variable %s is not set (write ${%s:-} to allow that)", name,
+                        name);
+                return NULL;
+            }
+            val = def + 2;
+            vlen = (size_t)(close - val);
+        } else {
+            vlen = strlen(val);
+        }
+        while (len + vlen + 1 >= cap)
+            out = realloc(out, cap *= 2);
+        memcpy(out + len, val, vlen);
+        len += vlen;
+        s = close + 1;
+        (*refs)++;
+    }
+    out[len] = '\0';
+    return out;
+}
+
+/* ---- documents --------------------------------------------------------------------------- */
+
+static tg_config_file_t *tg_source_find(tg_config_source_t *src, const char *path)
+{
+    for (size_t i = 0; i < src->nfiles; i++)
+        if (strcmp(src->files[i].path, path) == 0)
+            return &src->files[i];
+    return NULL;
+}
+
+static int tg_read_file(const char *path, char **data, size_t *len, char *err, size_t errlen)
+{
+    struct stat st;
+    ssize_t n;
+    size_t got = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd == -1) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) == -1 || st.st_size > TG_CONFIG_MAX_FILE) {
+        snprintf(err, errlen, "%s: cannot read or larger than 16 MiB", path);
+        close(fd);
+        return -1;
+    }
+    *data = tg_xcalloc(1, (size_t)st.st_size + 1);
+    while (got < (size_t)st.st_size) {
+        n = read(fd, *data + got, (size_t)st.st_size - got);
+        if (n <= 0) {
+            if (n < 0 && errno == EINTR)
+                continue;
+            break;
+        }
+        got += (size_t)n;
+    }
+    close(fd);
+    *len = got;
+    return 0;
+}
+
+static tg_config_file_t *tg_source_add(tg_config_source_t *src, const char *path, char *data,
+                                       size_t len)
+{
+    tg_config_file_t *f;
+
+    src->files = realloc(src->files, (src->nfiles + 1) * sizeof(*src->files));
+    if (src->files == NULL)
+        abort();
+    f = &src->files[src->nfiles++];
+    f->path = tg_xstrdup(path);
+    f->data = data;
+    f->len = len;
+    return f;
+}
+
+static tg_cdoc_t *tg_doc_load(tg_cctx_t *c, const char *path)
+{
+    tg_config_source_t *src = &c->cf->source;
+    tg_config_file_t *f = tg_source_find(src, path);
+    yaml_parser_t parser;
+    tg_cdoc_t *d;
+    char *data;
+    size_t len;
+
+    if (f == NULL) {
+        if (!src->from_disk) {
+            snprintf(c->err, c->errlen, "%s: not part of the configuration source", path);
+            return NULL;
+        }
+        if (tg_read_file(path, &data, &len, c->err, c->errlen) == -1)
+            return NULL;
+        f = tg_source_add(src, path, data, len);
+    }
+    if (c->ndocs == TG_CONFIG_MAX_DOCS) {
+        snprintf(c->err, c->errlen, "%s: too many included files", path);
+        return NULL;
+    }
+    d = &c->docs[c->ndocs];
+    d->file = f->path;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)f->data, f->len);
+    if (!yaml_parser_load(&parser, &d->doc)) {
+        snprintf(c->err, c->errlen, "%s:%zu:%zu: %s%s%s", f->path, parser.problem_mark.line + 1,
+                 parser.problem_mark.column + 1, parser.problem ? parser.problem : "YAML error",
+                 parser.context ? " " : "", parser.context ? parser.context : "");
+        yaml_parser_delete(&parser);
+        return NULL;
+    }
+    yaml_parser_delete(&parser);
+    d->loaded = 1;
+    c->ndocs++;
+    if (yaml_document_get_root_node(&d->doc) == NULL ||
+        yaml_document_get_root_node(&d->doc)->type != YAML_MAPPING_NODE) {
+        tg_cerr(c, d, yaml_document_get_root_node(&d->doc), "the top level must be a mapping");
+        return NULL;
+    }
+    return d;
+}
+
+#define TG_FOREACH_PAIR(d, map, p)                                                                 \
+    for (yaml_node_pair_t *p = (map)->data.mapping.pairs.start; p < (map)->data.mapping.pairs.top; \
+         p++)
+
+static int tg_expect_map(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *what)
+{
+    if (n->type != YAML_MAPPING_NODE)
+        return tg_cerr(c, d, n, "%s must be a mapping", what);
+    /* duplicate keys are almost always a mistake that would silently drop a setting */
+    TG_FOREACH_PAIR(d, n, p)
+    {
+        yaml_node_t *k = tg_node(d, p->key);
+        if (k->type != YAML_SCALAR_NODE)
+            return tg_cerr(c, d, k, "keys of %s must be strings", what);
+        for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < p; q++) {
+            yaml_node_t *k2 = tg_node(d, q->key);
+            if (strcmp((char *)k->data.scalar.value, (char *)k2->data.scalar.value) == 0)
+                return tg_cerr(c, d, k, "duplicate key \"%s\" in %s", k->data.scalar.value, what);
+        }
+    }
+    return 0;
+}
+
+static const char *tg_key(tg_cdoc_t *d, yaml_node_pair_t *p)
+{
+    return (const char *)tg_node(d, p->key)->data.scalar.value;
+}
+
+/* ---- sections ---------------------------------------------------------------------------- */
+
+static int tg_parse_listen(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n)
+{
+    tg_config_t *cf = c->cf;
+    yaml_node_item_t *it;
+    size_t count;
+
+    if (n->type == YAML_SCALAR_NODE) {
+        count = 1;
+    } else if (n->type == YAML_SEQUENCE_NODE) {
+        count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    } else {
+        return tg_cerr(c, d, n, "listen must be an address or a list of addresses");
+    }
+    if (count == 0)
+        return tg_cerr(c, d, n, "listen needs at least one address");
+    cf->listen = tg_xcalloc(count, sizeof(char *));
+    for (size_t i = 0; i < count; i++) {
+        yaml_node_t *a = n->type == YAML_SCALAR_NODE
+                             ? n
+                             : tg_node(d, *(it = n->data.sequence.items.start + i));
+        const char *s = tg_scalar(c, d, a, "a listen address");
+        const char *colon;
+        char *end;
+        long port;
+
+        if (s == NULL)
+            return -1;
+        colon = strrchr(s, ':');
+        errno = 0;
+        port = strtol(colon ? colon + 1 : s, &end, 10);
+        if (errno || *end != '\0' || port < 1 || port > 65535 || (colon && colon == s))
+            return tg_cerr(c, d, a, "listen address must be HOST:PORT or PORT, not \"%s\"", s);
+        cf->listen[cf->nlisten++] = tg_xstrdup(s);
+    }
+    return 0;
+}
+
+static int tg_parse_log(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n)
+{
+    tg_config_t *cf = c->cf;
+
+    if (tg_expect_map(c, d, n, "log") == -1)
+        return -1;
+    TG_FOREACH_PAIR(d, n, p)
+    {
+        const char *k = tg_key(d, p);
+        yaml_node_t *v = tg_node(d, p->value);
+        const char *s = tg_scalar(c, d, v, k);
+
+        if (s == NULL)
+            return -1;
+        if (strcmp(k, "level") == 0) {
+            if ((cf->log_level = tg_log_level_parse(s)) < 0)
+                return tg_cerr(c, d, v, "log level must be debug, info, warn or error");
+        } else if (strcmp(k, "error_log") == 0) {
+            free(cf->error_log);
+            cf->error_log = tg_xstrdup(s);
+        } else if (strcmp(k, "access_log") == 0) {
+            free(cf->access_log);
+            cf->access_log = (strcmp(s, "off") == 0 || tg_is_null(v)) ? NULL : tg_xstrdup(s);
+        } else {
+            return tg_cerr(c, d, tg_node(d, p->key), "unknown key \"%s\" in log", k);
+        }
+    }
+    return 0;
+}
+
+static int tg_parse_http(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n)
+{
+    tg_config_t *cf = c->cf;
+    int64_t v64;
+
+    if (tg_expect_map(c, d, n, "http") == -1)
+        return -1;
+    TG_FOREACH_PAIR(d, n, p)
+    {
+        const char *k = tg_key(d, p);
+        yaml_node_t *v = tg_node(d, p->value);
+        int rc;
+
+        if (strcmp(k, "max_body_size") == 0)
+            rc = tg_csize(c, d, v, k, &cf->http.max_body_size);
+        else if (strcmp(k, "max_header_size") == 0)
+            rc = tg_csize(c, d, v, k, &cf->http.max_header_size);
+        else if (strcmp(k, "header_timeout") == 0)
+            rc = tg_cduration(c, d, v, k, &cf->http.header_timeout_ms);
+        else if (strcmp(k, "body_timeout") == 0)
+            rc = tg_cduration(c, d, v, k, &cf->http.body_timeout_ms);
+        else if (strcmp(k, "keepalive_timeout") == 0)
+            rc = tg_cduration(c, d, v, k, &cf->http.keepalive_timeout_ms);
+        else if (strcmp(k, "send_timeout") == 0)
+            rc = tg_cduration(c, d, v, k, &cf->http.send_timeout_ms);
+        else if (strcmp(k, "max_connections") == 0) {
+            rc = tg_cint(c, d, v, k, 1, 1000000, &v64);
+            cf->http.max_connections = (int)v64;
+        } else
+            return tg_cerr(c, d, tg_node(d, p->key), "unknown key \"%s\" in http", k);
+        if (rc == -1)
+            return -1;
+    }
+    if (cf->http.max_header_size < 1024 || cf->http.max_header_size > 1024 * 1024)
+        return tg_cerr(c, d, n, "http.max_header_size must be between 1k and 1m");
+    return 0;
+}
+
+static int tg_parse_upstream(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n)
+{
+    tg_config_t *cf = c->cf;
+
+    if (tg_expect_map(c, d, n, "upstream") == -1)
+        return -1;
+    TG_FOREACH_PAIR(d, n, p)
+    {
+        const char *k = tg_key(d, p);
+        yaml_node_t *v = tg_node(d, p->value);
+        int rc;
+
+        if (strcmp(k, "connect_timeout") == 0)
+            rc = tg_cduration(c, d, v, k, &cf->upstream.connect_timeout_ms);
+        else if (strcmp(k, "first_byte_timeout") == 0)
+            rc = tg_cduration(c, d, v, k, &cf->upstream.first_byte_timeout_ms);
+        else if (strcmp(k, "stream_idle_timeout") == 0)
+            rc = tg_cduration(c, d, v, k, &cf->upstream.stream_idle_timeout_ms);
+        else if (strcmp(k, "total_timeout") == 0)
+            rc = tg_cduration(c, d, v, k, &cf->upstream.total_timeout_ms);
+        else if (strcmp(k, "max_response_size") == 0)
+            rc = tg_csize(c, d, v, k, &cf->upstream.max_response_size);
+        else if (strcmp(k, "verify_tls") == 0)
+            rc = tg_cbool(c, d, v, k, &cf->upstream.verify_tls);
+        else
+            return tg_cerr(c, d, tg_node(d, p->key), "unknown key \"%s\" in upstream", k);
+        if (rc == -1)
+            return -1;
+    }
+    return 0;
+}
+
+static int tg_parse_provider(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *kn, yaml_node_t *n)
+{
+    tg_config_t *cf = c->cf;
+    tg_provider_t *pv;
+    const char *name = (const char *)kn->data.scalar.value;
+    yaml_node_t *url_node = NULL;
+
+    for (size_t i = 0; i < cf->nproviders; i++)
+        if (strcmp(cf->providers[i].name, name) == 0)
+            return tg_cerr(c, d, kn, "provider \"%s\" is defined twice", name);
+    if (tg_expect_map(c, d, n, "a provider") == -1)
+        return -1;
+    cf->providers = realloc(cf->providers, (cf->nproviders + 1) * sizeof(*cf->providers));
+    if (cf->providers == NULL)
+        abort();
+    pv = &cf->providers[cf->nproviders++];
+    memset(pv, 0, sizeof(*pv));
+    pv->name = tg_xstrdup(name);
+    TG_FOREACH_PAIR(d, n, p)
+    {
+        const char *k = tg_key(d, p);
+        yaml_node_t *v = tg_node(d, p->value);
+        const char *s;
+        int refs;
+
+        if (strcmp(k, "headers") == 0) {
+            if (tg_expect_map(c, d, v, "headers") == -1)
+                return -1;
+            pv->headers = tg_xcalloc((size_t)(v->data.mapping.pairs.top -
+                                              v->data.mapping.pairs.start),
+                                     sizeof(tg_header_t));
+            TG_FOREACH_PAIR(d, v, hp)
+            {
+                yaml_node_t *hv = tg_node(d, hp->value);
+                const char *hs = tg_scalar(c, d, hv, "a header value");
+                const char *hn = tg_key(d, hp);
+                char *exp;
+
+                if (hs == NULL)
+                    return -1;
+                for (const char *q = hn; *q; q++)
+                    if (!(isalnum((unsigned char)*q) || *q == '-' || *q == '_'))
+                        return tg_cerr(c, d, tg_node(d, hp->key), "bad header name \"%s\"", hn);
+                if ((exp = tg_expand_env(c, d, hv, hs, &refs)) == NULL)
+                    return -1;
+                if (strpbrk(exp, "\r\n") != NULL) {
+                    free(exp);
+                    return tg_cerr(c, d, hv, "header value contains a line break");
+                }
+                pv->headers[pv->nheaders].name = tg_xstrdup(hn);
+                pv->headers[pv->nheaders++].value = exp;
+            }
+            continue;
+        }
+        if ((s = tg_scalar(c, d, v, k)) == NULL)
+            return -1;
+        if (strcmp(k, "kind") == 0) {
+            if (strcmp(s, "openai") == 0)
+                pv->kind = TG_PROVIDER_OPENAI;
+            else
+                return tg_cerr(c, d, v, "unknown provider kind \"%s\" (supported: openai)", s);
+        } else if (strcmp(k, "base_url") == 0) {
+            size_t len = strlen(s);
+            if (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0)
+                return tg_cerr(c, d, v, "base_url must start with http:// or https://");
+            while (len > 0 && s[len - 1] == '/')
+                len--;
+            pv->base_url = strndup(s, len);
+            url_node = v;
+        } else if (strcmp(k, "api_key") == 0) {
+            if (tg_is_null(v))
+                continue;
+            if (strstr(s, "${") == NULL)
+                return tg_cerr(c, d, v,
+                               "api_key must reference the environment, like ${OPENAI_API_KEY};"
+                               " secrets are never written in config files");
+            if ((pv->api_key = tg_expand_env(c, d, v, s, &refs)) == NULL)
+                return -1;
+            if (*pv->api_key == '\0') {
+                free(pv->api_key);
+                pv->api_key = NULL;
+                tg_log(TG_LOG_WARN, 0, "%s:%zu:%zu: provider \"%s\" has no API key (%s is empty)",
+                       d->file, v->start_mark.line + 1, v->start_mark.column + 1, name, s);
+            }
+        } else {
+            return tg_cerr(c, d, tg_node(d, p->key), "unknown key \"%s\" in provider \"%s\"", k,
+                           name);
+        }
+    }
+    if (pv->kind == 0)
+        return tg_cerr(c, d, n, "provider \"%s\" needs a kind (openai)", name);
+    if (pv->base_url == NULL)
+        return tg_cerr(c, d, url_node ? url_node : n, "provider \"%s\" needs a base_url", name);
+    return 0;
+}
+
+static int tg_parse_price(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, tg_model_t *m)
+{
+    int have_in = 0, have_out = 0;
+
+    if (tg_expect_map(c, d, n, "price") == -1)
+        return -1;
+    TG_FOREACH_PAIR(d, n, p)
+    {
+        const char *k = tg_key(d, p);
+        yaml_node_t *v = tg_node(d, p->value);
+        const char *s = tg_scalar(c, d, v, k);
+        int64_t *dst;
+
+        if (s == NULL)
+            return -1;
+        if (strcmp(k, "input") == 0) {
+            dst = &m->price.input;
+            have_in = 1;
+        } else if (strcmp(k, "output") == 0) {
+            dst = &m->price.output;
+            have_out = 1;
+        } else if (strcmp(k, "cached_input") == 0) {
+            dst = &m->price.cached;
+        } else {
+            return tg_cerr(c, d, tg_node(d, p->key),
+                           "unknown key \"%s\" in price (input, output, cached_input)", k);
+        }
+        if (tg_price_parse(s, dst) == -1)
+            return tg_cerr(c, d, v,
+                           "price must be USD per 1M tokens with at most 6 decimals, not \"%s\"",
+                           s);
+    }
+    if (!have_in || !have_out)
+        return tg_cerr(c, d, n, "price needs input and output (USD per 1M tokens)");
+    return 0;
+}
+
+static int tg_parse_model(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *kn, yaml_node_t *n,
+                          tg_model_t *m)
+{
+    tg_config_t *cf = c->cf;
+    const char *name = (const char *)kn->data.scalar.value;
+    int have_price = 0;
+
+    if (tg_expect_map(c, d, n, "a model") == -1)
+        return -1;
+    m->name = tg_xstrdup(name);
+    m->price.cached = -1;
+    m->context_window = 128000;
+    m->max_output_tokens = 4096;
+    TG_FOREACH_PAIR(d, n, p)
+    {
+        const char *k = tg_key(d, p);
+        yaml_node_t *v = tg_node(d, p->value);
+        const char *s;
+
+        if (strcmp(k, "price") == 0) {
+            if (tg_parse_price(c, d, v, m) == -1)
+                return -1;
+            have_price = 1;
+        } else if (strcmp(k, "capabilities") == 0) {
+            if (v->type != YAML_SEQUENCE_NODE)
+                return tg_cerr(c, d, v, "capabilities must be a list");
+            for (yaml_node_item_t *it = v->data.sequence.items.start;
+                 it < v->data.sequence.items.top; it++) {
+                yaml_node_t *cn = tg_node(d, *it);
+                if ((s = tg_scalar(c, d, cn, "a capability")) == NULL)
+                    return -1;
+                if (strcmp(s, "tools") == 0)
+                    m->caps |= TG_CAP_TOOLS;
+                else if (strcmp(s, "vision") == 0)
+                    m->caps |= TG_CAP_VISION;
+                else if (strcmp(s, "json") == 0)
+                    m->caps |= TG_CAP_JSON;
+                else if (strcmp(s, "reasoning") == 0)
+                    m->caps |= TG_CAP_REASONING;
+                else if (strcmp(s, "embeddings") == 0)
+                    m->caps |= TG_CAP_EMBEDDINGS;
+                else
+                    return tg_cerr(c, d, cn,
+                                   "unknown capability \"%s\" (tools, vision, json, reasoning,"
+                                   " embeddings)",
+                                   s);
+            }
+        } else if (strcmp(k, "provider") == 0) {
+            if ((s = tg_scalar(c, d, v, k)) == NULL)
+                return -1;
+            for (size_t i = 0; i < cf->nproviders; i++)
+                if (strcmp(cf->providers[i].name, s) == 0)
+                    m->provider = &cf->providers[i];
+            if (m->provider == NULL)
+                return tg_cerr(c, d, v, "model \"%s\" names provider \"%s\", which is not defined",
+                               name, s);
+        } else if (strcmp(k, "upstream_model") == 0) {
+            if ((s = tg_scalar(c, d, v, k)) == NULL)
+                return -1;
+            if (*s == '\0' || strpbrk(s, "\"\\\r\n") != NULL)
+                return tg_cerr(c, d, v, "upstream_model must be a plain model id");
+            m->upstream_model = tg_xstrdup(s);
+        } else if (strcmp(k, "context_window") == 0) {
+            if (tg_cint(c, d, v, k, 1, 100000000, &m->context_window) == -1)
+                return -1;
+        } else if (strcmp(k, "max_output_tokens") == 0) {
+            if (tg_cint(c, d, v, k, 1, 100000000, &m->max_output_tokens) == -1)
+                return -1;
+        } else {
+            return tg_cerr(c, d, tg_node(d, p->key), "unknown key \"%s\" in model \"%s\"", k,
+                           name);
+        }
+    }
+    if (m->provider == NULL)
+        return tg_cerr(c, d, n, "model \"%s\" needs a provider", name);
+    if (!have_price)
+        return tg_cerr(c, d, n, "model \"%s\" needs a price (USD per 1M tokens)", name);
+    if (m->upstream_model == NULL)
+        m->upstream_model = tg_xstrdup(name);
+    return 0;
+}
+
+static int tg_collect_models(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n)
+{
+    if (tg_expect_map(c, d, n, "models") == -1)
+        return -1;
+    TG_FOREACH_PAIR(d, n, p)
+    {
+        yaml_node_t *k = tg_node(d, p->key);
+        for (size_t i = 0; i < c->nmdefs; i++)
+            if (strcmp((char *)c->mdefs[i].key->data.scalar.value,
+                       (char *)k->data.scalar.value) == 0)
+                return tg_cerr(c, d, k, "model \"%s\" is also defined at %s:%zu", 
+                               k->data.scalar.value, c->mdefs[i].d->file,
+                               c->mdefs[i].key->start_mark.line + 1);
+        if (c->nmdefs == c->mdcap) {
+            c->mdcap = c->mdcap ? c->mdcap * 2 : 64;
+            c->mdefs = realloc(c->mdefs, c->mdcap * sizeof(*c->mdefs));
+            if (c->mdefs == NULL)
+                abort();
+        }
+        c->mdefs[c->nmdefs].d = d;
+        c->mdefs[c->nmdefs].key = k;
+        c->mdefs[c->nmdefs++].val = tg_node(d, p->value);
+    }
+    return 0;
+}
+
+static int tg_parse_providers(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n)
+{
+    if (tg_expect_map(c, d, n, "providers") == -1)
+        return -1;
+    TG_FOREACH_PAIR(d, n, p)
+    {
+        if (tg_parse_provider(c, d, tg_node(d, p->key), tg_node(d, p->value)) == -1)
+            return -1;
+    }
+    return 0;
+}
+
+static int tg_parse_doc(tg_cctx_t *c, tg_cdoc_t *d, int main_file);
+
+static int tg_parse_include(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n)
+{
+    size_t count = n->type == YAML_SEQUENCE_NODE
+                       ? (size_t)(n->data.sequence.items.top - n->data.sequence.items.start)
+                       : 1;
+
+    if (n->type != YAML_SEQUENCE_NODE && n->type != YAML_SCALAR_NODE)
+        return tg_cerr(c, d, n, "include must be a file name or a list of them");
+    for (size_t i = 0; i < count; i++) {
+        yaml_node_t *f = n->type == YAML_SCALAR_NODE
+                             ? n
+                             : tg_node(d, n->data.sequence.items.start[i]);
+        const char *s = tg_scalar(c, d, f, "an include");
+        const char *slash = strrchr(d->file, '/');
+        char path[4096];
+        tg_cdoc_t *inc;
+        int len;
+
+        if (s == NULL)
+            return -1;
+        if (s[0] == '/' || slash == NULL)
+            len = snprintf(path, sizeof(path), "%s", s);
+        else
+            len = snprintf(path, sizeof(path), "%.*s/%s", (int)(slash - d->file), d->file, s);
+        if (len < 0 || (size_t)len >= sizeof(path))
+            return tg_cerr(c, d, f, "include path too long");
+        for (size_t j = 0; j < c->ndocs; j++)
+            if (strcmp(c->docs[j].file, path) == 0)
+                return tg_cerr(c, d, f, "\"%s\" is included twice", path);
+        if ((inc = tg_doc_load(c, path)) == NULL) {
+            if (strstr(c->err, ": cannot open") != NULL) {
+                char why[TG_CONFIG_ERR_MAX];
+                snprintf(why, sizeof(why), "%s", c->err);
+                return tg_cerr(c, d, f, "include %s", why);
+            }
+            return -1;
+        }
+        if (tg_parse_doc(c, inc, 0) == -1)
+            return -1;
+    }
+    return 0;
+}
+
+static int tg_parse_doc(tg_cctx_t *c, tg_cdoc_t *d, int main_file)
+{
+    tg_config_t *cf = c->cf;
+    yaml_node_t *root = yaml_document_get_root_node(&d->doc);
+    int64_t v64;
+
+    if (tg_expect_map(c, d, root, "the top level") == -1)
+        return -1;
+    TG_FOREACH_PAIR(d, root, p)
+    {
+        const char *k = tg_key(d, p);
+        yaml_node_t *v = tg_node(d, p->value);
+        int rc;
+
+        if (strcmp(k, "providers") == 0)
+            rc = tg_parse_providers(c, d, v);
+        else if (strcmp(k, "models") == 0)
+            rc = tg_collect_models(c, d, v);
+        else if (strcmp(k, "include") == 0)
+            rc = tg_parse_include(c, d, v);
+        else if (!main_file)
+            return tg_cerr(c, d, tg_node(d, p->key),
+                           "\"%s\" is not allowed in an included file (only providers, models,"
+                           " include)",
+                           k);
+        else if (strcmp(k, "listen") == 0)
+            rc = tg_parse_listen(c, d, v);
+        else if (strcmp(k, "workers") == 0) {
+            const char *s = tg_scalar(c, d, v, k);
+            if (s == NULL)
+                return -1;
+            if (strcmp(s, "auto") == 0) {
+                long n = sysconf(_SC_NPROCESSORS_ONLN);
+                cf->workers = n > 0 ? (int)n : 1;
+                rc = 0;
+            } else {
+                rc = tg_cint(c, d, v, k, 1, 256, &v64);
+                cf->workers = (int)v64;
+            }
+        } else if (strcmp(k, "pid_file") == 0) {
+            const char *s = tg_scalar(c, d, v, k);
+            if (s == NULL)
+                return -1;
+            free(cf->pid_file);
+            cf->pid_file = tg_is_null(v) ? NULL : tg_xstrdup(s);
+            rc = 0;
+        } else if (strcmp(k, "admin_socket") == 0) {
+            const char *s = tg_scalar(c, d, v, k);
+            if (s == NULL)
+                return -1;
+            free(cf->admin_socket);
+            cf->admin_socket = tg_is_null(v) ? NULL : tg_xstrdup(s);
+            rc = 0;
+        } else if (strcmp(k, "shutdown_timeout") == 0)
+            rc = tg_cduration(c, d, v, k, &cf->shutdown_timeout_ms);
+        else if (strcmp(k, "log") == 0)
+            rc = tg_parse_log(c, d, v);
+        else if (strcmp(k, "http") == 0)
+            rc = tg_parse_http(c, d, v);
+        else if (strcmp(k, "upstream") == 0)
+            rc = tg_parse_upstream(c, d, v);
+        else
+            return tg_cerr(c, d, tg_node(d, p->key), "unknown key \"%s\"", k);
+        if (rc == -1)
+            return -1;
+    }
+    if (main_file && cf->nlisten == 0)
+        return tg_cerr(c, d, root, "listen is required");
+    return 0;
+}
+
+static int tg_model_cmp(const void *a, const void *b)
+{
+    return strcmp(((const tg_model_t *)a)->name, ((const tg_model_t *)b)->name);
+}
+
+static void tg_config_defaults(tg_config_t *cf)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+    cf->refs = 1;
+    cf->workers = n > 0 ? (int)n : 1;
+    cf->log_level = TG_LOG_INFO;
+    cf->error_log = tg_xstrdup("stderr");
+    cf->shutdown_timeout_ms = 30000;
+    cf->http.max_body_size = 8 * 1024 * 1024;
+    cf->http.max_header_size = 16 * 1024;
+    cf->http.header_timeout_ms = 10000;
+    cf->http.body_timeout_ms = 30000;
+    cf->http.keepalive_timeout_ms = 75000;
+    cf->http.send_timeout_ms = 60000;
+    cf->http.max_connections = 10000;
+    cf->upstream.connect_timeout_ms = 5000;
+    cf->upstream.first_byte_timeout_ms = 120000;
+    cf->upstream.stream_idle_timeout_ms = 60000;
+    cf->upstream.total_timeout_ms = 600000;
+    cf->upstream.max_response_size = 64 * 1024 * 1024;
+    cf->upstream.verify_tls = 1;
+}
+
+static tg_config_t *tg_config_compile(tg_config_t *cf, char *err, size_t errlen)
+{
+    tg_cctx_t c;
+    tg_cdoc_t *d;
+    EVP_MD_CTX *md;
+    unsigned int mdlen;
+
+    memset(&c, 0, sizeof(c));
+    c.cf = cf;
+    c.err = err;
+    c.errlen = errlen;
+    err[0] = '\0';
+    tg_config_defaults(cf);
+    cf->path = tg_xstrdup(cf->source.files[0].path);
+    if ((d = tg_doc_load(&c, cf->path)) == NULL)
+        goto fail;
+    if (tg_parse_doc(&c, d, 1) == -1)
+        goto fail;
+    cf->models = tg_xcalloc(c.nmdefs, sizeof(tg_model_t));
+    for (size_t i = 0; i < c.nmdefs; i++) {
+        if (tg_parse_model(&c, c.mdefs[i].d, c.mdefs[i].key, c.mdefs[i].val, &cf->models[i]) ==
+            -1) {
+            cf->nmodels = i + 1;
+            goto fail;
+        }
+        cf->nmodels = i + 1;
+    }
+    qsort(cf->models, cf->nmodels, sizeof(tg_model_t), tg_model_cmp);
+    if (cf->upstream.first_byte_timeout_ms > cf->upstream.total_timeout_ms) {
+        snprintf(err, errlen, "%s:1:1: upstream.first_byte_timeout exceeds total_timeout",
+                 cf->path);
+        goto fail;
+    }
+
+    md = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    for (size_t i = 0; i < cf->source.nfiles; i++)
+        EVP_DigestUpdate(md, cf->source.files[i].data, cf->source.files[i].len);
+    EVP_DigestFinal_ex(md, cf->sha256, &mdlen);
+    EVP_MD_CTX_free(md);
+
+    for (size_t i = 0; i < c.ndocs; i++)
+        yaml_document_delete(&c.docs[i].doc);
+    free(c.mdefs);
+    return cf;
+
+fail:
+    for (size_t i = 0; i < c.ndocs; i++)
+        yaml_document_delete(&c.docs[i].doc);
+    free(c.mdefs);
+    tg_config_unref(cf);
+    return NULL;
+}
+
+tg_config_t *tg_config_load_file(const char *path, char *err, size_t errlen)
+{
+    tg_config_t *cf = tg_xcalloc(1, sizeof(*cf));
+    char *data;
+    size_t len;
+
+    cf->refs = 1;
+    cf->source.from_disk = 1;
+    if (tg_read_file(path, &data, &len, err, errlen) == -1) {
+        free(cf);
+        return NULL;
+    }
+    tg_source_add(&cf->source, path, data, len);
+    return tg_config_compile(cf, err, errlen);
+}
+
+tg_config_t *tg_config_load_source(const tg_config_source_t *src, char *err, size_t errlen)
+{
+    tg_config_t *cf;
+
+    if (src->nfiles == 0) {
+        snprintf(err, errlen, "empty configuration source");
+        return NULL;
+    }
+    cf = tg_xcalloc(1, sizeof(*cf));
+    cf->refs = 1;
+    for (size_t i = 0; i < src->nfiles; i++) {
+        char *data = tg_xcalloc(1, src->files[i].len + 1);
+        memcpy(data, src->files[i].data, src->files[i].len);
+        tg_source_add(&cf->source, src->files[i].path, data, src->files[i].len);
+    }
+    cf->source.from_disk = 0;
+    return tg_config_compile(cf, err, errlen);
+}
+
+tg_config_t *tg_config_ref(tg_config_t *cf)
+{
+    cf->refs++;
+    return cf;
+}
+
+static void tg_free_secret(char *s)
+{
+    if (s != NULL) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}
+
+void tg_config_unref(tg_config_t *cf)
+{
+    if (cf == NULL || --cf->refs > 0)
+        return;
+    for (size_t i = 0; i < cf->source.nfiles; i++) {
+        free(cf->source.files[i].path);
+        free(cf->source.files[i].data);
+    }
+    free(cf->source.files);
+    for (size_t i = 0; i < cf->nlisten; i++)
+        free(cf->listen[i]);
+    free(cf->listen);
+    for (size_t i = 0; i < cf->nproviders; i++) {
+        tg_provider_t *p = &cf->providers[i];
+        free(p->name);
+        free(p->base_url);
+        tg_free_secret(p->api_key);
+        for (size_t j = 0; j < p->nheaders; j++) {
+            free(p->headers[j].name);
+            tg_free_secret(p->headers[j].value);
+        }
+        free(p->headers);
+    }
+    free(cf->providers);
+    for (size_t i = 0; i < cf->nmodels; i++) {
+        free(cf->models[i].name);
+        free(cf->models[i].upstream_model);
+    }
+    free(cf->models);
+    free(cf->path);
+    free(cf->pid_file);
+    free(cf->admin_socket);
+    free(cf->error_log);
+    free(cf->access_log);
+    free(cf);
+}
+
+const tg_model_t *tg_config_model(const tg_config_t *cf, const char *name, size_t len)
+{
+    size_t lo = 0, hi = cf->nmodels;
+
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        const char *mn = cf->models[mid].name;
+        int r = strncmp(mn, name, len);
+        if (r == 0)
+            r = mn[len] == '\0' ? 0 : 1;
+        if (r == 0)
+            return &cf->models[mid];
+        if (r < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+void tg_config_sha256_hex(const tg_config_t *cf, char out[65])
+{
+    for (int i = 0; i < 32; i++)
+        snprintf(out + i * 2, 3, "%02x", cf->sha256[i]);
+}

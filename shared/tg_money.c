@@ -1,0 +1,89 @@
+/*
+ * Exact price parsing and cost arithmetic (see tg_money.h for the units). Overflow is checked
+ * rather than assumed away: a saturated figure is wrong but visible, a wrapped one is a lie.
+ */
+#include "shared/tg_money.h"
+
+#include <stdio.h>
+
+#define TG_PICO_PER_MICRO 1000000
+
+int tg_price_parse(const char *s, int64_t *pico)
+{
+    int64_t whole = 0, frac = 0;
+    int digits = 0, fdigits = 0;
+
+    if (s == NULL || *s == '\0')
+        return -1;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        whole = whole * 10 + (*s - '0');
+        if (whole > 1000000)
+            return -1;
+        digits++;
+    }
+    if (*s == '.') {
+        s++;
+        for (; *s >= '0' && *s <= '9'; s++) {
+            if (++fdigits > 6)
+                return -1;
+            frac = frac * 10 + (*s - '0');
+        }
+        if (fdigits == 0)
+            return -1;
+    }
+    if (*s != '\0' || digits == 0)
+        return -1;
+    for (int i = fdigits; i < 6; i++)
+        frac *= 10;
+    *pico = whole * 1000000 + frac;
+    return 0;
+}
+
+static int64_t tg_mul_add(int64_t acc, int64_t tokens, int64_t price)
+{
+    __int128 v = (__int128)tokens * price + acc;
+
+    if (v > INT64_MAX)
+        return INT64_MAX;
+    if (v < 0)
+        return 0;
+    return (int64_t)v;
+}
+
+int64_t tg_cost_pico(const tg_price_t *price, const tg_usage_t *usage)
+{
+    int64_t cached = usage->cached, uncached, cost = 0;
+    int64_t cached_price = price->cached >= 0 ? price->cached : price->input;
+
+    if (cached < 0)
+        cached = 0;
+    if (cached > usage->prompt)
+        cached = usage->prompt;
+    uncached = usage->prompt - cached;
+    cost = tg_mul_add(cost, uncached, price->input);
+    cost = tg_mul_add(cost, cached, cached_price);
+    cost = tg_mul_add(cost, usage->completion > 0 ? usage->completion : 0, price->output);
+    return cost;
+}
+
+int64_t tg_pico_to_micros(int64_t pico)
+{
+    if (pico >= 0)
+        return (pico + TG_PICO_PER_MICRO / 2) / TG_PICO_PER_MICRO;
+    return -((-pico + TG_PICO_PER_MICRO / 2) / TG_PICO_PER_MICRO);
+}
+
+int tg_money_format(int64_t pico, char *buf, size_t size)
+{
+    int64_t micros = tg_pico_to_micros(pico);
+    const char *sign = micros < 0 ? "-" : "";
+    int n;
+
+    if (micros < 0)
+        micros = -micros;
+    n = snprintf(buf, size, "%s%lld.%06lld", sign, (long long)(micros / 1000000),
+                 (long long)(micros % 1000000));
+    if (n < 0 || (size_t)n >= size)
+        return -1;
+    return n;
+}

@@ -1,0 +1,242 @@
+/*
+ * tollgate-sim: a deterministic fake LLM provider for tests, the demo and benchmarks.
+ * This header is the contract between the simulator's parts: the server core (sim.c,
+ * sim_http.c), the response engine (sim_reply.c), fault rules (sim_fault.c), the control
+ * API (sim_control.c), deterministic text (sim_text.c) and the wire formats (sim_openai*.c).
+ */
+#ifndef TG_SIM_H
+#define TG_SIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <jansson.h>
+
+/** How many recent requests GET /_sim/stats reports in `last`. */
+#define SIM_LAST_MAX 50
+
+/** Value of a fault field that was not given. */
+#define SIM_UNSET (-1L)
+
+/**
+ * One set of fault settings. Every field is SIM_UNSET unless given; see docs/sim.md for
+ * the meaning of each key. `count` is only meaningful on rules.
+ */
+typedef struct sim_fault_t {
+    long status;
+    long latency_ms;
+    long ttft_ms;
+    long tps;
+    long tokens;
+    long reset_after;
+    long stall;
+    long stall_after;
+    long cached;
+    long count;
+} sim_fault_t;
+
+/** A per-model fault rule, from --fault or POST /_sim/faults. Owned by the rule list. */
+typedef struct sim_rule_t {
+    char *model; /* "*" matches every model */
+    sim_fault_t fault;
+    struct sim_rule_t *next;
+} sim_rule_t;
+
+/** Request statistics for GET /_sim/stats. */
+typedef struct sim_stats_t {
+    uint64_t requests;
+    json_t *by_model;             /* model name -> integer count; owned */
+    json_t *last[SIM_LAST_MAX];   /* ring buffer of request records; owned */
+    size_t last_next;             /* slot the next record goes to */
+    size_t last_len;
+} sim_stats_t;
+
+typedef struct sim_job_t sim_job_t;
+
+/** The whole simulator. One per process; passed to every callback, never global. */
+typedef struct sim_t {
+    struct event_base *base;
+    struct evhttp *http;
+    struct event *sig_int;
+    struct event *sig_term;
+
+    char *host;
+    int port;
+    char *api_key; /* NULL: no authentication */
+    char **models;
+    size_t n_models;
+    bool quiet;
+
+    uint64_t next_id;
+    long active_streams;
+    sim_rule_t *rules; /* oldest first */
+    sim_stats_t stats;
+    sim_job_t *jobs;     /* responses still in flight, see sim_reply.c */
+    struct event *sweep; /* finds clients that left while their job waits, see sim_reply.c */
+} sim_t;
+
+/** Per-request context, built by the dispatcher and valid until the handler returns. */
+typedef struct sim_req_t {
+    sim_t *sim;
+    struct evhttp_request *req;
+    uint64_t id;
+    char rid[32];     /* "sim-<id>", sent as x-request-id */
+    const char *path; /* decoded path without the query string */
+    const char *method;
+    json_t *body;     /* parsed JSON body or NULL; borrowed */
+    const char *model; /* body's "model" if a string, else NULL; borrowed */
+    sim_fault_t fault; /* merged headers > body "sim" > rules */
+    bool stream;       /* the response will be an event stream */
+} sim_req_t;
+
+/* ---- sim_http.c: routing and plain responses ---- */
+
+/** evhttp generic callback: routes every request. */
+void sim_http_dispatch(struct evhttp_request *req, void *arg);
+
+/** Logs one line for a request to stderr unless --quiet. */
+void sim_http_log(const sim_req_t *r, int status, const char *note);
+
+/**
+ * Sends an OpenAI-shaped error `{"error":{message,type,param,code}}` through the response
+ * engine (so latency, reset and stall faults still apply). param/code may be NULL.
+ */
+void sim_reply_error(sim_req_t *r, int status, const char *type, const char *message,
+                     const char *param, const char *code);
+
+/** The HTTP reason phrase for a status code. */
+const char *sim_http_reason(int status);
+
+/* ---- sim_reply.c: the response engine ---- */
+
+/** Flags on a stream event. */
+#define SIM_EV_PACED 1u /* wait 1/tps seconds before sending it */
+
+/** A list of pre-rendered stream events (each already framed, e.g. "data: ...\n\n"). */
+typedef struct sim_events_t {
+    char **text;
+    size_t *len;
+    unsigned *flags;
+    size_t n;
+    size_t cap;
+} sim_events_t;
+
+/** Appends `data: <compact json>\n\n`. Returns 0 or -1 (out of memory). */
+int sim_events_add_json(sim_events_t *ev, const json_t *obj, unsigned flags);
+
+/** Appends raw framed text. Returns 0 or -1 (out of memory). */
+int sim_events_add_raw(sim_events_t *ev, const char *text, unsigned flags);
+
+/** Frees the events' storage (not the struct itself). */
+void sim_events_clear(sim_events_t *ev);
+
+/**
+ * Sends a complete JSON response. Takes ownership of `obj` (may be NULL on allocation
+ * failure: a 500 is sent instead). Honors latency_ms, reset_after=0, stall, stall_after=0.
+ * `extra_header`/`extra_value` add one header (e.g. retry-after), may be NULL.
+ */
+void sim_reply_json(sim_req_t *r, int status, json_t *obj, const char *extra_header,
+                    const char *extra_value);
+
+/** Sends a plain-text response (used by /healthz); no faults apply. */
+void sim_reply_text(sim_req_t *r, int status, const char *text);
+
+/**
+ * Sends an event stream (content-type text/event-stream, chunked), one write per event.
+ * Takes ownership of the events' storage and clears `ev`. Honors every timing fault.
+ */
+void sim_reply_stream(sim_req_t *r, sim_events_t *ev);
+
+/** Frees every response still in flight (at shutdown, after evhttp_free). */
+void sim_reply_shutdown(sim_t *sim);
+
+/* ---- sim_fault.c: fault settings and rules ---- */
+
+/** Sets every field of `f` to SIM_UNSET. */
+void sim_fault_init(sim_fault_t *f);
+
+/**
+ * Sets one key (without the "x-sim-" prefix) from text. Returns 0, or -1 for an unknown key
+ * or a value that is not a non-negative integer; `err` then holds a message.
+ */
+int sim_fault_set(sim_fault_t *f, const char *key, const char *val, char *err, size_t errlen);
+
+/** Like sim_fault_set but from a JSON value (integer, integral real, boolean or string). */
+int sim_fault_set_json(sim_fault_t *f, const char *key, const json_t *val, char *err,
+                       size_t errlen);
+
+/** Parses a --fault argument `MODEL:key=val,...` and appends the rule. Returns 0 or -1. */
+int sim_fault_add_spec(sim_t *sim, const char *spec, char *err, size_t errlen);
+
+/** Appends a rule; takes a copy of `model`. Returns 0 or -1 (out of memory). */
+int sim_fault_add_rule(sim_t *sim, const char *model, const sim_fault_t *f);
+
+/**
+ * Adds a rule from a control-API object `{"model":"gpt-4o","status":500,"count":3}`
+ * (model defaults to "*"). Returns 0, or -1 with a message in `err`.
+ */
+int sim_fault_add_json(sim_t *sim, const json_t *obj, char *err, size_t errlen);
+
+/** Removes and frees every rule. */
+void sim_fault_clear(sim_t *sim);
+
+/**
+ * Fills r->fault from the x-sim-* headers, the body's "sim" object and the first matching
+ * rule, in that priority, and consumes one use of that rule. Returns 0, or -1 with a message
+ * in `err` when a header or body key is invalid.
+ */
+int sim_fault_resolve(sim_req_t *r, char *err, size_t errlen);
+
+/** The rules as a JSON array (for GET /_sim/faults). */
+json_t *sim_fault_rules_json(const sim_t *sim);
+
+/* ---- sim_control.c: the /_sim control API and statistics ---- */
+
+/** Records a request for /_sim/stats (takes its own reference to r->body). */
+void sim_stats_record(sim_req_t *r);
+
+/** Frees the statistics' storage and resets them to empty. */
+void sim_stats_clear(sim_stats_t *st);
+
+/** Handles /_sim/... requests. */
+void sim_control_handle(sim_req_t *r);
+
+/* ---- sim_text.c: deterministic text, token counting, encodings ---- */
+
+/** FNV-1a 64-bit hash of `len` bytes, chained from `h` (start with SIM_HASH_INIT). */
+#define SIM_HASH_INIT 0xcbf29ce484222325ULL
+uint64_t sim_hash(uint64_t h, const void *data, size_t len);
+
+/** Token count of `len` bytes of text: 0 if empty, else ceil(len / 4). */
+long sim_tokens(size_t len);
+
+/** The word for position i of a completion seeded by `seed`. */
+const char *sim_word(uint64_t seed, size_t i);
+
+/** A deterministic pseudo-random sequence step (splitmix64). */
+uint64_t sim_mix(uint64_t *state);
+
+/** Base64 (standard alphabet, padded) of `len` bytes; returns a malloc'd string or NULL. */
+char *sim_base64(const unsigned char *data, size_t len);
+
+/* ---- sim_openai.c / sim_openai_embed.c: OpenAI wire format ---- */
+
+/** POST /v1/chat/completions; r->body is a JSON object. */
+void sim_openai_chat(sim_req_t *r);
+
+/** POST /v1/completions; r->body is a JSON object. */
+void sim_openai_completions(sim_req_t *r);
+
+/** POST /v1/embeddings; r->body is a JSON object. */
+void sim_openai_embeddings(sim_req_t *r);
+
+/** GET /v1/models and GET /v1/models/{id}. */
+void sim_openai_models(sim_req_t *r, const char *id);
+
+/** The usage object shared by chat and completions. */
+json_t *sim_openai_usage(long prompt, long completion, long cached);
+
+#endif /* TG_SIM_H */

@@ -1,0 +1,282 @@
+/*
+ * Request routing for tollgate-sim: builds the per-request context (id, parsed JSON body,
+ * resolved faults), records the request for /_sim/stats, checks the API key, applies a
+ * simulated error status, and hands the request to the handler of its wire format. Also
+ * holds the shared error-body and logging helpers.
+ */
+#include "tools/sim/sim.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+
+#include <event2/buffer.h>
+#include <event2/keyvalq_struct.h>
+
+typedef void (*sim_handler_fn)(sim_req_t *r);
+
+typedef struct sim_route_t {
+    const char *path;
+    enum evhttp_cmd_type method;
+    sim_handler_fn handler; /* POST handlers get faults and a JSON object body */
+} sim_route_t;
+
+static const sim_route_t sim_routes[] = {
+    {"/v1/chat/completions", EVHTTP_REQ_POST, sim_openai_chat},
+    {"/v1/completions", EVHTTP_REQ_POST, sim_openai_completions},
+    {"/v1/embeddings", EVHTTP_REQ_POST, sim_openai_embeddings},
+};
+
+#define SIM_NROUTES (sizeof(sim_routes) / sizeof(sim_routes[0]))
+
+const char *sim_http_reason(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 422:
+        return "Unprocessable Entity";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 529:
+        return "Site Overloaded";
+    default:
+        return status < 400 ? "OK" : "Error";
+    }
+}
+
+static const char *sim_http_method(enum evhttp_cmd_type cmd)
+{
+    switch (cmd) {
+    case EVHTTP_REQ_GET:
+        return "GET";
+    case EVHTTP_REQ_POST:
+        return "POST";
+    case EVHTTP_REQ_HEAD:
+        return "HEAD";
+    case EVHTTP_REQ_PUT:
+        return "PUT";
+    case EVHTTP_REQ_DELETE:
+        return "DELETE";
+    case EVHTTP_REQ_OPTIONS:
+        return "OPTIONS";
+    case EVHTTP_REQ_TRACE:
+        return "TRACE";
+    case EVHTTP_REQ_CONNECT:
+        return "CONNECT";
+    case EVHTTP_REQ_PATCH:
+        return "PATCH";
+    }
+    return "UNKNOWN";
+}
+
+void sim_http_log(const sim_req_t *r, int status, const char *note)
+{
+    if (r->sim->quiet) {
+        return;
+    }
+    fprintf(stderr, "%s %s %s%s%s %d%s%s\n", r->rid, r->method, r->path,
+            r->model != NULL ? " model=" : "", r->model != NULL ? r->model : "", status,
+            note != NULL && note[0] != '\0' ? " " : "", note != NULL ? note : "");
+}
+
+void sim_reply_error(sim_req_t *r, int status, const char *type, const char *message,
+                     const char *param, const char *code)
+{
+    json_t *obj = json_pack("{s:{s:s,s:s,s:s?,s:s?}}", "error", "message", message, "type",
+                            type, "param", param, "code", code);
+
+    if (status == 429) {
+        sim_reply_json(r, status, obj, "retry-after", "1");
+        return;
+    }
+    sim_reply_json(r, status, obj, NULL, NULL);
+}
+
+static void sim_http_fault_status(sim_req_t *r, int status)
+{
+    const char *type;
+    const char *code = NULL;
+    char msg[64];
+
+    switch (status) {
+    case 400:
+        type = "invalid_request_error";
+        break;
+    case 401:
+        type = "authentication_error";
+        code = "invalid_api_key";
+        break;
+    case 403:
+        type = "permission_error";
+        break;
+    case 404:
+        type = "not_found_error";
+        break;
+    case 409:
+        type = "conflict_error";
+        break;
+    case 422:
+        type = "unprocessable_entity_error";
+        break;
+    case 429:
+        type = "rate_limit_error";
+        code = "rate_limit_exceeded";
+        break;
+    default:
+        type = status >= 500 ? "server_error" : "api_error";
+        break;
+    }
+    snprintf(msg, sizeof(msg), "simulated error %d", status);
+    sim_reply_error(r, status, type, msg, NULL, code);
+}
+
+static bool sim_http_authorized(const sim_req_t *r)
+{
+    const char *auth;
+    size_t keylen;
+
+    if (r->sim->api_key == NULL) {
+        return true;
+    }
+    auth = evhttp_find_header(evhttp_request_get_input_headers(r->req), "Authorization");
+    keylen = strlen(r->sim->api_key);
+    return auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0 &&
+           strlen(auth + 7) == keylen && memcmp(auth + 7, r->sim->api_key, keylen) == 0;
+}
+
+/* A POST to a generation endpoint: faults first (so tests can fail even malformed requests
+ * with a chosen status), then the format handler. */
+static void sim_http_generate(sim_req_t *r, sim_handler_fn handler, bool body_bad)
+{
+    char err[160];
+
+    if (body_bad || !json_is_object(r->body)) {
+        sim_reply_error(r, 400, "invalid_request_error",
+                        "We could not parse the JSON body of your request. The body must be a "
+                        "JSON object.",
+                        NULL, NULL);
+        return;
+    }
+    if (sim_fault_resolve(r, err, sizeof(err)) != 0) {
+        sim_fault_init(&r->fault);
+        sim_reply_error(r, 400, "invalid_request_error", err, "sim", NULL);
+        return;
+    }
+    r->stream = json_is_true(json_object_get(r->body, "stream"));
+    if (r->fault.status >= 400 && r->fault.status <= 599) {
+        sim_http_fault_status(r, (int)r->fault.status);
+        return;
+    }
+    handler(r);
+}
+
+static void sim_http_route_v1(sim_req_t *r, bool body_bad)
+{
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(r->req);
+    char msg[256];
+
+    if (!sim_http_authorized(r)) {
+        sim_reply_error(r, 401, "invalid_request_error",
+                        "Incorrect API key provided. You can find your API key in the simulator's "
+                        "--api-key option.",
+                        NULL, "invalid_api_key");
+        return;
+    }
+    for (size_t i = 0; i < SIM_NROUTES; i++) {
+        if (strcmp(r->path, sim_routes[i].path) != 0) {
+            continue;
+        }
+        if (cmd != sim_routes[i].method) {
+            evhttp_add_header(evhttp_request_get_output_headers(r->req), "Allow", "POST");
+            sim_reply_error(r, 405, "invalid_request_error", "Method not allowed.", NULL,
+                            "method_not_allowed");
+            return;
+        }
+        sim_http_generate(r, sim_routes[i].handler, body_bad);
+        return;
+    }
+    if (strcmp(r->path, "/v1/models") == 0 || strncmp(r->path, "/v1/models/", 11) == 0) {
+        if (cmd != EVHTTP_REQ_GET) {
+            evhttp_add_header(evhttp_request_get_output_headers(r->req), "Allow", "GET");
+            sim_reply_error(r, 405, "invalid_request_error", "Method not allowed.", NULL,
+                            "method_not_allowed");
+            return;
+        }
+        sim_openai_models(r, r->path[10] == '/' ? r->path + 11 : NULL);
+        return;
+    }
+    snprintf(msg, sizeof(msg), "Unknown request URL: %s %.200s. Please check the URL.",
+             r->method, r->path);
+    sim_reply_error(r, 404, "invalid_request_error", msg, NULL, "unknown_url");
+}
+
+void sim_http_dispatch(struct evhttp_request *req, void *arg)
+{
+    sim_t *sim = arg;
+    sim_req_t r = {.sim = sim, .req = req};
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    bool body_bad = false;
+
+    r.id = ++sim->next_id;
+    snprintf(r.rid, sizeof(r.rid), "sim-%llu", (unsigned long long)r.id);
+    r.path = path != NULL && path[0] != '\0' ? path : "/";
+    r.method = sim_http_method(evhttp_request_get_command(req));
+    sim_fault_init(&r.fault);
+    if (len > 0) {
+        const char *data = (const char *)evbuffer_pullup(in, -1);
+        json_error_t jerr;
+
+        r.body = data != NULL ? json_loadb(data, len, 0, &jerr) : NULL;
+        body_bad = r.body == NULL;
+    }
+    if (json_is_object(r.body) && json_is_string(json_object_get(r.body, "model"))) {
+        r.model = json_string_value(json_object_get(r.body, "model"));
+    }
+
+    if (strcmp(r.path, "/healthz") == 0) {
+        sim_reply_text(&r, 200, "ok");
+    } else if (strncmp(r.path, "/_sim/", 6) == 0) {
+        sim_control_handle(&r);
+    } else {
+        sim_stats_record(&r);
+        if (strcmp(r.path, "/v1") == 0 || strncmp(r.path, "/v1/", 4) == 0) {
+            sim_http_route_v1(&r, body_bad);
+        } else {
+            char msg[256];
+
+            snprintf(msg, sizeof(msg), "Unknown request URL: %s %.200s. Please check the URL.",
+                     r.method, r.path);
+            sim_reply_error(&r, 404, "invalid_request_error", msg, NULL, "unknown_url");
+        }
+    }
+    json_decref(r.body);
+}

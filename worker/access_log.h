@@ -1,0 +1,22 @@
+/*
+ * The access log: one JSON object per line per request, with the key facts an operator needs
+ * (request id, route taken, tokens, cost, timings, status) and never a secret or prompt text.
+ */
+#ifndef TG_WORKER_ACCESS_LOG_H
+#define TG_WORKER_ACCESS_LOG_H
+
+#include "worker/http.h"
+
+/** Open the access log (path, "stdout", "stderr") or turn it off (NULL). Returns 0 or -1. */
+int tg_access_log_open(const char *path);
+
+/** Write the line for a finished (or aborted) request. */
+void tg_access_log(const tg_req_t *req);
+
+/** Close the log. */
+void tg_access_log_close(void);
+
+/** Append s to buf as a JSON string body (no quotes), escaping as needed; returns new length. */
+size_t tg_json_escape(char *buf, size_t size, size_t len, const char *s);
+
+#endif

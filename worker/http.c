@@ -1,0 +1,799 @@
+/*
+ * HTTP/1.1 connections for a worker. Each connection is a bufferevent whose input is fed to
+ * http-parser; the parser is paused at the end of every request so that pipelined requests are
+ * answered strictly in order, one at a time. Deadlines (headers, body, keep-alive idle, send) are
+ * one timer per connection, re-armed per phase, so a slow client cannot hold a slot forever.
+ */
+#include "worker/http.h"
+#include "shared/tg_log.h"
+#include "worker/access_log.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <http_parser.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <jansson.h>
+
+#define TG_OUT_HIGH_WATER (256 * 1024)
+#define TG_OUT_LOW_WATER (64 * 1024)
+#define TG_MAX_PIPELINED (1024 * 1024)
+
+typedef enum {
+    TG_CONN_IDLE,       /* waiting for the first byte of a request */
+    TG_CONN_HEADERS,    /* reading headers */
+    TG_CONN_BODY,       /* reading the body */
+    TG_CONN_PROCESSING, /* request complete, response under way */
+    TG_CONN_CLOSING,    /* flushing the last response, then close */
+} tg_conn_state_t;
+
+enum { TG_H_NONE, TG_H_REQUEST_ID, TG_H_CONTENT_TYPE, TG_H_AUTHORIZATION, TG_H_TE, TG_H_EXPECT };
+
+struct tg_conn_s {
+    struct bufferevent *bev;
+    struct event *timer;
+    http_parser parser;
+    tg_req_t *req;
+    tg_conn_state_t state;
+    int in_read;       /* inside the read loop: finishing must not recurse into it */
+    int want_close;    /* close once the current response is flushed */
+    int dead;          /* freed at the end of the read loop */
+    int bad_header;    /* a header we care about was malformed or too long */
+    int hcur, hlast;
+    char hname[32];
+    size_t hname_len;
+    char te[64];
+    char expect[32];
+    size_t hval_len;
+    char addr[64];
+    tg_conn_t *prev, *next;
+};
+
+static struct {
+    struct event_base *base;
+    struct evconnlistener *listeners[64];
+    int nlisteners;
+    tg_http_handler_t handler;
+    tg_config_t *cf;
+    tg_conn_t *conns;
+    int nconns;
+    int draining;
+    int paused_accept;
+    uint64_t id_seed;
+    uint64_t id_counter;
+} tg_http;
+
+static http_parser_settings tg_parser_settings;
+static void tg_conn_process(tg_conn_t *c);
+static void tg_conn_close(tg_conn_t *c);
+
+int64_t tg_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void tg_arm(tg_conn_t *c, int64_t ms)
+{
+    struct timeval tv;
+
+    if (ms <= 0) {
+        evtimer_del(c->timer);
+        return;
+    }
+    tv.tv_sec = (time_t)(ms / 1000);
+    tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
+    evtimer_add(c->timer, &tv);
+}
+
+/* ---- requests ---------------------------------------------------------------------------- */
+
+static tg_req_t *tg_req_new(tg_conn_t *c)
+{
+    tg_req_t *r = calloc(1, sizeof(*r));
+
+    if (r == NULL)
+        return NULL;
+    r->conn = c;
+    r->cf = tg_config_ref(tg_http.cf);
+    r->start_ns = tg_now_ns();
+    r->extra_headers = evbuffer_new();
+    snprintf(r->client_addr, sizeof(r->client_addr), "%s", c->addr);
+    if (r->extra_headers == NULL) {
+        tg_config_unref(r->cf);
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+static void tg_req_free(tg_req_t *r)
+{
+    tg_buf_free(&r->body);
+    evbuffer_free(r->extra_headers);
+    tg_config_unref(r->cf);
+    free(r);
+}
+
+static int tg_request_id_ok(const char *s)
+{
+    size_t n = 0;
+
+    for (; *s; s++, n++) {
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '-' || *s == '_' || *s == '.' || *s == ':'))
+            return 0;
+    }
+    return n > 0 && n <= TG_REQUEST_ID_MAX;
+}
+
+static void tg_request_id_new(char *out, size_t size)
+{
+    /* splitmix64 over a random seed and a counter: unique per worker, unguessable enough */
+    uint64_t z = tg_http.id_seed + (++tg_http.id_counter) * 0x9E3779B97F4A7C15ULL;
+
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    z ^= z >> 31;
+    snprintf(out, size, "req_%016llx%08x", (unsigned long long)z,
+             (unsigned)(tg_http.id_counter & 0xffffffff));
+}
+
+/* ---- parser callbacks --------------------------------------------------------------------- */
+
+static int tg_on_message_begin(http_parser *p)
+{
+    tg_conn_t *c = p->data;
+
+    if (c->req == NULL && (c->req = tg_req_new(c)) == NULL)
+        return -1;
+    c->state = TG_CONN_HEADERS;
+    c->hlast = 0;
+    c->hcur = TG_H_NONE;
+    c->te[0] = c->expect[0] = '\0';
+    c->bad_header = 0;
+    tg_arm(c, c->req->cf->http.header_timeout_ms);
+    return 0;
+}
+
+static int tg_on_url(http_parser *p, const char *at, size_t len)
+{
+    tg_conn_t *c = p->data;
+    tg_req_t *r = c->req;
+
+    if (r->path_len + len >= sizeof(r->path)) {
+        c->bad_header = 414;
+        return 0;
+    }
+    memcpy(r->path + r->path_len, at, len);
+    r->path_len += len;
+    r->path[r->path_len] = '\0';
+    return 0;
+}
+
+static char *tg_hslot(tg_conn_t *c, size_t *size)
+{
+    tg_req_t *r = c->req;
+
+    switch (c->hcur) {
+    case TG_H_REQUEST_ID:
+        *size = sizeof(r->request_id);
+        return r->request_id;
+    case TG_H_CONTENT_TYPE:
+        *size = sizeof(r->content_type);
+        return r->content_type;
+    case TG_H_AUTHORIZATION:
+        *size = sizeof(r->authorization);
+        return r->authorization;
+    case TG_H_TE:
+        *size = sizeof(c->te);
+        return c->te;
+    case TG_H_EXPECT:
+        *size = sizeof(c->expect);
+        return c->expect;
+    }
+    return NULL;
+}
+
+static int tg_on_header_field(http_parser *p, const char *at, size_t len)
+{
+    tg_conn_t *c = p->data;
+
+    if (c->hlast != 1) {
+        c->hname_len = 0;
+        c->hcur = TG_H_NONE;
+    }
+    c->hlast = 1;
+    if (c->hname_len + len < sizeof(c->hname)) {
+        memcpy(c->hname + c->hname_len, at, len);
+        c->hname_len += len;
+    } else {
+        c->hname_len = sizeof(c->hname); /* too long to be one we care about */
+    }
+    return 0;
+}
+
+static int tg_on_header_value(http_parser *p, const char *at, size_t len)
+{
+    tg_conn_t *c = p->data;
+    char *slot;
+    size_t size;
+
+    if (c->hlast != 2) {
+        c->hcur = TG_H_NONE;
+        c->hval_len = 0;
+        if (c->hname_len < sizeof(c->hname)) {
+            c->hname[c->hname_len] = '\0';
+            if (strcasecmp(c->hname, "x-request-id") == 0)
+                c->hcur = TG_H_REQUEST_ID;
+            else if (strcasecmp(c->hname, "content-type") == 0)
+                c->hcur = TG_H_CONTENT_TYPE;
+            else if (strcasecmp(c->hname, "authorization") == 0)
+                c->hcur = TG_H_AUTHORIZATION;
+            else if (strcasecmp(c->hname, "transfer-encoding") == 0)
+                c->hcur = TG_H_TE;
+            else if (strcasecmp(c->hname, "expect") == 0)
+                c->hcur = TG_H_EXPECT;
+        }
+        if ((slot = tg_hslot(c, &size)) != NULL)
+            slot[0] = '\0';
+    }
+    c->hlast = 2;
+    if ((slot = tg_hslot(c, &size)) == NULL)
+        return 0;
+    if (c->hval_len + len >= size) {
+        if (c->hcur == TG_H_REQUEST_ID)
+            c->req->request_id[0] = '\0', c->hcur = TG_H_NONE; /* ignore, make our own */
+        else
+            c->bad_header = 400;
+        return 0;
+    }
+    memcpy(slot + c->hval_len, at, len);
+    c->hval_len += len;
+    slot[c->hval_len] = '\0';
+    return 0;
+}
+
+static int tg_on_headers_complete(http_parser *p)
+{
+    tg_conn_t *c = p->data;
+    tg_req_t *r = c->req;
+
+    r->method = p->method;
+    if (!tg_request_id_ok(r->request_id))
+        tg_request_id_new(r->request_id, sizeof(r->request_id));
+    if (c->te[0] != '\0' && strcasecmp(c->te, "chunked") != 0) {
+        c->bad_header = 501;
+        return -1;
+    }
+    if (p->content_length != ULLONG_MAX && p->content_length > r->cf->http.max_body_size) {
+        c->bad_header = 413;
+        return -1;
+    }
+    if (c->bad_header)
+        return -1;
+    if (strcasecmp(c->expect, "100-continue") == 0 && p->http_minor >= 1)
+        bufferevent_write(c->bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    c->state = TG_CONN_BODY;
+    tg_arm(c, r->cf->http.body_timeout_ms);
+    return 0;
+}
+
+static int tg_on_body(http_parser *p, const char *at, size_t len)
+{
+    tg_conn_t *c = p->data;
+    tg_req_t *r = c->req;
+
+    if (r->body.len + len > r->cf->http.max_body_size) {
+        c->bad_header = 413;
+        return -1;
+    }
+    if (tg_buf_append(&r->body, at, len) == -1) {
+        c->bad_header = 503;
+        return -1;
+    }
+    return 0;
+}
+
+static int tg_on_message_complete(http_parser *p)
+{
+    tg_conn_t *c = p->data;
+
+    c->state = TG_CONN_PROCESSING;
+    evtimer_del(c->timer);
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+/* ---- responses ---------------------------------------------------------------------------- */
+
+static const char *tg_reason(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    }
+    return "Unknown";
+}
+
+static const char *tg_http_date(void)
+{
+    static char date[64];
+    static time_t cached;
+    time_t now = time(NULL);
+    struct tm tm;
+
+    if (now != cached) {
+        gmtime_r(&now, &tm);
+        strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        cached = now;
+    }
+    return date;
+}
+
+static int tg_keepalive(tg_req_t *r)
+{
+    tg_conn_t *c = r->conn;
+
+    return !c->want_close && !tg_http.draining && http_should_keep_alive(&c->parser);
+}
+
+static void tg_write_head(tg_req_t *r, int status, const char *content_type, int64_t length)
+{
+    struct evbuffer *out = bufferevent_get_output(r->conn->bev);
+    int keep = tg_keepalive(r);
+
+    r->status = status;
+    r->headers_sent = 1;
+    if (length < 0 && r->conn->parser.http_minor == 0)
+        keep = 0; /* HTTP/1.0 has no chunked encoding: the end is the close */
+    if (!keep)
+        r->conn->want_close = 1;
+    evbuffer_add_printf(out,
+                        "HTTP/1.1 %d %s\r\nServer: tollgate\r\nDate: %s\r\n"
+                        "Content-Type: %s\r\nx-request-id: %s\r\n",
+                        status, tg_reason(status), tg_http_date(), content_type,
+                        r->request_id);
+    if (length >= 0)
+        evbuffer_add_printf(out, "Content-Length: %lld\r\n", (long long)length);
+    else if (r->conn->parser.http_minor >= 1) {
+        evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+        r->chunked = 1;
+    }
+    if (!keep)
+        evbuffer_add(out, "Connection: close\r\n", 19);
+    else if (r->conn->parser.http_minor == 0)
+        evbuffer_add(out, "Connection: keep-alive\r\n", 24);
+    evbuffer_add_buffer(out, r->extra_headers);
+    evbuffer_add(out, "\r\n", 2);
+}
+
+void tg_resp_header(tg_req_t *req, const char *name, const char *value)
+{
+    if (!req->headers_sent)
+        evbuffer_add_printf(req->extra_headers, "%s: %s\r\n", name, value);
+}
+
+/* The response is complete: log it, then go on with the next pipelined request or close. */
+static void tg_req_done(tg_req_t *r)
+{
+    tg_conn_t *c = r->conn;
+
+    r->complete = 1;
+    if (r->ttft_ns == 0)
+        r->ttft_ns = tg_now_ns() - r->start_ns;
+    tg_access_log(r);
+    c->req = NULL;
+    tg_req_free(r);
+    if (c->want_close || tg_http.draining) {
+        c->state = TG_CONN_CLOSING;
+        if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+            tg_conn_close(c);
+        return;
+    }
+    c->state = TG_CONN_IDLE;
+    tg_arm(c, tg_http.cf->http.keepalive_timeout_ms);
+    http_parser_pause(&c->parser, 0);
+    if (!c->in_read)
+        tg_conn_process(c);
+}
+
+void tg_resp_send(tg_req_t *req, int status, const char *content_type, const char *body,
+                  size_t len)
+{
+    struct evbuffer *out = bufferevent_get_output(req->conn->bev);
+
+    tg_write_head(req, status, content_type, (int64_t)len);
+    if (len > 0 && req->method != TG_HTTP_HEAD)
+        evbuffer_add(out, body, len);
+    req->bytes_sent += len;
+    tg_req_done(req);
+}
+
+void tg_resp_error(tg_req_t *req, int status, const char *type, const char *code,
+                   const char *param, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    json_t *o;
+    char *s;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (code != NULL)
+        snprintf(req->error_code, sizeof(req->error_code), "%s", code);
+    else if (req->error_code[0] == '\0')
+        snprintf(req->error_code, sizeof(req->error_code), "%s", type);
+    o = json_pack("{s:{s:s,s:s,s:s?,s:s?}}", "error", "message", msg, "type", type, "param",
+                  param, "code", code);
+    s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (s == NULL) {
+        static const char fallback[] =
+            "{\"error\":{\"message\":\"internal error\",\"type\":\"server_error\","
+            "\"param\":null,\"code\":null}}";
+        tg_resp_send(req, status, "application/json", fallback, sizeof(fallback) - 1);
+    } else {
+        tg_resp_send(req, status, "application/json", s, strlen(s));
+    }
+    free(s);
+    json_decref(o);
+}
+
+void tg_resp_start(tg_req_t *req, int status, const char *content_type)
+{
+    tg_write_head(req, status, content_type, -1);
+}
+
+void tg_resp_chunk(tg_req_t *req, const void *data, size_t len)
+{
+    struct evbuffer *out = bufferevent_get_output(req->conn->bev);
+
+    if (len == 0)
+        return;
+    if (req->bytes_sent == 0)
+        req->ttft_ns = tg_now_ns() - req->start_ns;
+    if (req->chunked)
+        evbuffer_add_printf(out, "%zx\r\n", len);
+    evbuffer_add(out, data, len);
+    if (req->chunked)
+        evbuffer_add(out, "\r\n", 2);
+    req->bytes_sent += len;
+}
+
+void tg_resp_end(tg_req_t *req)
+{
+    if (req->chunked)
+        evbuffer_add(bufferevent_get_output(req->conn->bev), "0\r\n\r\n", 5);
+    tg_req_done(req);
+}
+
+int tg_resp_busy(tg_req_t *req)
+{
+    return evbuffer_get_length(bufferevent_get_output(req->conn->bev)) > TG_OUT_HIGH_WATER;
+}
+
+/* ---- connections -------------------------------------------------------------------------- */
+
+/* Answer a request the parser or a limit refused, then close (the stream is out of sync). */
+static void tg_conn_reject(tg_conn_t *c, int status, const char *message)
+{
+    if (c->req == NULL && (c->req = tg_req_new(c)) == NULL) {
+        tg_conn_close(c);
+        return;
+    }
+    if (c->req->request_id[0] == '\0' || !tg_request_id_ok(c->req->request_id))
+        tg_request_id_new(c->req->request_id, sizeof(c->req->request_id));
+    c->want_close = 1;
+    c->state = TG_CONN_PROCESSING;
+    tg_resp_error(c->req, status, "invalid_request_error",
+                  status == 413 ? "request_too_large" : NULL, NULL, "%s", message);
+}
+
+static void tg_conn_close(tg_conn_t *c)
+{
+    if (c->in_read) {
+        c->dead = 1;
+        return;
+    }
+    if (c->req != NULL) {
+        tg_req_t *r = c->req;
+        /* the client is gone before the answer completed: let the handler settle */
+        if (r->status == 0)
+            r->status = 499;
+        if (r->on_abort != NULL)
+            r->on_abort(r);
+        if (r->error_code[0] == '\0')
+            snprintf(r->error_code, sizeof(r->error_code), "client_closed");
+        tg_access_log(r);
+        c->req = NULL;
+        tg_req_free(r);
+    }
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        tg_http.conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    tg_http.nconns--;
+    event_free(c->timer);
+    bufferevent_free(c->bev);
+    free(c);
+    if (tg_http.paused_accept && !tg_http.draining &&
+        tg_http.nconns < tg_http.cf->http.max_connections) {
+        for (int i = 0; i < tg_http.nlisteners; i++)
+            evconnlistener_enable(tg_http.listeners[i]);
+        tg_http.paused_accept = 0;
+    }
+}
+
+static void tg_conn_process(tg_conn_t *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer_iovec vec[8];
+    int n;
+
+    c->in_read = 1;
+    while (!c->dead && c->state != TG_CONN_PROCESSING && c->state != TG_CONN_CLOSING &&
+           evbuffer_get_length(in) > 0) {
+        size_t parsed, total = 0;
+
+        n = evbuffer_peek(in, -1, NULL, vec, 8);
+        if (n > 8)
+            n = 8;
+        for (int i = 0; i < n; i++) {
+            parsed = http_parser_execute(&c->parser, &tg_parser_settings, vec[i].iov_base,
+                                         vec[i].iov_len);
+            total += parsed;
+            if (HTTP_PARSER_ERRNO(&c->parser) != HPE_OK || parsed < vec[i].iov_len)
+                break;
+        }
+        evbuffer_drain(in, total);
+        if (HTTP_PARSER_ERRNO(&c->parser) == HPE_PAUSED) {
+            tg_req_t *r = c->req;
+            /* a complete request: answer it before parsing what follows */
+            c->state = TG_CONN_PROCESSING;
+            r->start_ns = tg_now_ns();
+            tg_http.handler(r);
+            continue;
+        }
+        if (HTTP_PARSER_ERRNO(&c->parser) != HPE_OK) {
+            enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+            int status = c->bad_header ? c->bad_header : 400;
+            char msg[256];
+
+            if (status == 413)
+                snprintf(msg, sizeof(msg), "Request body too large: the limit is %zu bytes",
+                         c->req ? c->req->cf->http.max_body_size : (size_t)0);
+            else if (status == 501)
+                snprintf(msg, sizeof(msg), "Transfer-Encoding \"%s\" is not supported; only"
+                                           " chunked is", c->te);
+            else if (status == 414)
+                snprintf(msg, sizeof(msg), "Request URI too long");
+            else if (e == HPE_HEADER_OVERFLOW)
+                status = 431, snprintf(msg, sizeof(msg), "Request headers too large");
+            else
+                snprintf(msg, sizeof(msg), "Malformed HTTP request: %s",
+                         http_errno_description(e));
+            tg_conn_reject(c, status, msg);
+            break;
+        }
+    }
+    if (!c->dead && c->state == TG_CONN_PROCESSING && evbuffer_get_length(in) > TG_MAX_PIPELINED)
+        bufferevent_disable(c->bev, EV_READ); /* a pipelining flood waits in the kernel */
+    c->in_read = 0;
+    if (c->dead)
+        tg_conn_close(c);
+}
+
+static void tg_conn_read_cb(struct bufferevent *bev, void *arg)
+{
+    tg_conn_t *c = arg;
+
+    if (c->state == TG_CONN_PROCESSING || c->state == TG_CONN_CLOSING)
+        return; /* pipelined bytes wait until the current answer is out */
+    tg_conn_process(c);
+}
+
+static void tg_conn_write_cb(struct bufferevent *bev, void *arg)
+{
+    tg_conn_t *c = arg;
+
+    if (c->state == TG_CONN_CLOSING &&
+        evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+        tg_conn_close(c);
+        return;
+    }
+    if (c->req != NULL && c->req->on_drain != NULL && !tg_resp_busy(c->req))
+        c->req->on_drain(c->req);
+    if (c->state == TG_CONN_IDLE && !(bufferevent_get_enabled(bev) & EV_READ))
+        bufferevent_enable(bev, EV_READ);
+}
+
+static void tg_conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    tg_conn_t *c = arg;
+
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+        tg_conn_close(c);
+}
+
+static void tg_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    tg_conn_t *c = arg;
+
+    if (c->state == TG_CONN_HEADERS || c->state == TG_CONN_BODY) {
+        tg_conn_reject(c, 408, c->state == TG_CONN_HEADERS
+                                   ? "Timed out reading the request headers"
+                                   : "Timed out reading the request body");
+        return;
+    }
+    tg_conn_close(c); /* keep-alive idle */
+}
+
+static void tg_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                         int salen, void *arg)
+{
+    tg_conn_t *c;
+    int one = 1;
+    struct timeval send_tv;
+
+    if (tg_http.draining) {
+        close(fd);
+        return;
+    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        close(fd);
+        return;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->bev = bufferevent_socket_new(tg_http.base, fd, BEV_OPT_CLOSE_ON_FREE);
+    c->timer = evtimer_new(tg_http.base, tg_conn_timer_cb, c);
+    if (c->bev == NULL || c->timer == NULL) {
+        if (c->bev)
+            bufferevent_free(c->bev);
+        else
+            close(fd);
+        if (c->timer)
+            event_free(c->timer);
+        free(c);
+        return;
+    }
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, c->addr, sizeof(c->addr));
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, c->addr, sizeof(c->addr));
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+    c->state = TG_CONN_IDLE;
+    bufferevent_setcb(c->bev, tg_conn_read_cb, tg_conn_write_cb, tg_conn_event_cb, c);
+    bufferevent_setwatermark(c->bev, EV_WRITE, TG_OUT_LOW_WATER, 0);
+    send_tv.tv_sec = (time_t)(tg_http.cf->http.send_timeout_ms / 1000);
+    send_tv.tv_usec = (suseconds_t)(tg_http.cf->http.send_timeout_ms % 1000) * 1000;
+    bufferevent_set_timeouts(c->bev, NULL, &send_tv);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    tg_arm(c, tg_http.cf->http.header_timeout_ms);
+    c->next = tg_http.conns;
+    if (c->next)
+        c->next->prev = c;
+    tg_http.conns = c;
+    if (++tg_http.nconns >= tg_http.cf->http.max_connections) {
+        for (int i = 0; i < tg_http.nlisteners; i++)
+            evconnlistener_disable(tg_http.listeners[i]);
+        tg_http.paused_accept = 1;
+    }
+}
+
+static void tg_accept_error_cb(struct evconnlistener *l, void *arg)
+{
+    int err = EVUTIL_SOCKET_ERROR();
+
+    tg_log(TG_LOG_ERROR, err, "accept() failed");
+}
+
+int tg_http_listen(struct event_base *base, int fd, tg_http_handler_t handler)
+{
+    struct evconnlistener *l;
+
+    if (tg_http.nlisteners == (int)(sizeof(tg_http.listeners) / sizeof(tg_http.listeners[0])))
+        return -1;
+    if (tg_http.base == NULL) {
+        tg_http.base = base;
+        tg_parser_settings.on_message_begin = tg_on_message_begin;
+        tg_parser_settings.on_url = tg_on_url;
+        tg_parser_settings.on_header_field = tg_on_header_field;
+        tg_parser_settings.on_header_value = tg_on_header_value;
+        tg_parser_settings.on_headers_complete = tg_on_headers_complete;
+        tg_parser_settings.on_body = tg_on_body;
+        tg_parser_settings.on_message_complete = tg_on_message_complete;
+        if (getrandom(&tg_http.id_seed, sizeof(tg_http.id_seed), 0) != sizeof(tg_http.id_seed))
+            tg_http.id_seed = (uint64_t)tg_now_ns() ^ ((uint64_t)getpid() << 32);
+    }
+    tg_http.handler = handler;
+    evutil_make_socket_nonblocking(fd);
+    l = evconnlistener_new(base, tg_accept_cb, NULL, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+    if (l == NULL) {
+        tg_log(TG_LOG_ERROR, errno, "evconnlistener_new() failed");
+        return -1;
+    }
+    evconnlistener_set_error_cb(l, tg_accept_error_cb);
+    tg_http.listeners[tg_http.nlisteners++] = l;
+    return 0;
+}
+
+void tg_http_set_config(tg_config_t *cf)
+{
+    tg_config_t *old = tg_http.cf;
+
+    tg_http.cf = tg_config_ref(cf);
+    tg_config_unref(old);
+    http_parser_set_max_header_size((uint32_t)cf->http.max_header_size);
+}
+
+void tg_http_drain(void)
+{
+    tg_conn_t *c, *next;
+
+    tg_http.draining = 1;
+    for (int i = 0; i < tg_http.nlisteners; i++)
+        evconnlistener_free(tg_http.listeners[i]);
+    tg_http.nlisteners = 0;
+    for (c = tg_http.conns; c != NULL; c = next) {
+        next = c->next;
+        if (c->state == TG_CONN_IDLE)
+            tg_conn_close(c);
+        else
+            c->want_close = 1;
+    }
+}
+
+int tg_http_connections(void)
+{
+    return tg_http.nconns;
+}
+
+void tg_http_close_all(void)
+{
+    while (tg_http.conns != NULL)
+        tg_conn_close(tg_http.conns);
+    for (int i = 0; i < tg_http.nlisteners; i++)
+        evconnlistener_free(tg_http.listeners[i]);
+    tg_http.nlisteners = 0;
+    tg_config_unref(tg_http.cf);
+    tg_http.cf = NULL;
+}

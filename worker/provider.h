@@ -1,0 +1,58 @@
+/*
+ * Provider adapters: one per wire format, behind a small vtable. An adapter turns the canonical
+ * (OpenAI-shaped) request into the upstream's URL, headers and body, and turns the upstream's
+ * answer — whole or as a stream of events — back into OpenAI's shape, reporting token usage.
+ */
+#ifndef TG_WORKER_PROVIDER_H
+#define TG_WORKER_PROVIDER_H
+
+#include <jansson.h>
+
+#include "shared/tg_buf.h"
+#include "shared/tg_config.h"
+#include "shared/tg_money.h"
+#include "worker/upstream.h"
+
+typedef enum { TG_EP_CHAT = 0, TG_EP_COMPLETIONS, TG_EP_EMBEDDINGS } tg_endpoint_t;
+
+/** What an adapter decides about one upstream stream event. */
+typedef enum {
+    TG_EVENT_FORWARD = 0, /* send the bytes in out (may be the raw event) to the client */
+    TG_EVENT_DROP,        /* send nothing */
+    TG_EVENT_DONE,        /* the stream's terminator; out holds what to send */
+} tg_event_action_t;
+
+/** Per-request stream state an adapter may keep. */
+typedef struct {
+    int client_wants_usage; /* the client set stream_options.include_usage */
+    int64_t content_bytes;  /* bytes of generated text seen, for estimating usage */
+    tg_usage_t usage;       /* the latest usage the upstream reported */
+} tg_stream_state_t;
+
+typedef struct {
+    const char *kind;
+    /**
+     * Prepare the upstream call: request headers on x, the URL into url, the body into body.
+     * req is the client's JSON with "model" already replaced by the upstream id.
+     * Returns 0 or -1.
+     */
+    int (*prepare)(const tg_model_t *m, tg_endpoint_t ep, json_t *req, int stream, tg_xfer_t *x,
+                   tg_buf_t *url, tg_buf_t *body);
+    /**
+     * A complete 2xx answer. Fill usage (usage->reported = 0 if there was none). If the client
+     * body differs from the upstream's, write it to out; leave out empty to send body as is.
+     */
+    int (*response)(const tg_model_t *m, tg_endpoint_t ep, const char *body, size_t len,
+                    tg_usage_t *usage, tg_buf_t *out);
+    /** One stream event: decide what the client gets; usage updates go into st->usage. */
+    tg_event_action_t (*event)(tg_stream_state_t *st, const char *event, const char *data,
+                               size_t datalen, const char *raw, size_t rawlen, tg_buf_t *out);
+} tg_adapter_t;
+
+/** The adapter for a provider kind. */
+const tg_adapter_t *tg_adapter_for(tg_provider_kind_t kind);
+
+/** Read an OpenAI-shaped usage object into u (u->reported = 1). Returns 0, or -1 if absent. */
+int tg_openai_usage(json_t *usage, tg_usage_t *u);
+
+#endif

@@ -1,0 +1,139 @@
+/*
+ * The OpenAI-compatible adapter, for every provider that speaks OpenAI's wire format (OpenAI,
+ * DeepSeek, Qwen/DashScope, Together, Groq, Fireworks, Mistral, OpenRouter, vLLM, Ollama).
+ * Bodies pass through unchanged; the only work is reading usage, and on streams dropping the
+ * usage-only chunk the gateway asked for when the client did not.
+ */
+#include "worker/provider.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char *const tg_openai_paths[] = {"/chat/completions", "/completions", "/embeddings"};
+
+int tg_openai_usage(json_t *usage, tg_usage_t *u)
+{
+    json_t *d;
+
+    if (!json_is_object(usage))
+        return -1;
+    memset(u, 0, sizeof(*u));
+    u->prompt = json_integer_value(json_object_get(usage, "prompt_tokens"));
+    u->completion = json_integer_value(json_object_get(usage, "completion_tokens"));
+    d = json_object_get(usage, "prompt_tokens_details");
+    if (json_is_object(d))
+        u->cached = json_integer_value(json_object_get(d, "cached_tokens"));
+    d = json_object_get(usage, "completion_tokens_details");
+    if (json_is_object(d))
+        u->reasoning = json_integer_value(json_object_get(d, "reasoning_tokens"));
+    u->reported = 1;
+    return 0;
+}
+
+static int tg_openai_prepare(const tg_model_t *m, tg_endpoint_t ep, json_t *req, int stream,
+                             tg_xfer_t *x, tg_buf_t *url, tg_buf_t *body)
+{
+    const tg_provider_t *p = m->provider;
+    char line[4096];
+    char *s;
+    int n;
+
+    if (tg_buf_append(url, p->base_url, strlen(p->base_url)) == -1 ||
+        tg_buf_append(url, tg_openai_paths[ep], strlen(tg_openai_paths[ep])) == -1)
+        return -1;
+    if (tg_xfer_header(x, "Content-Type: application/json") == -1 ||
+        tg_xfer_header(x, stream ? "Accept: text/event-stream" : "Accept: application/json") ==
+            -1)
+        return -1;
+    if (p->api_key != NULL) {
+        n = snprintf(line, sizeof(line), "Authorization: Bearer %s", p->api_key);
+        if (n < 0 || (size_t)n >= sizeof(line) || tg_xfer_header(x, line) == -1) {
+            explicit_bzero(line, sizeof(line));
+            return -1;
+        }
+        explicit_bzero(line, sizeof(line));
+    }
+    for (size_t i = 0; i < p->nheaders; i++) {
+        n = snprintf(line, sizeof(line), "%s: %s", p->headers[i].name, p->headers[i].value);
+        if (n < 0 || (size_t)n >= sizeof(line) || tg_xfer_header(x, line) == -1)
+            return -1;
+    }
+    s = json_dumps(req, JSON_COMPACT);
+    if (s == NULL)
+        return -1;
+    n = tg_buf_append(body, s, strlen(s));
+    free(s);
+    return n;
+}
+
+static int tg_openai_response(const tg_model_t *m, tg_endpoint_t ep, const char *body, size_t len,
+                              tg_usage_t *usage, tg_buf_t *out)
+{
+    json_t *root = json_loadb(body, len, 0, NULL);
+
+    memset(usage, 0, sizeof(*usage));
+    if (root == NULL)
+        return -1;
+    tg_openai_usage(json_object_get(root, "usage"), usage);
+    json_decref(root);
+    return 0;
+}
+
+/* Length of the JSON string body starting at s (just after its opening quote). */
+static size_t tg_json_strlen(const char *s, const char *end)
+{
+    const char *p = s;
+
+    while (p < end && *p != '"')
+        p += (*p == '\\' && p + 1 < end) ? 2 : 1;
+    return (size_t)(p - s);
+}
+
+static tg_event_action_t tg_openai_event(tg_stream_state_t *st, const char *event,
+                                         const char *data, size_t datalen, const char *raw,
+                                         size_t rawlen, tg_buf_t *out)
+{
+    const char *end = data + datalen, *p;
+    tg_event_action_t action = TG_EVENT_FORWARD;
+
+    if (datalen == 6 && memcmp(data, "[DONE]", 6) == 0) {
+        tg_buf_append(out, raw, rawlen);
+        return TG_EVENT_DONE;
+    }
+    /* generated text, counted only to estimate usage if the provider never reports it */
+    for (p = data; (p = memmem(p, (size_t)(end - p), "\"content\":\"", 11)) != NULL;) {
+        p += 11;
+        st->content_bytes += (int64_t)tg_json_strlen(p, end);
+    }
+    /* usage is rare (one chunk per stream): parse only chunks that carry a usage object */
+    if (memmem(data, datalen, "\"usage\":{", 9) != NULL ||
+        memmem(data, datalen, "\"usage\": {", 10) != NULL) {
+        json_t *root = json_loadb(data, datalen, 0, NULL);
+        if (root != NULL) {
+            json_t *choices = json_object_get(root, "choices");
+            tg_openai_usage(json_object_get(root, "usage"), &st->usage);
+            if (!st->client_wants_usage && json_is_array(choices) && json_array_size(choices) == 0)
+                action = TG_EVENT_DROP;
+            json_decref(root);
+        }
+    }
+    if (action == TG_EVENT_FORWARD)
+        tg_buf_append(out, raw, rawlen);
+    return action;
+}
+
+static const tg_adapter_t tg_openai_adapter = {
+    .kind = "openai",
+    .prepare = tg_openai_prepare,
+    .response = tg_openai_response,
+    .event = tg_openai_event,
+};
+
+const tg_adapter_t *tg_adapter_for(tg_provider_kind_t kind)
+{
+    switch (kind) {
+    case TG_PROVIDER_OPENAI:
+        return &tg_openai_adapter;
+    }
+    return NULL;
+}

@@ -1,0 +1,397 @@
+/*
+ * The proxy stage: validate an OpenAI request, pick the configured model's provider, call it
+ * through the provider's adapter, and relay the answer — whole, or event by event for streams
+ * with backpressure — while metering tokens and cost exactly once per request, whether it
+ * succeeds, fails upstream or is abandoned by the client.
+ */
+#include "worker/proxy.h"
+#include "shared/tg_log.h"
+#include "shared/tg_sse.h"
+#include "worker/errors.h"
+#include "worker/provider.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    tg_req_t *req;
+    const tg_model_t *model;
+    const tg_adapter_t *adapter;
+    tg_xfer_t *xfer;
+    tg_endpoint_t ep;
+    int stream;
+    int started;       /* the client's stream response has begun */
+    int done_seen;     /* the upstream sent its terminator */
+    int64_t max_tokens;
+    int64_t prompt_estimate;
+    tg_stream_state_t st;
+    tg_sse_t sse;
+    tg_buf_t resp;     /* whole answer (non-stream, or an error body) */
+    tg_buf_t out;      /* scratch for one client event */
+} tg_proxy_t;
+
+static const char *const tg_ep_names[] = {"chat.completions", "completions", "embeddings"};
+
+static void tg_proxy_free(tg_proxy_t *p)
+{
+    tg_sse_free(&p->sse);
+    tg_buf_free(&p->resp);
+    tg_buf_free(&p->out);
+    p->req->handler = NULL;
+    p->req->on_abort = NULL;
+    p->req->on_drain = NULL;
+    free(p);
+}
+
+/* Settle: usage (reported, or estimated and capped at max_tokens) and its exact cost. */
+static void tg_proxy_meter(tg_proxy_t *p, const tg_usage_t *reported)
+{
+    tg_req_t *r = p->req;
+
+    if (reported != NULL && reported->reported) {
+        r->usage = *reported;
+    } else {
+        memset(&r->usage, 0, sizeof(r->usage));
+        r->usage.prompt = p->prompt_estimate;
+        r->usage.completion = (p->st.content_bytes + 3) / 4;
+        if (p->max_tokens > 0 && r->usage.completion > p->max_tokens)
+            r->usage.completion = p->max_tokens;
+    }
+    r->cost_pico = tg_cost_pico(&p->model->price, &r->usage);
+}
+
+static void tg_proxy_headers(tg_proxy_t *p)
+{
+    tg_resp_header(p->req, "x-tollgate-provider", p->model->provider->name);
+    tg_resp_header(p->req, "x-tollgate-model", p->model->name);
+}
+
+/* An error answer for a failed upstream call, when nothing has been sent yet. */
+static void tg_proxy_fail(tg_proxy_t *p, const tg_errmap_t *m, const char *detail)
+{
+    tg_req_t *r = p->req;
+    const char *prov = p->model->provider->name;
+
+    tg_proxy_headers(p);
+    if (m->pass_body && p->resp.len > 0) {
+        json_t *root = json_loadb(p->resp.data, p->resp.len, 0, NULL);
+        json_t *err = json_object_get(root, "error");
+        if (json_is_object(err)) {
+            /* the provider's own explanation of a client mistake, in OpenAI's shape */
+            tg_buf_t body = p->resp;
+
+            if (m->code != NULL)
+                snprintf(r->error_code, sizeof(r->error_code), "%s", m->code);
+            else
+                snprintf(r->error_code, sizeof(r->error_code), "upstream_%d", m->status);
+            if (p->xfer != NULL && p->xfer->retry_after[0] != '\0')
+                tg_resp_header(r, "retry-after", p->xfer->retry_after);
+            json_decref(root);
+            memset(&p->resp, 0, sizeof(p->resp));
+            tg_proxy_free(p);
+            tg_resp_send(r, m->status, "application/json", body.data, body.len);
+            tg_buf_free(&body);
+            return;
+        }
+        json_decref(root);
+    }
+    if (p->xfer != NULL && p->xfer->retry_after[0] != '\0')
+        tg_resp_header(r, "retry-after", p->xfer->retry_after);
+    tg_proxy_free(p);
+    tg_resp_error(r, m->status, m->type, m->code, NULL, "Provider '%s' %s", prov, detail);
+}
+
+static void tg_proxy_stream_error(tg_proxy_t *p, const tg_errmap_t *m, const char *detail)
+{
+    char buf[512];
+    int n;
+
+    n = snprintf(buf, sizeof(buf),
+                 "data: {\"error\":{\"message\":\"Provider '%s' %s\",\"type\":\"%s\","
+                 "\"param\":null,\"code\":\"%s\"}}\n\n",
+                 p->model->provider->name, detail, m->type, m->code ? m->code : "upstream_error");
+    if (n > 0 && (size_t)n < sizeof(buf))
+        tg_resp_chunk(p->req, buf, (size_t)n);
+    snprintf(p->req->error_code, sizeof(p->req->error_code), "%s",
+             m->code ? m->code : "upstream_error");
+}
+
+/* tg_sse_cb: one upstream event of a stream. */
+static int tg_proxy_event(void *arg, const char *event, const char *data, size_t datalen,
+                          const char *raw, size_t rawlen)
+{
+    tg_proxy_t *p = arg;
+    tg_event_action_t a;
+
+    tg_buf_reset(&p->out);
+    a = p->adapter->event(&p->st, event, data, datalen, raw, rawlen, &p->out);
+    if (a == TG_EVENT_DONE)
+        p->done_seen = 1;
+    if (a != TG_EVENT_DROP && p->out.len > 0)
+        tg_resp_chunk(p->req, p->out.data, p->out.len);
+    return 0;
+}
+
+static void tg_proxy_start_stream(tg_proxy_t *p)
+{
+    tg_proxy_headers(p);
+    tg_resp_header(p->req, "Cache-Control", "no-cache");
+    tg_resp_header(p->req, "X-Accel-Buffering", "no");
+    tg_resp_start(p->req, 200, "text/event-stream; charset=utf-8");
+    p->started = 1;
+}
+
+/* tg_xfer_data_cb */
+static int tg_proxy_data(tg_xfer_t *x, const char *data, size_t len)
+{
+    tg_proxy_t *p = x->arg;
+
+    if (p->stream && x->status >= 200 && x->status < 300 &&
+        strncmp(x->content_type, "text/event-stream", 17) == 0) {
+        if (!p->started)
+            tg_proxy_start_stream(p);
+        else if (tg_resp_busy(p->req))
+            return 1; /* the client reads slower than the model writes: pause upstream */
+        if (tg_sse_feed(&p->sse, data, len, tg_proxy_event, p) == -1)
+            return -1;
+        return 0;
+    }
+    return tg_buf_append(&p->resp, data, len) == 0 ? 0 : -1;
+}
+
+/* tg_req_t.on_drain: the client caught up; let the upstream go on. */
+static void tg_proxy_drain(tg_req_t *req)
+{
+    tg_proxy_t *p = req->handler;
+
+    if (p != NULL && p->xfer != NULL && p->xfer->paused)
+        tg_xfer_resume(p->xfer);
+}
+
+/* tg_xfer_done_cb */
+static void tg_proxy_done(tg_xfer_t *x, tg_xfer_result_t result)
+{
+    tg_proxy_t *p = x->arg;
+    tg_req_t *r = p->req;
+    tg_errmap_t m;
+    char detail[320];
+
+    if (p->started) {
+        /* a stream: bytes already reached the client, so failures end the stream in-band */
+        tg_proxy_meter(p, &p->st.usage);
+        if (result != TG_XFER_OK) {
+            tg_map_xfer_error(result, &m);
+            snprintf(detail, sizeof(detail), "failed mid-stream: %s", tg_xfer_result_str(result));
+            tg_log(TG_LOG_WARN, 0, "%s: provider \"%s\" stream failed: %s (%s)", r->request_id,
+                   p->model->provider->name, tg_xfer_result_str(result), x->errbuf);
+            tg_proxy_stream_error(p, &m, detail);
+        } else if (!p->done_seen) {
+            snprintf(r->error_code, sizeof(r->error_code), "upstream_incomplete_stream");
+        }
+        p->xfer = NULL;
+        tg_proxy_free(p);
+        tg_resp_end(r);
+        return;
+    }
+    if (result != TG_XFER_OK) {
+        tg_map_xfer_error(result, &m);
+        tg_log(TG_LOG_WARN, 0, "%s: provider \"%s\" %s: %s", r->request_id,
+               p->model->provider->name, tg_xfer_result_str(result), x->errbuf);
+        /* no answer came back: nothing to bill that we can know of */
+        memset(&r->usage, 0, sizeof(r->usage));
+        r->cost_pico = 0;
+        snprintf(detail, sizeof(detail), "%s", tg_xfer_result_str(result));
+        if (result == TG_XFER_CONNECT)
+            snprintf(detail, sizeof(detail), "is unreachable");
+        else if (m.status == 504)
+            snprintf(detail, sizeof(detail), "timed out (%s)", tg_xfer_result_str(result));
+        p->xfer = NULL;
+        tg_proxy_fail(p, &m, detail);
+        return;
+    }
+    if (x->status >= 400 || x->status < 200) {
+        tg_map_upstream_status(x->status, &m);
+        tg_log(TG_LOG_WARN, 0, "%s: provider \"%s\" answered HTTP %ld", r->request_id,
+               p->model->provider->name, x->status);
+        snprintf(detail, sizeof(detail), "returned HTTP %ld", x->status);
+        /* keep the body for pass-through but stop the transfer owning anything */
+        tg_proxy_fail(p, &m, detail);
+        return;
+    }
+    /* a whole 2xx answer */
+    {
+        tg_usage_t usage;
+        tg_buf_t out = {0};
+        char cost[32];
+
+        p->adapter->response(p->model, p->ep, p->resp.data, p->resp.len, &usage, &out);
+        tg_proxy_meter(p, &usage);
+        tg_money_format(r->cost_pico, cost, sizeof(cost));
+        tg_proxy_headers(p);
+        tg_resp_header(r, "x-tollgate-cost-usd", cost);
+        if (out.len == 0) {
+            tg_buf_free(&out);
+            out = p->resp; /* the upstream's bytes, unchanged */
+            memset(&p->resp, 0, sizeof(p->resp));
+        }
+        p->xfer = NULL;
+        tg_proxy_free(p);
+        tg_resp_send(r, 200, "application/json", out.data, out.len);
+        tg_buf_free(&out);
+    }
+}
+
+/* tg_req_t.on_abort: the client left; stop the upstream and settle what was used. */
+static void tg_proxy_abort(tg_req_t *req)
+{
+    tg_proxy_t *p = req->handler;
+
+    if (p == NULL)
+        return;
+    if (p->xfer != NULL) {
+        tg_xfer_cancel(p->xfer);
+        p->xfer = NULL;
+    }
+    /* estimated unless the usage chunk already came: the provider bills what it generated */
+    tg_proxy_meter(p, &p->st.usage);
+    tg_proxy_free(p);
+}
+
+static int tg_proxy_invalid(tg_req_t *r, json_t *root, const char *param, const char *msg)
+{
+    json_decref(root);
+    tg_resp_error(r, 400, "invalid_request_error", NULL, param, "%s", msg);
+    return -1;
+}
+
+void tg_proxy_handle(tg_req_t *r, tg_endpoint_t ep)
+{
+    json_error_t jerr;
+    json_t *root, *model_j, *v;
+    const tg_model_t *m;
+    const char *model_name;
+    tg_proxy_t *p;
+    tg_buf_t url = {0}, body = {0};
+    int stream = 0;
+
+    if (r->body.len == 0) {
+        tg_resp_error(r, 400, "invalid_request_error", NULL, NULL,
+                      "The request body is empty; expected a JSON object.");
+        return;
+    }
+    root = json_loadb(r->body.data, r->body.len, 0, &jerr);
+    if (root == NULL) {
+        tg_resp_error(r, 400, "invalid_request_error", NULL, NULL,
+                      "We could not parse the JSON body of your request: %s (line %d, column "
+                      "%d).",
+                      jerr.text, jerr.line, jerr.column);
+        return;
+    }
+    if (!json_is_object(root)) {
+        tg_proxy_invalid(r, root, NULL, "The request body must be a JSON object.");
+        return;
+    }
+    model_j = json_object_get(root, "model");
+    if (!json_is_string(model_j) || json_string_length(model_j) == 0) {
+        tg_proxy_invalid(r, root, "model", "You must provide a model parameter.");
+        return;
+    }
+    model_name = json_string_value(model_j);
+    m = tg_config_model(r->cf, model_name, json_string_length(model_j));
+    if (m == NULL) {
+        json_decref(root);
+        tg_resp_error(r, 404, "invalid_request_error", "model_not_found", "model",
+                      "The model `%.200s` does not exist or you do not have access to it.",
+                      model_name);
+        return;
+    }
+    if (ep == TG_EP_CHAT && !json_is_array(json_object_get(root, "messages"))) {
+        tg_proxy_invalid(r, root, "messages", "'messages' is a required property and must be an"
+                                              " array.");
+        return;
+    }
+    if (ep == TG_EP_COMPLETIONS && json_object_get(root, "prompt") == NULL) {
+        tg_proxy_invalid(r, root, "prompt", "'prompt' is a required property.");
+        return;
+    }
+    if (ep == TG_EP_EMBEDDINGS && json_object_get(root, "input") == NULL) {
+        tg_proxy_invalid(r, root, "input", "'input' is a required property.");
+        return;
+    }
+    v = json_object_get(root, "stream");
+    if (v != NULL && !json_is_boolean(v) && !json_is_null(v)) {
+        tg_proxy_invalid(r, root, "stream", "'stream' must be a boolean.");
+        return;
+    }
+    stream = ep != TG_EP_EMBEDDINGS && json_is_true(v);
+
+    if ((p = calloc(1, sizeof(*p))) == NULL) {
+        json_decref(root);
+        tg_resp_error(r, 503, "server_error", NULL, NULL, "Out of memory.");
+        return;
+    }
+    p->req = r;
+    p->model = m;
+    p->ep = ep;
+    p->stream = stream;
+    p->adapter = tg_adapter_for(m->provider->kind);
+    tg_sse_init(&p->sse);
+    v = json_object_get(root, "max_completion_tokens");
+    if (!json_is_integer(v))
+        v = json_object_get(root, "max_tokens");
+    p->max_tokens = json_is_integer(v) ? json_integer_value(v) : m->max_output_tokens;
+    p->prompt_estimate = (int64_t)(r->body.len + 3) / 4;
+
+    r->model = m->name;
+    r->provider = m->provider->name;
+    r->upstream_model = m->upstream_model;
+    r->stream = stream;
+    r->attempts = 1;
+    r->handler = p;
+    r->on_abort = tg_proxy_abort;
+    r->on_drain = tg_proxy_drain;
+
+    /* the upstream's model id, and usage on streams (dropped again if the client didn't ask) */
+    json_object_set_new(root, "model", json_string(m->upstream_model));
+    if (stream) {
+        json_t *so = json_object_get(root, "stream_options");
+        p->st.client_wants_usage =
+            json_is_object(so) && json_is_true(json_object_get(so, "include_usage"));
+        if (!json_is_object(so)) {
+            so = json_object();
+            json_object_set_new(root, "stream_options", so);
+        }
+        json_object_set_new(so, "include_usage", json_true());
+    }
+
+    p->xfer = tg_xfer_new();
+    if (p->xfer == NULL ||
+        p->adapter->prepare(m, ep, root, stream, p->xfer, &url, &body) == -1) {
+        json_decref(root);
+        tg_buf_free(&url);
+        tg_buf_free(&body);
+        if (p->xfer != NULL)
+            tg_xfer_cancel(p->xfer);
+        tg_proxy_free(p);
+        tg_resp_error(r, 500, "server_error", NULL, NULL,
+                      "Could not build the request for provider '%s'.", m->provider->name);
+        return;
+    }
+    json_decref(root);
+    p->xfer->arg = p;
+    p->xfer->on_data = tg_proxy_data;
+    p->xfer->on_done = tg_proxy_done;
+    tg_log_debug("%s: %s %s -> %s (%s)", r->request_id, tg_ep_names[ep], m->name,
+                 m->provider->name, url.data);
+    if (tg_xfer_post(p->xfer, url.data, body.data, body.len, r->cf) == -1) {
+        p->xfer = NULL;
+        tg_buf_free(&url);
+        tg_proxy_free(p);
+        tg_resp_error(r, 502, "server_error", "upstream_error", NULL,
+                      "Could not start the call to provider '%s'.", m->provider->name);
+        return;
+    }
+    tg_buf_free(&url);
+}

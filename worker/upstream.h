@@ -1,0 +1,84 @@
+/*
+ * Upstream HTTP transfers on the worker's event loop: libcurl's multi_socket interface driven by
+ * libevent (the hiperfifo pattern), with connection reuse, HTTP/2 when offered, TLS verification,
+ * and first-byte / idle deadlines that curl does not offer itself.
+ */
+#ifndef TG_WORKER_UPSTREAM_H
+#define TG_WORKER_UPSTREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shared/tg_config.h"
+
+struct event_base;
+typedef struct tg_xfer_s tg_xfer_t;
+
+typedef enum {
+    TG_XFER_OK = 0,
+    TG_XFER_CONNECT,            /* could not resolve or connect */
+    TG_XFER_TIMEOUT,            /* connect or total deadline */
+    TG_XFER_FIRST_BYTE_TIMEOUT, /* no answer within first_byte_timeout */
+    TG_XFER_IDLE_TIMEOUT,       /* a stream went quiet for stream_idle_timeout */
+    TG_XFER_TOO_LARGE,          /* response over max_response_size */
+    TG_XFER_ABORTED,            /* the owner asked to stop */
+    TG_XFER_FAILED,             /* anything else: reset, protocol error, TLS error */
+} tg_xfer_result_t;
+
+/** Data arrived (status and headers are known). Return 0 to go on, 1 to pause, -1 to abort. */
+typedef int (*tg_xfer_data_cb)(tg_xfer_t *x, const char *data, size_t len);
+
+/** The transfer ended; x is freed right after this returns. */
+typedef void (*tg_xfer_done_cb)(tg_xfer_t *x, tg_xfer_result_t result);
+
+struct tg_xfer_s {
+    void *arg;
+    tg_xfer_data_cb on_data;
+    tg_xfer_done_cb on_done;
+    long status;            /* HTTP status of the answer, 0 until known */
+    char content_type[128];
+    char retry_after[32];
+    char errbuf[256];       /* curl's description of a failure; never holds secrets */
+    uint64_t bytes;         /* body bytes received */
+
+    /* private */
+    void *easy;
+    struct curl_slist *headers;
+    char *body;
+    struct event *timer;
+    int64_t first_byte_ms, idle_ms;
+    size_t max_bytes;
+    int paused, got_data, running;
+};
+
+/** Set up libcurl on base for this process. Returns 0 or -1. */
+int tg_upstream_init(struct event_base *base);
+
+/** Cancel every transfer and free libcurl's state. */
+void tg_upstream_shutdown(void);
+
+/** A new transfer with no headers. */
+tg_xfer_t *tg_xfer_new(void);
+
+/** Add a request header line "Name: value" (copied). Returns 0 or -1. */
+int tg_xfer_header(tg_xfer_t *x, const char *line);
+
+/**
+ * POST body (ownership passes to the transfer, freed with it) to url with cf's upstream limits.
+ * Returns 0, or -1 with x freed and nothing called back.
+ */
+int tg_xfer_post(tg_xfer_t *x, const char *url, char *body, size_t len, const tg_config_t *cf);
+
+/** Stop a running transfer and free it; on_done is not called. */
+void tg_xfer_cancel(tg_xfer_t *x);
+
+/** Resume a transfer paused by on_data returning 1. */
+void tg_xfer_resume(tg_xfer_t *x);
+
+/** Running transfers in this process. */
+int tg_upstream_running(void);
+
+/** A short human description of a result. */
+const char *tg_xfer_result_str(tg_xfer_result_t r);
+
+#endif
