@@ -301,10 +301,10 @@ void tg_proxy_handle(tg_req_t *r, tg_endpoint_t ep)
     model_name = json_string_value(model_j);
     m = tg_config_model(r->cf, model_name, json_string_length(model_j));
     if (m == NULL) {
-        json_decref(root);
         tg_resp_error(r, 404, "invalid_request_error", "model_not_found", "model",
                       "The model `%.200s` does not exist or you do not have access to it.",
                       model_name);
+        json_decref(root); /* model_name points into root */
         return;
     }
     if (ep == TG_EP_CHAT && !json_is_array(json_object_get(root, "messages"))) {

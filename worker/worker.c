@@ -16,6 +16,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <signal.h>
+#include <sys/signalfd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,8 @@ static struct {
     struct event_base *base;
     struct bufferevent *channel;
     struct event *drain_timer;
-    struct event *sigterm;
+    struct event *signals; /* signalfd: the master's libevent owns signal handling state */
+    int sigfd;
     tg_config_t *cf;
     int slot;
     int draining;
@@ -133,9 +135,18 @@ static void tg_worker_channel_event(struct bufferevent *bev, short what, void *a
     }
 }
 
-static void tg_worker_sigterm(evutil_socket_t sig, short what, void *arg)
+static void tg_worker_signal(evutil_socket_t fd, short what, void *arg)
 {
-    tg_worker_drain(tg_w.cf->shutdown_timeout_ms);
+    struct signalfd_siginfo si;
+
+    while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        if (si.ssi_signo == SIGTERM) {
+            tg_worker_drain(tg_w.cf->shutdown_timeout_ms);
+        } else if (si.ssi_signo == SIGUSR1) {
+            tg_log_open(tg_w.cf->error_log, (tg_log_level_t)tg_w.cf->log_level);
+            tg_access_log_open(tg_w.cf->access_log);
+        }
+    }
 }
 
 void tg_worker_main(tg_config_t *cf, int slot, int channel, const int *fds, int nfds)
@@ -145,12 +156,22 @@ void tg_worker_main(tg_config_t *cf, int slot, int channel, const int *fds, int 
 
     snprintf(role, sizeof(role), "worker %d", slot);
     tg_log_set_role(role);
-    signal(SIGINT, SIG_IGN);  /* a terminal's ^C reaches the whole group: the master decides */
+    /*
+     * The master's handlers are still installed (inherited through fork) and would write into
+     * the master's own signal pipe. Reset them; TERM and USR1 arrive through a signalfd, since
+     * a second libevent base in this process must not register signals.
+     */
+    signal(SIGINT, SIG_IGN); /* a terminal's ^C reaches the whole group: the master decides */
     signal(SIGHUP, SIG_IGN);
     signal(SIGQUIT, SIG_IGN);
     signal(SIGPIPE, SIG_IGN);
-    signal(SIGTERM, SIG_DFL);
     signal(SIGCHLD, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGUSR1, SIG_DFL);
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGUSR1);
+    tg_w.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     tg_w.cf = cf;
     tg_w.slot = slot;
     tg_w.base = event_base_new();
@@ -159,10 +180,13 @@ void tg_worker_main(tg_config_t *cf, int slot, int channel, const int *fds, int 
         _exit(2);
     }
     tg_w.drain_timer = evtimer_new(tg_w.base, tg_worker_check_drained, NULL);
-    tg_w.sigterm = evsignal_new(tg_w.base, SIGTERM, tg_worker_sigterm, NULL);
-    evsignal_add(tg_w.sigterm, NULL);
-    sigemptyset(&set);
-    sigprocmask(SIG_SETMASK, &set, NULL);
+    if (tg_w.sigfd == -1) {
+        tg_log(TG_LOG_CRIT, errno, "signalfd() failed");
+        _exit(2);
+    }
+    tg_w.signals = event_new(tg_w.base, tg_w.sigfd, EV_READ | EV_PERSIST, tg_worker_signal, NULL);
+    event_add(tg_w.signals, NULL);
+    sigprocmask(SIG_SETMASK, &set, NULL); /* only TERM and USR1 blocked: they go to the fd */
 
     tg_access_log_open(cf->access_log);
     tg_http_set_config(cf);
@@ -184,7 +208,8 @@ void tg_worker_main(tg_config_t *cf, int slot, int channel, const int *fds, int 
     tg_access_log_close();
     bufferevent_free(tg_w.channel);
     event_free(tg_w.drain_timer);
-    event_free(tg_w.sigterm);
+    event_free(tg_w.signals);
+    close(tg_w.sigfd);
     event_base_free(tg_w.base);
     tg_config_unref(tg_w.cf);
     tg_log(TG_LOG_INFO, 0, "exiting");
