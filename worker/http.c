@@ -427,6 +427,8 @@ static void tg_req_done(tg_req_t *r)
     }
     c->state = TG_CONN_IDLE;
     tg_arm(c, tg_http.cf->http.keepalive_timeout_ms);
+    if (!(bufferevent_get_enabled(c->bev) & EV_READ))
+        bufferevent_enable(c->bev, EV_READ);
     http_parser_pause(&c->parser, 0);
     if (!c->in_read)
         tg_conn_process(c);
@@ -624,8 +626,12 @@ static void tg_conn_read_cb(struct bufferevent *bev, void *arg)
 {
     tg_conn_t *c = arg;
 
-    if (c->state == TG_CONN_PROCESSING || c->state == TG_CONN_CLOSING)
-        return; /* pipelined bytes wait until the current answer is out */
+    if (c->state == TG_CONN_PROCESSING || c->state == TG_CONN_CLOSING) {
+        /* pipelined bytes wait until the current answer is out; a flood waits in the kernel */
+        if (evbuffer_get_length(bufferevent_get_input(bev)) > TG_MAX_PIPELINED)
+            bufferevent_disable(bev, EV_READ);
+        return;
+    }
     tg_conn_process(c);
 }
 
@@ -640,8 +646,6 @@ static void tg_conn_write_cb(struct bufferevent *bev, void *arg)
     }
     if (c->req != NULL && c->req->on_drain != NULL && !tg_resp_busy(c->req))
         c->req->on_drain(c->req);
-    if (c->state == TG_CONN_IDLE && !(bufferevent_get_enabled(bev) & EV_READ))
-        bufferevent_enable(bev, EV_READ);
 }
 
 static void tg_conn_event_cb(struct bufferevent *bev, short what, void *arg)
