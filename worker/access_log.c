@@ -1,34 +1,76 @@
 /*
- * Access log writer (see access_log.h). Each line is formatted into a stack buffer and written
- * with one write(2) on an O_APPEND descriptor, so lines from all workers interleave whole.
+ * Access log writer (see access_log.h). Lines are formatted without printf into a per-worker
+ * buffer that is written with one write(2) per event-loop turn (or when 48 KiB are pending), on
+ * an O_APPEND descriptor so that whole batches from different workers never interleave mid-line.
+ * A crash loses at most the lines of the current loop turn; metering does not depend on this log.
  */
 #include "worker/access_log.h"
 #include "shared/tg_log.h"
 
 #include <errno.h>
-#include <http_parser.h>
-#include <stdarg.h>
+#include <event2/event.h>
 #include <fcntl.h>
+#include <http_parser.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-static int tg_access_fd = -1;
+#define TG_ALOG_BUF (64 * 1024)
+#define TG_ALOG_FLUSH (48 * 1024)
+#define TG_ALOG_LINE 4096
 
-int tg_access_log_open(const char *path)
+static struct {
+    int fd;
+    struct event *flush;
+    char buf[TG_ALOG_BUF];
+    size_t len;
+    time_t ts_sec;
+    char ts[32]; /* "YYYY-MM-DDTHH:MM:SS" for ts_sec */
+} tg_alog = {.fd = -1};
+
+static void tg_alog_flush(void)
+{
+    size_t off = 0;
+    ssize_t n;
+
+    while (off < tg_alog.len) {
+        n = write(tg_alog.fd, tg_alog.buf + off, tg_alog.len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            /* a full disk must not take the gateway down; say so once */
+            static int warned;
+            if (!warned++)
+                tg_log(TG_LOG_ERROR, errno, "write() to the access log failed");
+            break;
+        }
+        off += (size_t)n;
+    }
+    tg_alog.len = 0;
+}
+
+static void tg_alog_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    if (tg_alog.fd != -1)
+        tg_alog_flush();
+}
+
+int tg_access_log_open(struct event_base *base, const char *path)
 {
     tg_access_log_close();
+    if (base != NULL && tg_alog.flush == NULL)
+        tg_alog.flush = event_new(base, -1, 0, tg_alog_flush_cb, NULL);
     if (path == NULL)
         return 0;
     if (strcmp(path, "stdout") == 0) {
-        tg_access_fd = dup(STDOUT_FILENO);
+        tg_alog.fd = dup(STDOUT_FILENO);
     } else if (strcmp(path, "stderr") == 0) {
-        tg_access_fd = dup(STDERR_FILENO);
+        tg_alog.fd = dup(STDERR_FILENO);
     } else {
-        tg_access_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+        tg_alog.fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     }
-    if (tg_access_fd == -1) {
+    if (tg_alog.fd == -1) {
         tg_log(TG_LOG_ERROR, errno, "open(\"%s\") failed", path);
         return -1;
     }
@@ -37,9 +79,19 @@ int tg_access_log_open(const char *path)
 
 void tg_access_log_close(void)
 {
-    if (tg_access_fd != -1)
-        close(tg_access_fd);
-    tg_access_fd = -1;
+    if (tg_alog.fd != -1) {
+        tg_alog_flush();
+        close(tg_alog.fd);
+    }
+    tg_alog.fd = -1;
+}
+
+void tg_access_log_shutdown(void)
+{
+    tg_access_log_close();
+    if (tg_alog.flush != NULL)
+        event_free(tg_alog.flush);
+    tg_alog.flush = NULL;
 }
 
 size_t tg_json_escape(char *buf, size_t size, size_t len, const char *s)
@@ -67,79 +119,141 @@ size_t tg_json_escape(char *buf, size_t size, size_t len, const char *s)
     return len;
 }
 
-static size_t tg_put(char *buf, size_t size, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+/* A tiny append-only formatter: each call leaves room or does nothing. */
+typedef struct {
+    char *p;
+    size_t len, size;
+} tg_line_t;
 
-static size_t tg_put(char *buf, size_t size, size_t len, const char *fmt, ...)
+static void tg_lit(tg_line_t *l, const char *s, size_t n)
 {
-    va_list ap;
-    int n;
-
-    if (len >= size)
-        return len;
-    va_start(ap, fmt);
-    n = vsnprintf(buf + len, size - len, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return len;
-    return len + (size_t)n < size ? len + (size_t)n : size - 1;
+    if (l->len + n < l->size) {
+        memcpy(l->p + l->len, s, n);
+        l->len += n;
+    }
 }
 
-static size_t tg_put_str(char *buf, size_t size, size_t len, const char *key, const char *val)
+#define TG_LIT(l, s) tg_lit(l, s, sizeof(s) - 1)
+
+static void tg_int(tg_line_t *l, int64_t v)
+{
+    char tmp[24];
+    size_t n = sizeof(tmp);
+    uint64_t u = v < 0 ? (uint64_t)(-(v + 1)) + 1 : (uint64_t)v;
+
+    do {
+        tmp[--n] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u > 0);
+    if (v < 0)
+        tmp[--n] = '-';
+    tg_lit(l, tmp + n, sizeof(tmp) - n);
+}
+
+/* nanoseconds as milliseconds with 3 decimals */
+static void tg_ms(tg_line_t *l, int64_t ns)
+{
+    int64_t us = ns / 1000;
+    char frac[4];
+
+    if (us < 0)
+        us = 0;
+    tg_int(l, us / 1000);
+    frac[0] = '.';
+    frac[1] = (char)('0' + us / 100 % 10);
+    frac[2] = (char)('0' + us / 10 % 10);
+    frac[3] = (char)('0' + us % 10);
+    tg_lit(l, frac, 4);
+}
+
+static void tg_str(tg_line_t *l, const char *key, size_t klen, const char *val)
 {
     if (val == NULL || *val == '\0')
-        return len;
-    len = tg_put(buf, size, len, ",\"%s\":\"", key);
-    len = tg_json_escape(buf, size, len, val);
-    return tg_put(buf, size, len, "\"");
+        return;
+    tg_lit(l, key, klen);
+    l->len = tg_json_escape(l->p, l->size, l->len, val);
+    TG_LIT(l, "\"");
+}
+
+#define TG_STR(l, key, val) tg_str(l, key, sizeof(key) - 1, val)
+
+static void tg_timestamp(tg_line_t *l)
+{
+    struct timespec now;
+    struct tm tm;
+    char ms[5];
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (now.tv_sec != tg_alog.ts_sec) {
+        gmtime_r(&now.tv_sec, &tm);
+        strftime(tg_alog.ts, sizeof(tg_alog.ts), "%Y-%m-%dT%H:%M:%S", &tm);
+        tg_alog.ts_sec = now.tv_sec;
+    }
+    tg_lit(l, tg_alog.ts, strlen(tg_alog.ts));
+    ms[0] = '.';
+    ms[1] = (char)('0' + now.tv_nsec / 100000000 % 10);
+    ms[2] = (char)('0' + now.tv_nsec / 10000000 % 10);
+    ms[3] = (char)('0' + now.tv_nsec / 1000000 % 10);
+    ms[4] = 'Z';
+    tg_lit(l, ms, 5);
 }
 
 void tg_access_log(const tg_req_t *r)
 {
-    char line[4096], ts[96], cost[32];
-    struct timespec now;
-    struct tm tm;
-    size_t len = 0;
-    int64_t latency_us = (tg_now_ns() - r->start_ns) / 1000;
+    char cost[32];
+    tg_line_t l;
 
-    if (tg_access_fd == -1)
+    if (tg_alog.fd == -1)
         return;
-    clock_gettime(CLOCK_REALTIME, &now);
-    gmtime_r(&now.tv_sec, &tm);
-    snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             now.tv_nsec / 1000000);
-    tg_money_format(r->cost_pico, cost, sizeof(cost));
-    len = tg_put(line, sizeof(line), len, "{\"ts\":\"%s\",\"request_id\":\"%s\"", ts,
-                 r->request_id);
-    len = tg_put_str(line, sizeof(line), len, "client", r->client_addr);
-    len = tg_put(line, sizeof(line), len, ",\"method\":\"%s\"",
-                 http_method_str((enum http_method)r->method));
-    len = tg_put_str(line, sizeof(line), len, "path", r->path);
-    len = tg_put(line, sizeof(line), len, ",\"status\":%d", r->status);
-    len = tg_put_str(line, sizeof(line), len, "model", r->model);
-    len = tg_put_str(line, sizeof(line), len, "provider", r->provider);
-    len = tg_put_str(line, sizeof(line), len, "upstream_model", r->upstream_model);
-    if (r->model != NULL)
-        len = tg_put(line, sizeof(line), len,
-                     ",\"stream\":%s,\"attempts\":%d,\"prompt_tokens\":%lld,"
-                     "\"completion_tokens\":%lld,\"cached_tokens\":%lld,"
-                     "\"usage_estimated\":%s,\"cost_usd\":\"%s\"",
-                     r->stream ? "true" : "false", r->attempts, (long long)r->usage.prompt,
-                     (long long)r->usage.completion, (long long)r->usage.cached,
-                     r->usage.reported ? "false" : "true", cost);
-    len = tg_put(line, sizeof(line), len,
-                 ",\"ttfb_ms\":%.3f,\"latency_ms\":%.3f,\"bytes_sent\":%llu",
-                 (double)r->ttft_ns / 1e6, (double)latency_us / 1e3,
-                 (unsigned long long)r->bytes_sent);
-    len = tg_put_str(line, sizeof(line), len, "error", r->error_code);
-    len = tg_put(line, sizeof(line), len, "}\n");
-    if (line[len - 1] != '\n')
-        line[len - 1] = '\n'; /* truncated: keep one line per request */
-    if (write(tg_access_fd, line, len) < 0) {
-        /* a full disk must not take the gateway down; the error log says why once */
-        static int warned;
-        if (!warned++)
-            tg_log(TG_LOG_ERROR, errno, "write() to the access log failed");
+    if (tg_alog.len + TG_ALOG_LINE > TG_ALOG_BUF)
+        tg_alog_flush();
+    l.p = tg_alog.buf + tg_alog.len;
+    l.len = 0;
+    l.size = TG_ALOG_LINE - 2; /* room for "}\n" */
+
+    TG_LIT(&l, "{\"ts\":\"");
+    tg_timestamp(&l);
+    TG_STR(&l, "\",\"request_id\":\"", r->request_id);
+    TG_STR(&l, ",\"client\":\"", r->client_addr);
+    TG_STR(&l, ",\"method\":\"", http_method_str((enum http_method)r->method));
+    TG_STR(&l, ",\"path\":\"", r->path);
+    TG_LIT(&l, ",\"status\":");
+    tg_int(&l, r->status);
+    TG_STR(&l, ",\"model\":\"", r->model);
+    TG_STR(&l, ",\"provider\":\"", r->provider);
+    TG_STR(&l, ",\"upstream_model\":\"", r->upstream_model);
+    if (r->model != NULL) {
+        if (r->stream)
+            TG_LIT(&l, ",\"stream\":true");
+        else
+            TG_LIT(&l, ",\"stream\":false");
+        TG_LIT(&l, ",\"attempts\":");
+        tg_int(&l, r->attempts);
+        TG_LIT(&l, ",\"prompt_tokens\":");
+        tg_int(&l, r->usage.prompt);
+        TG_LIT(&l, ",\"completion_tokens\":");
+        tg_int(&l, r->usage.completion);
+        TG_LIT(&l, ",\"cached_tokens\":");
+        tg_int(&l, r->usage.cached);
+        if (r->usage.reported)
+            TG_LIT(&l, ",\"usage_estimated\":false");
+        else
+            TG_LIT(&l, ",\"usage_estimated\":true");
+        tg_money_format(r->cost_pico, cost, sizeof(cost));
+        TG_STR(&l, ",\"cost_usd\":\"", cost);
     }
+    TG_LIT(&l, ",\"ttfb_ms\":");
+    tg_ms(&l, r->ttft_ns);
+    TG_LIT(&l, ",\"latency_ms\":");
+    tg_ms(&l, tg_now_ns() - r->start_ns);
+    TG_LIT(&l, ",\"bytes_sent\":");
+    tg_int(&l, (int64_t)r->bytes_sent);
+    TG_STR(&l, ",\"error\":\"", r->error_code);
+    l.p[l.len++] = '}';
+    l.p[l.len++] = '\n';
+    if (tg_alog.len == 0 && tg_alog.flush != NULL)
+        event_active(tg_alog.flush, EV_TIMEOUT, 0); /* write at the end of this loop turn */
+    tg_alog.len += l.len;
+    if (tg_alog.len >= TG_ALOG_FLUSH)
+        tg_alog_flush();
 }

@@ -7,14 +7,22 @@
 
 #include "worker/http.h"
 
-/** Open the access log (path, "stdout", "stderr") or turn it off (NULL). Returns 0 or -1. */
-int tg_access_log_open(const char *path);
+struct event_base;
+
+/**
+ * Open the access log (path, "stdout", "stderr") or turn it off (NULL); lines are flushed at
+ * the end of each turn of base's loop. Returns 0 or -1.
+ */
+int tg_access_log_open(struct event_base *base, const char *path);
 
 /** Write the line for a finished (or aborted) request. */
 void tg_access_log(const tg_req_t *req);
 
-/** Close the log. */
+/** Flush and close the log. */
 void tg_access_log_close(void);
+
+/** Flush, close and free the flush event (at worker exit). */
+void tg_access_log_shutdown(void);
 
 /** Append s to buf as a JSON string body (no quotes), escaping as needed; returns new length. */
 size_t tg_json_escape(char *buf, size_t size, size_t len, const char *s);

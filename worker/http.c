@@ -112,20 +112,13 @@ static tg_req_t *tg_req_new(tg_conn_t *c)
     r->conn = c;
     r->cf = tg_config_ref(tg_http.cf);
     r->start_ns = tg_now_ns();
-    r->extra_headers = evbuffer_new();
-    snprintf(r->client_addr, sizeof(r->client_addr), "%s", c->addr);
-    if (r->extra_headers == NULL) {
-        tg_config_unref(r->cf);
-        free(r);
-        return NULL;
-    }
+    memcpy(r->client_addr, c->addr, sizeof(r->client_addr));
     return r;
 }
 
 static void tg_req_free(tg_req_t *r)
 {
     tg_buf_free(&r->body);
-    evbuffer_free(r->extra_headers);
     tg_config_unref(r->cf);
     free(r);
 }
@@ -372,9 +365,40 @@ static int tg_keepalive(tg_req_t *r)
     return !c->want_close && !tg_http.draining && http_should_keep_alive(&c->parser);
 }
 
+/* Append n bytes to a fixed buffer; returns the new length (unchanged when it would not fit). */
+static size_t tg_put(char *buf, size_t size, size_t len, const char *s, size_t n)
+{
+    if (len + n > size)
+        return len;
+    memcpy(buf + len, s, n);
+    return len + n;
+}
+
+#define TG_PUT_LIT(buf, n, lit) tg_put(buf, sizeof(buf), n, lit, sizeof(lit) - 1)
+
+static size_t tg_put_s(char *buf, size_t size, size_t len, const char *s)
+{
+    return tg_put(buf, size, len, s, strlen(s));
+}
+
+static size_t tg_put_u(char *buf, size_t size, size_t len, uint64_t v)
+{
+    char tmp[24];
+    size_t n = sizeof(tmp);
+
+    do {
+        tmp[--n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    return tg_put(buf, size, len, tmp + n, sizeof(tmp) - n);
+}
+
+/* The status line and headers, built without printf: this runs once per request. */
 static void tg_write_head(tg_req_t *r, int status, const char *content_type, int64_t length)
 {
     struct evbuffer *out = bufferevent_get_output(r->conn->bev);
+    char head[2048];
+    size_t n = 0;
     int keep = tg_keepalive(r);
 
     r->status = status;
@@ -383,29 +407,50 @@ static void tg_write_head(tg_req_t *r, int status, const char *content_type, int
         keep = 0; /* HTTP/1.0 has no chunked encoding: the end is the close */
     if (!keep)
         r->conn->want_close = 1;
-    evbuffer_add_printf(out,
-                        "HTTP/1.1 %d %s\r\nServer: tollgate\r\nDate: %s\r\n"
-                        "Content-Type: %s\r\nx-request-id: %s\r\n",
-                        status, tg_reason(status), tg_http_date(), content_type,
-                        r->request_id);
-    if (length >= 0)
-        evbuffer_add_printf(out, "Content-Length: %lld\r\n", (long long)length);
-    else if (r->conn->parser.http_minor >= 1) {
-        evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+    n = TG_PUT_LIT(head, n, "HTTP/1.1 ");
+    n = tg_put_u(head, sizeof(head), n, (uint64_t)status);
+    n = TG_PUT_LIT(head, n, " ");
+    n = tg_put_s(head, sizeof(head), n, tg_reason(status));
+    n = TG_PUT_LIT(head, n, "\r\nServer: tollgate\r\nDate: ");
+    n = tg_put_s(head, sizeof(head), n, tg_http_date());
+    n = TG_PUT_LIT(head, n, "\r\nContent-Type: ");
+    n = tg_put_s(head, sizeof(head), n, content_type);
+    n = TG_PUT_LIT(head, n, "\r\nx-request-id: ");
+    n = tg_put_s(head, sizeof(head), n, r->request_id);
+    n = TG_PUT_LIT(head, n, "\r\n");
+    if (length >= 0) {
+        n = TG_PUT_LIT(head, n, "Content-Length: ");
+        n = tg_put_u(head, sizeof(head), n, (uint64_t)length);
+        n = TG_PUT_LIT(head, n, "\r\n");
+    } else if (r->conn->parser.http_minor >= 1) {
+        n = TG_PUT_LIT(head, n, "Transfer-Encoding: chunked\r\n");
         r->chunked = 1;
     }
     if (!keep)
-        evbuffer_add(out, "Connection: close\r\n", 19);
+        n = TG_PUT_LIT(head, n, "Connection: close\r\n");
     else if (r->conn->parser.http_minor == 0)
-        evbuffer_add(out, "Connection: keep-alive\r\n", 24);
-    evbuffer_add_buffer(out, r->extra_headers);
-    evbuffer_add(out, "\r\n", 2);
+        n = TG_PUT_LIT(head, n, "Connection: keep-alive\r\n");
+    n = tg_put(head, sizeof(head), n, r->extra_headers, r->extra_len);
+    n = TG_PUT_LIT(head, n, "\r\n");
+    evbuffer_add(out, head, n);
 }
 
 void tg_resp_header(tg_req_t *req, const char *name, const char *value)
 {
-    if (!req->headers_sent)
-        evbuffer_add_printf(req->extra_headers, "%s: %s\r\n", name, value);
+    size_t nl = strlen(name), vl = strlen(value);
+
+    if (req->headers_sent || req->extra_len + nl + vl + 4 > sizeof(req->extra_headers)) {
+        tg_log(TG_LOG_WARN, 0, "%s: response header %s dropped", req->request_id, name);
+        return;
+    }
+    memcpy(req->extra_headers + req->extra_len, name, nl);
+    req->extra_len += nl;
+    memcpy(req->extra_headers + req->extra_len, ": ", 2);
+    req->extra_len += 2;
+    memcpy(req->extra_headers + req->extra_len, value, vl);
+    req->extra_len += vl;
+    memcpy(req->extra_headers + req->extra_len, "\r\n", 2);
+    req->extra_len += 2;
 }
 
 /* The response is complete: log it, then go on with the next pipelined request or close. */
@@ -489,8 +534,19 @@ void tg_resp_chunk(tg_req_t *req, const void *data, size_t len)
         return;
     if (req->bytes_sent == 0)
         req->ttft_ns = tg_now_ns() - req->start_ns;
-    if (req->chunked)
-        evbuffer_add_printf(out, "%zx\r\n", len);
+    if (req->chunked) {
+        static const char hex[] = "0123456789abcdef";
+        char size[20];
+        size_t n = sizeof(size) - 2, v = len;
+
+        size[sizeof(size) - 2] = '\r';
+        size[sizeof(size) - 1] = '\n';
+        do {
+            size[--n] = hex[v & 15];
+            v >>= 4;
+        } while (v > 0);
+        evbuffer_add(out, size + n, sizeof(size) - n);
+    }
     evbuffer_add(out, data, len);
     if (req->chunked)
         evbuffer_add(out, "\r\n", 2);

@@ -42,7 +42,8 @@ struct tg_req_s {
     int chunked;
     int complete;
     uint64_t bytes_sent;
-    struct evbuffer *extra_headers; /* "Name: value\r\n" lines added by handlers */
+    char extra_headers[1024]; /* "Name: value\r\n" lines added by handlers */
+    size_t extra_len;
 
     /* what the access log reports; filled in by the handler */
     const char *model;         /* public model name (points into cf) */

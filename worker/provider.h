@@ -32,11 +32,11 @@ typedef struct {
 typedef struct {
     const char *kind;
     /**
-     * Prepare the upstream call: request headers on x, the URL into url, the body into body.
-     * req is the client's JSON with "model" already replaced by the upstream id.
-     * Returns 0 or -1.
+     * Prepare the upstream call: request headers on x and the URL into url. body holds the
+     * canonical request (OpenAI's JSON, "model" already the upstream id); an adapter for another
+     * wire format replaces it with the translated body. Returns 0 or -1.
      */
-    int (*prepare)(const tg_model_t *m, tg_endpoint_t ep, json_t *req, int stream, tg_xfer_t *x,
+    int (*prepare)(const tg_model_t *m, tg_endpoint_t ep, int stream, tg_xfer_t *x,
                    tg_buf_t *url, tg_buf_t *body);
     /**
      * A complete 2xx answer. Fill usage (usage->reported = 0 if there was none). If the client

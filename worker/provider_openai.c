@@ -5,6 +5,7 @@
  * usage-only chunk the gateway asked for when the client did not.
  */
 #include "worker/provider.h"
+#include "shared/tg_json_scan.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -30,12 +31,11 @@ int tg_openai_usage(json_t *usage, tg_usage_t *u)
     return 0;
 }
 
-static int tg_openai_prepare(const tg_model_t *m, tg_endpoint_t ep, json_t *req, int stream,
-                             tg_xfer_t *x, tg_buf_t *url, tg_buf_t *body)
+static int tg_openai_prepare(const tg_model_t *m, tg_endpoint_t ep, int stream, tg_xfer_t *x,
+                             tg_buf_t *url, tg_buf_t *body)
 {
     const tg_provider_t *p = m->provider;
     char line[4096];
-    char *s;
     int n;
 
     if (tg_buf_append(url, p->base_url, strlen(p->base_url)) == -1 ||
@@ -58,24 +58,50 @@ static int tg_openai_prepare(const tg_model_t *m, tg_endpoint_t ep, json_t *req,
         if (n < 0 || (size_t)n >= sizeof(line) || tg_xfer_header(x, line) == -1)
             return -1;
     }
-    s = json_dumps(req, JSON_COMPACT);
-    if (s == NULL)
-        return -1;
-    n = tg_buf_append(body, s, strlen(s));
-    free(s);
-    return n;
+    (void)body; /* OpenAI's wire format is the canonical one: the body goes as it is */
+    return 0;
 }
+
+/* The integer after "key": inside [p, end); 0 when absent. */
+static int64_t tg_usage_field(const char *p, const char *end, const char *key, size_t klen)
+{
+    const char *q = memmem(p, (size_t)(end - p), key, klen);
+    int64_t v = 0;
+
+    if (q == NULL)
+        return 0;
+    for (q += klen; q < end && (*q == ' ' || *q == ':' || *q == '\n' || *q == '\t'); q++)
+        ;
+    for (; q < end && *q >= '0' && *q <= '9'; q++)
+        v = v * 10 + (*q - '0');
+    return v;
+}
+
+#define TG_USAGE(p, end, key) tg_usage_field(p, end, "\"" key "\"", sizeof(key) + 1)
 
 static int tg_openai_response(const tg_model_t *m, tg_endpoint_t ep, const char *body, size_t len,
                               tg_usage_t *usage, tg_buf_t *out)
 {
-    json_t *root = json_loadb(body, len, 0, NULL);
+    tg_jspan_t u;
+    tg_jfield_t f = {"usage", &u};
+    tg_jscan_t scan;
+    const char *p, *end;
 
+    /*
+     * The body goes to the client byte for byte; only the top-level usage object is read. One
+     * validating pass finds it; its counters are then read directly from its bytes (their
+     * names are unique within the usage object).
+     */
     memset(usage, 0, sizeof(*usage));
-    if (root == NULL)
+    if (tg_json_scan(body, len, &f, 1, &scan) == -1 || u.type != TG_JT_OBJECT)
         return -1;
-    tg_openai_usage(json_object_get(root, "usage"), usage);
-    json_decref(root);
+    p = body + u.off;
+    end = p + u.len;
+    usage->prompt = TG_USAGE(p, end, "prompt_tokens");
+    usage->completion = TG_USAGE(p, end, "completion_tokens");
+    usage->cached = TG_USAGE(p, end, "cached_tokens");
+    usage->reasoning = TG_USAGE(p, end, "reasoning_tokens");
+    usage->reported = 1;
     return 0;
 }
 

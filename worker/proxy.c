@@ -5,6 +5,7 @@
  * succeeds, fails upstream or is abandoned by the client.
  */
 #include "worker/proxy.h"
+#include "shared/tg_json_scan.h"
 #include "shared/tg_log.h"
 #include "shared/tg_sse.h"
 #include "worker/errors.h"
@@ -259,76 +260,162 @@ static void tg_proxy_abort(tg_req_t *req)
     tg_proxy_free(p);
 }
 
-static int tg_proxy_invalid(tg_req_t *r, json_t *root, const char *param, const char *msg)
+enum { TG_F_MODEL, TG_F_STREAM, TG_F_STREAM_OPTIONS, TG_F_MESSAGES, TG_F_PROMPT, TG_F_INPUT,
+       TG_F_MAX_TOKENS, TG_F_MAX_COMPLETION_TOKENS, TG_F_COUNT };
+
+/*
+ * The upstream body: the client's bytes with "model" replaced by the upstream id and, on
+ * streams, stream_options.include_usage forced on. Everything else is copied untouched.
+ */
+static int tg_proxy_rewrite(const char *doc, size_t len, const tg_jspan_t *f,
+                            const tg_jscan_t *scan, const tg_model_t *m, int stream,
+                            int *client_usage, tg_buf_t *out)
 {
-    json_decref(root);
-    tg_resp_error(r, 400, "invalid_request_error", NULL, param, "%s", msg);
-    return -1;
+    const tg_jspan_t *model = &f[TG_F_MODEL], *so = &f[TG_F_STREAM_OPTIONS];
+    const char *um = m->upstream_model;
+    char *so_new = NULL;
+    size_t pos = 0;
+    int rc = -1;
+
+    *client_usage = 0;
+    if (stream && so->type == TG_JT_OBJECT) {
+        json_t *o = json_loadb(doc + so->off, so->len, 0, NULL);
+        *client_usage = json_is_true(json_object_get(o, "include_usage"));
+        if (!*client_usage) {
+            json_object_set_new(o, "include_usage", json_true());
+            so_new = json_dumps(o, JSON_COMPACT);
+        }
+        json_decref(o);
+    }
+    /* the two edits are in document order; both spans lie inside the root object */
+    const tg_jspan_t *first = model, *second = so_new ? so : NULL;
+    const char *first_txt = NULL, *second_txt = so_new;
+    if (second != NULL && second->off < first->off) {
+        first = so, second = model;
+        first_txt = so_new, second_txt = NULL;
+    }
+    for (int i = 0; i < 2; i++) {
+        const tg_jspan_t *e = i == 0 ? first : second;
+        const char *txt = i == 0 ? first_txt : second_txt;
+        if (e == NULL)
+            continue;
+        if (tg_buf_append(out, doc + pos, e->off - pos) == -1)
+            goto done;
+        if (e == model) {
+            if (tg_buf_append(out, "\"", 1) == -1 || tg_buf_append(out, um, strlen(um)) == -1 ||
+                tg_buf_append(out, "\"", 1) == -1)
+                goto done;
+        } else if (tg_buf_append(out, txt, strlen(txt)) == -1) {
+            goto done;
+        }
+        pos = e->off + e->len;
+    }
+    if (stream && so->type != TG_JT_OBJECT) {
+        /* no stream_options (or null): add ours just before the closing brace */
+        static const char add[] = ",\"stream_options\":{\"include_usage\":true}";
+        if (so->type != TG_JT_NONE) {
+            if (tg_buf_append(out, doc + pos, so->off - pos) == -1 ||
+                tg_buf_append(out, "{\"include_usage\":true}", 22) == -1)
+                goto done;
+            pos = so->off + so->len;
+        } else {
+            if (tg_buf_append(out, doc + pos, scan->root_close - pos) == -1 ||
+                tg_buf_append(out, add, sizeof(add) - 1) == -1)
+                goto done;
+            pos = scan->root_close;
+        }
+    }
+    rc = tg_buf_append(out, doc + pos, len - pos);
+done:
+    free(so_new);
+    return rc;
 }
 
 void tg_proxy_handle(tg_req_t *r, tg_endpoint_t ep)
 {
-    json_error_t jerr;
-    json_t *root, *model_j, *v;
+    static const char *const keys[TG_F_COUNT] = {
+        "model", "stream", "stream_options", "messages", "prompt", "input", "max_tokens",
+        "max_completion_tokens"};
+    tg_jspan_t f[TG_F_COUNT];
+    tg_jfield_t fields[TG_F_COUNT];
+    tg_jscan_t scan;
     const tg_model_t *m;
-    const char *model_name;
+    const char *doc = r->body.data, *name;
+    char namebuf[256];
+    size_t namelen;
     tg_proxy_t *p;
     tg_buf_t url = {0}, body = {0};
-    int stream = 0;
+    int stream, line, col;
 
     if (r->body.len == 0) {
         tg_resp_error(r, 400, "invalid_request_error", NULL, NULL,
                       "The request body is empty; expected a JSON object.");
         return;
     }
-    root = json_loadb(r->body.data, r->body.len, 0, &jerr);
-    if (root == NULL) {
+    for (int i = 0; i < TG_F_COUNT; i++) {
+        fields[i].key = keys[i];
+        fields[i].out = &f[i];
+    }
+    if (tg_json_scan(doc, r->body.len, fields, TG_F_COUNT, &scan) == -1) {
+        tg_json_position(doc, scan.err_off, &line, &col);
         tg_resp_error(r, 400, "invalid_request_error", NULL, NULL,
-                      "We could not parse the JSON body of your request: %s (line %d, column "
-                      "%d).",
-                      jerr.text, jerr.line, jerr.column);
+                      "We could not parse the JSON body of your request: %s at line %d, column "
+                      "%d.",
+                      scan.err, line, col);
         return;
     }
-    if (!json_is_object(root)) {
-        tg_proxy_invalid(r, root, NULL, "The request body must be a JSON object.");
+    if (scan.root != TG_JT_OBJECT) {
+        tg_resp_error(r, 400, "invalid_request_error", NULL, NULL,
+                      "The request body must be a JSON object.");
         return;
     }
-    model_j = json_object_get(root, "model");
-    if (!json_is_string(model_j) || json_string_length(model_j) == 0) {
-        tg_proxy_invalid(r, root, "model", "You must provide a model parameter.");
+    if (f[TG_F_MODEL].type != TG_JT_STRING || f[TG_F_MODEL].len <= 2) {
+        tg_resp_error(r, 400, "invalid_request_error", NULL, "model",
+                      "You must provide a model parameter.");
         return;
     }
-    model_name = json_string_value(model_j);
-    m = tg_config_model(r->cf, model_name, json_string_length(model_j));
+    name = doc + f[TG_F_MODEL].off + 1;
+    namelen = f[TG_F_MODEL].len - 2;
+    if (f[TG_F_MODEL].escaped) {
+        /* rare: decode the escapes properly */
+        json_t *v = json_loadb(doc + f[TG_F_MODEL].off, f[TG_F_MODEL].len,
+                               JSON_DECODE_ANY, NULL);
+        snprintf(namebuf, sizeof(namebuf), "%s", v ? json_string_value(v) : "");
+        json_decref(v);
+        name = namebuf;
+        namelen = strlen(namebuf);
+    }
+    m = tg_config_model(r->cf, name, namelen);
     if (m == NULL) {
         tg_resp_error(r, 404, "invalid_request_error", "model_not_found", "model",
-                      "The model `%.200s` does not exist or you do not have access to it.",
-                      model_name);
-        json_decref(root); /* model_name points into root */
+                      "The model `%.*s` does not exist or you do not have access to it.",
+                      (int)(namelen > 200 ? 200 : namelen), name);
         return;
     }
-    if (ep == TG_EP_CHAT && !json_is_array(json_object_get(root, "messages"))) {
-        tg_proxy_invalid(r, root, "messages", "'messages' is a required property and must be an"
-                                              " array.");
+    if (ep == TG_EP_CHAT && f[TG_F_MESSAGES].type != TG_JT_ARRAY) {
+        tg_resp_error(r, 400, "invalid_request_error", NULL, "messages",
+                      "'messages' is a required property and must be an array.");
         return;
     }
-    if (ep == TG_EP_COMPLETIONS && json_object_get(root, "prompt") == NULL) {
-        tg_proxy_invalid(r, root, "prompt", "'prompt' is a required property.");
+    if (ep == TG_EP_COMPLETIONS && f[TG_F_PROMPT].type == TG_JT_NONE) {
+        tg_resp_error(r, 400, "invalid_request_error", NULL, "prompt",
+                      "'prompt' is a required property.");
         return;
     }
-    if (ep == TG_EP_EMBEDDINGS && json_object_get(root, "input") == NULL) {
-        tg_proxy_invalid(r, root, "input", "'input' is a required property.");
+    if (ep == TG_EP_EMBEDDINGS && f[TG_F_INPUT].type == TG_JT_NONE) {
+        tg_resp_error(r, 400, "invalid_request_error", NULL, "input",
+                      "'input' is a required property.");
         return;
     }
-    v = json_object_get(root, "stream");
-    if (v != NULL && !json_is_boolean(v) && !json_is_null(v)) {
-        tg_proxy_invalid(r, root, "stream", "'stream' must be a boolean.");
+    if (f[TG_F_STREAM].type != TG_JT_NONE && f[TG_F_STREAM].type != TG_JT_TRUE &&
+        f[TG_F_STREAM].type != TG_JT_FALSE && f[TG_F_STREAM].type != TG_JT_NULL) {
+        tg_resp_error(r, 400, "invalid_request_error", NULL, "stream",
+                      "'stream' must be a boolean.");
         return;
     }
-    stream = ep != TG_EP_EMBEDDINGS && json_is_true(v);
+    stream = ep != TG_EP_EMBEDDINGS && f[TG_F_STREAM].type == TG_JT_TRUE;
 
     if ((p = calloc(1, sizeof(*p))) == NULL) {
-        json_decref(root);
         tg_resp_error(r, 503, "server_error", NULL, NULL, "Out of memory.");
         return;
     }
@@ -338,10 +425,9 @@ void tg_proxy_handle(tg_req_t *r, tg_endpoint_t ep)
     p->stream = stream;
     p->adapter = tg_adapter_for(m->provider->kind);
     tg_sse_init(&p->sse);
-    v = json_object_get(root, "max_completion_tokens");
-    if (!json_is_integer(v))
-        v = json_object_get(root, "max_tokens");
-    p->max_tokens = json_is_integer(v) ? json_integer_value(v) : m->max_output_tokens;
+    if (tg_json_span_int(doc, &f[TG_F_MAX_COMPLETION_TOKENS], &p->max_tokens) == -1 &&
+        tg_json_span_int(doc, &f[TG_F_MAX_TOKENS], &p->max_tokens) == -1)
+        p->max_tokens = m->max_output_tokens;
     p->prompt_estimate = (int64_t)(r->body.len + 3) / 4;
 
     r->model = m->name;
@@ -353,23 +439,11 @@ void tg_proxy_handle(tg_req_t *r, tg_endpoint_t ep)
     r->on_abort = tg_proxy_abort;
     r->on_drain = tg_proxy_drain;
 
-    /* the upstream's model id, and usage on streams (dropped again if the client didn't ask) */
-    json_object_set_new(root, "model", json_string(m->upstream_model));
-    if (stream) {
-        json_t *so = json_object_get(root, "stream_options");
-        p->st.client_wants_usage =
-            json_is_object(so) && json_is_true(json_object_get(so, "include_usage"));
-        if (!json_is_object(so)) {
-            so = json_object();
-            json_object_set_new(root, "stream_options", so);
-        }
-        json_object_set_new(so, "include_usage", json_true());
-    }
-
     p->xfer = tg_xfer_new();
     if (p->xfer == NULL ||
-        p->adapter->prepare(m, ep, root, stream, p->xfer, &url, &body) == -1) {
-        json_decref(root);
+        tg_proxy_rewrite(doc, r->body.len, f, &scan, m, stream, &p->st.client_wants_usage,
+                         &body) == -1 ||
+        p->adapter->prepare(m, ep, stream, p->xfer, &url, &body) == -1) {
         tg_buf_free(&url);
         tg_buf_free(&body);
         if (p->xfer != NULL)
@@ -379,7 +453,6 @@ void tg_proxy_handle(tg_req_t *r, tg_endpoint_t ep)
                       "Could not build the request for provider '%s'.", m->provider->name);
         return;
     }
-    json_decref(root);
     p->xfer->arg = p;
     p->xfer->on_data = tg_proxy_data;
     p->xfer->on_done = tg_proxy_done;

@@ -18,12 +18,16 @@ typedef struct {
     curl_socket_t fd;
 } tg_sock_t;
 
+#define TG_EASY_POOL 128
+
 static struct {
     struct event_base *base;
     CURLM *multi;
     struct event *timer;
     int running;
     int nxfers;
+    CURL *pool[TG_EASY_POOL]; /* reset handles kept for reuse: curl_easy_init is not cheap */
+    int npool;
 } tg_up;
 
 static void tg_check_done(void);
@@ -93,7 +97,12 @@ static void tg_xfer_free(tg_xfer_t *x)
     if (x->easy != NULL) {
         if (x->running)
             curl_multi_remove_handle(tg_up.multi, x->easy);
-        curl_easy_cleanup(x->easy);
+        if (tg_up.npool < TG_EASY_POOL && tg_up.multi != NULL) {
+            curl_easy_reset(x->easy);
+            tg_up.pool[tg_up.npool++] = x->easy;
+        } else {
+            curl_easy_cleanup(x->easy);
+        }
     }
     if (x->timer != NULL)
         event_free(x->timer);
@@ -256,6 +265,8 @@ int tg_upstream_init(struct event_base *base)
 
 void tg_upstream_shutdown(void)
 {
+    while (tg_up.npool > 0)
+        curl_easy_cleanup(tg_up.pool[--tg_up.npool]);
     if (tg_up.multi != NULL)
         curl_multi_cleanup(tg_up.multi);
     if (tg_up.timer != NULL)
@@ -291,7 +302,7 @@ int tg_xfer_header(tg_xfer_t *x, const char *line)
 
 int tg_xfer_post(tg_xfer_t *x, const char *url, char *body, size_t len, const tg_config_t *cf)
 {
-    CURL *e = curl_easy_init();
+    CURL *e = tg_up.npool > 0 ? tg_up.pool[--tg_up.npool] : curl_easy_init();
 
     x->body = body;
     if (e == NULL || tg_xfer_header(x, "Expect:") == -1)

@@ -63,7 +63,7 @@ static void tg_worker_apply(tg_msg_t *m)
     cf->generation = (unsigned)m->generation;
     if ((cf->access_log == NULL) != (tg_w.cf->access_log == NULL) ||
         (cf->access_log && strcmp(cf->access_log, tg_w.cf->access_log) != 0))
-        tg_access_log_open(cf->access_log);
+        tg_access_log_open(tg_w.base, cf->access_log);
     tg_http_set_config(cf); /* new requests only; in-flight ones keep their reference */
     tg_config_unref(tg_w.cf);
     tg_w.cf = cf;
@@ -144,7 +144,7 @@ static void tg_worker_signal(evutil_socket_t fd, short what, void *arg)
             tg_worker_drain(tg_w.cf->shutdown_timeout_ms);
         } else if (si.ssi_signo == SIGUSR1) {
             tg_log_open(tg_w.cf->error_log, (tg_log_level_t)tg_w.cf->log_level);
-            tg_access_log_open(tg_w.cf->access_log);
+            tg_access_log_open(tg_w.base, tg_w.cf->access_log);
         }
     }
 }
@@ -174,7 +174,13 @@ void tg_worker_main(tg_config_t *cf, int slot, int channel, const int *fds, int 
     tg_w.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     tg_w.cf = cf;
     tg_w.slot = slot;
-    tg_w.base = event_base_new();
+    {
+        /* coalesce the interest changes made during one loop turn into one epoll_ctl per fd */
+        struct event_config *ec = event_config_new();
+        event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+        tg_w.base = event_base_new_with_config(ec);
+        event_config_free(ec);
+    }
     if (tg_w.base == NULL || tg_upstream_init(tg_w.base) == -1) {
         tg_log(TG_LOG_CRIT, 0, "worker setup failed");
         _exit(2);
@@ -188,7 +194,7 @@ void tg_worker_main(tg_config_t *cf, int slot, int channel, const int *fds, int 
     event_add(tg_w.signals, NULL);
     sigprocmask(SIG_SETMASK, &set, NULL); /* only TERM and USR1 blocked: they go to the fd */
 
-    tg_access_log_open(cf->access_log);
+    tg_access_log_open(tg_w.base, cf->access_log);
     tg_http_set_config(cf);
     for (int i = 0; i < nfds; i++)
         if (tg_http_listen(tg_w.base, fds[i], tg_pipeline_handle) == -1)
@@ -205,7 +211,7 @@ void tg_worker_main(tg_config_t *cf, int slot, int channel, const int *fds, int 
     tg_http_close_all();
     tg_upstream_shutdown();
     tg_pipeline_cleanup();
-    tg_access_log_close();
+    tg_access_log_shutdown();
     bufferevent_free(tg_w.channel);
     event_free(tg_w.drain_timer);
     event_free(tg_w.signals);
