@@ -243,17 +243,32 @@ static int tg_on_header_value(http_parser *p, const char *at, size_t len)
             else if (strcasecmp(c->hname, "expect") == 0)
                 c->hcur = TG_H_EXPECT;
         }
-        if ((slot = tg_hslot(c, &size)) != NULL)
-            slot[0] = '\0';
+        if ((slot = tg_hslot(c, &size)) != NULL) {
+            if (c->hcur == TG_H_TE && slot[0] != '\0') {
+                /* repeated Transfer-Encoding lines form one list (RFC 9110 5.3) */
+                c->hval_len = strlen(slot);
+                if (c->hval_len + 2 < size) {
+                    memcpy(slot + c->hval_len, ", ", 3);
+                    c->hval_len += 2;
+                }
+            } else {
+                slot[0] = '\0';
+            }
+        }
     }
     c->hlast = 2;
     if ((slot = tg_hslot(c, &size)) == NULL)
         return 0;
     if (c->hval_len + len >= size) {
-        if (c->hcur == TG_H_REQUEST_ID)
-            c->req->request_id[0] = '\0', c->hcur = TG_H_NONE; /* ignore, make our own */
+        /*
+         * Longer than anything we act on. A request id is replaced by our own, a content type
+         * or credential we do not use is dropped; an over-long transfer coding is unsupported.
+         */
+        if (c->hcur == TG_H_TE)
+            c->bad_header = 501;
         else
-            c->bad_header = 400;
+            slot[0] = '\0';
+        c->hcur = TG_H_NONE;
         return 0;
     }
     memcpy(slot + c->hval_len, at, len);
