@@ -644,7 +644,8 @@ static int tg_parse_provider(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *kn, yaml_n
         } else if (strcmp(k, "api_key") == 0) {
             if (tg_is_null(v))
                 continue;
-            if (strstr(s, "${") == NULL)
+            if (s[0] != '$' || s[1] != '{' || s[strlen(s) - 1] != '}' ||
+                strchr(s + 2, '$') != NULL)
                 return tg_cerr(c, d, v,
                                "api_key must reference the environment, like ${OPENAI_API_KEY};"
                                " secrets are never written in config files");
@@ -857,7 +858,10 @@ static int tg_parse_include(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n)
             if (strcmp(c->docs[j].file, path) == 0)
                 return tg_cerr(c, d, f, "\"%s\" is included twice", path);
         if ((inc = tg_doc_load(c, path)) == NULL) {
-            if (strstr(c->err, ": cannot open") != NULL) {
+            /* a file that could not be read is the include line's fault: point at it */
+            if (strstr(c->err, ": cannot open") != NULL ||
+                strstr(c->err, ": not part of the configuration source") != NULL ||
+                strstr(c->err, ": cannot read") != NULL) {
                 char why[TG_CONFIG_ERR_MAX];
                 snprintf(why, sizeof(why), "%s", c->err);
                 return tg_cerr(c, d, f, "include %s", why);
@@ -1059,6 +1063,13 @@ tg_config_t *tg_config_load_source(const tg_config_source_t *src, char *err, siz
     return tg_config_compile(cf, err, errlen);
 }
 
+static void (*tg_config_ext_free)(void *ext);
+
+void tg_config_set_ext_free(void (*fn)(void *ext))
+{
+    tg_config_ext_free = fn;
+}
+
 tg_config_t *tg_config_ref(tg_config_t *cf)
 {
     cf->refs++;
@@ -1087,6 +1098,8 @@ void tg_config_unref(tg_config_t *cf)
     free(cf->listen);
     for (size_t i = 0; i < cf->nproviders; i++) {
         tg_provider_t *p = &cf->providers[i];
+        if (p->ext != NULL && tg_config_ext_free != NULL)
+            tg_config_ext_free(p->ext);
         free(p->name);
         free(p->base_url);
         tg_free_secret(p->api_key);
@@ -1117,9 +1130,10 @@ const tg_model_t *tg_config_model(const tg_config_t *cf, const char *name, size_
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
         const char *mn = cf->models[mid].name;
-        int r = strncmp(mn, name, len);
+        size_t mlen = strlen(mn);
+        int r = memcmp(mn, name, mlen < len ? mlen : len);
         if (r == 0)
-            r = mn[len] == '\0' ? 0 : 1;
+            r = mlen == len ? 0 : (mlen < len ? -1 : 1);
         if (r == 0)
             return &cf->models[mid];
         if (r < 0)

@@ -38,13 +38,14 @@ typedef struct {
     char *api_key;      /* secret, resolved from the environment; NULL when none. Never log. */
     tg_header_t *headers;
     size_t nheaders;
+    void *ext; /* per-process data built lazily from this provider (e.g. curl header lists) */
 } tg_provider_t;
 
 /** A public model name and where and at what price it is served. */
 typedef struct {
     char *name;
     char *upstream_model;
-    tg_provider_t *provider;
+    tg_provider_t *provider; /* mutable only for its per-process ext cache */
     tg_price_t price;
     int64_t context_window;
     int64_t max_output_tokens;
@@ -132,6 +133,9 @@ int64_t tg_parse_duration_ms(const char *s);
 
 /** Parse "8m", "16k", "1g" or bare bytes; returns -1 when invalid. */
 int64_t tg_parse_size(const char *s);
+
+/** Register how to free tg_provider_t.ext when a configuration is freed (once per process). */
+void tg_config_set_ext_free(void (*fn)(void *ext));
 
 /** Hex SHA-256 of the configuration's source (65 bytes incl. NUL). */
 void tg_config_sha256_hex(const tg_config_t *cf, char out[65]);

@@ -35,6 +35,8 @@ int tg_price_parse(const char *s, int64_t *pico)
         return -1;
     for (int i = fdigits; i < 6; i++)
         frac *= 10;
+    if (whole * 1000000 + frac > (int64_t)1000000 * 1000000)
+        return -1;
     *pico = whole * 1000000 + frac;
     return 0;
 }
@@ -68,9 +70,14 @@ int64_t tg_cost_pico(const tg_price_t *price, const tg_usage_t *usage)
 
 int64_t tg_pico_to_micros(int64_t pico)
 {
-    if (pico >= 0)
-        return (pico + TG_PICO_PER_MICRO / 2) / TG_PICO_PER_MICRO;
-    return -((-pico + TG_PICO_PER_MICRO / 2) / TG_PICO_PER_MICRO);
+    /* divide first: adding half a micro-dollar before dividing overflows near INT64_MAX */
+    int64_t q = pico / TG_PICO_PER_MICRO, r = pico % TG_PICO_PER_MICRO;
+
+    if (r >= TG_PICO_PER_MICRO / 2)
+        q++;
+    else if (r <= -TG_PICO_PER_MICRO / 2)
+        q--;
+    return q;
 }
 
 int tg_money_format(int64_t pico, char *buf, size_t size)

@@ -113,6 +113,8 @@ int tg_sse_feed(tg_sse_t *p, const char *bytes, size_t len, tg_sse_cb cb, void *
 {
     size_t off = 0, end;
 
+    if (len == 0)
+        return 0;
     if (p->len + len > p->cap) {
         size_t cap = p->cap ? p->cap : 4096;
         char *nb;
@@ -128,6 +130,8 @@ int tg_sse_feed(tg_sse_t *p, const char *bytes, size_t len, tg_sse_cb cb, void *
 
     while ((end = tg_sse_event_end(p->buf + off, p->len - off,
                                    off == 0 ? p->scanned : 0)) > 0) {
+        if (end > TG_SSE_MAX_EVENT)
+            return -1;
         if (tg_sse_dispatch(p, p->buf + off, end, cb, arg) == -1)
             return -1;
         off += end;

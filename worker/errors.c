@@ -49,7 +49,8 @@ void tg_map_upstream_status(long status, tg_errmap_t *m)
         m->status = 502;
         m->type = "server_error";
         m->code = "upstream_auth_failed";
-    } else if (status == 408) {
+        m->retryable = 1; /* another provider's credentials may be fine */
+    } else if (status == 408 || status == 504) {
         m->status = 504;
         m->type = "server_error";
         m->code = "upstream_timeout";

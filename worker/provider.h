@@ -49,6 +49,17 @@ typedef struct {
                                size_t datalen, const char *raw, size_t rawlen, tg_buf_t *out);
 } tg_adapter_t;
 
+/**
+ * Per-provider data an adapter builds once per configuration generation (tg_provider_t.ext),
+ * such as its curl header lists and parsed URLs. The first member frees it.
+ */
+typedef struct tg_provider_ext_s {
+    void (*destroy)(struct tg_provider_ext_s *ext);
+} tg_provider_ext_t;
+
+/** tg_config_set_ext_free callback: frees any adapter's tg_provider_ext_t. */
+void tg_provider_ext_free(void *ext);
+
 /** The adapter for a provider kind. */
 const tg_adapter_t *tg_adapter_for(tg_provider_kind_t kind);
 

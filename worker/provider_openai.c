@@ -7,7 +7,9 @@
 #include "worker/provider.h"
 #include "shared/tg_json_scan.h"
 
+#include <curl/curl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const tg_openai_paths[] = {"/chat/completions", "/completions", "/embeddings"};
@@ -31,33 +33,95 @@ int tg_openai_usage(json_t *usage, tg_usage_t *u)
     return 0;
 }
 
+/*
+ * What every call to one provider shares, built on its first use in this worker: the header
+ * lists (one for streams, one not) and each endpoint's parsed URL. Building them per request
+ * was a measurable share of the hot path (formatting, allocation, URL parsing in curl).
+ */
+typedef struct {
+    tg_provider_ext_t base;
+    struct curl_slist *headers[2]; /* [stream] */
+    CURLU *urls[3];                /* [endpoint] */
+} tg_openai_ext_t;
+
+static void tg_openai_ext_destroy(tg_provider_ext_t *ext)
+{
+    tg_openai_ext_t *e = (tg_openai_ext_t *)ext;
+
+    for (int i = 0; i < 2; i++) {
+        /* one of them holds the Authorization line: wipe before freeing */
+        for (struct curl_slist *l = e->headers[i]; l != NULL; l = l->next)
+            explicit_bzero(l->data, strlen(l->data));
+        curl_slist_free_all(e->headers[i]);
+    }
+    for (int i = 0; i < 3; i++)
+        curl_url_cleanup(e->urls[i]);
+    free(e);
+}
+
+static tg_openai_ext_t *tg_openai_ext(tg_provider_t *p)
+{
+    tg_openai_ext_t *e = p->ext;
+    char line[4096];
+    int n, ok = 1;
+
+    if (e != NULL)
+        return e;
+    if ((e = calloc(1, sizeof(*e))) == NULL)
+        return NULL;
+    e->base.destroy = tg_openai_ext_destroy;
+    for (int s = 0; s < 2; s++) {
+        struct curl_slist *l = NULL;
+#define TG_ADD(txt)                                                                                    do {                                                                                                   struct curl_slist *nl = curl_slist_append(l, txt);                                                 if (nl == NULL)                                                                                        ok = 0;                                                                                        else                                                                                                   l = nl;                                                                                    } while (0)
+        TG_ADD("Content-Type: application/json");
+        TG_ADD(s ? "Accept: text/event-stream" : "Accept: application/json");
+        TG_ADD("Expect:");
+        if (p->api_key != NULL) {
+            n = snprintf(line, sizeof(line), "Authorization: Bearer %s", p->api_key);
+            if (n < 0 || (size_t)n >= sizeof(line))
+                ok = 0;
+            else
+                TG_ADD(line);
+            explicit_bzero(line, sizeof(line));
+        }
+        for (size_t i = 0; i < p->nheaders; i++) {
+            n = snprintf(line, sizeof(line), "%s: %s", p->headers[i].name, p->headers[i].value);
+            if (n < 0 || (size_t)n >= sizeof(line))
+                ok = 0;
+            else
+                TG_ADD(line);
+        }
+#undef TG_ADD
+        e->headers[s] = l;
+    }
+    for (int i = 0; i < 3; i++) {
+        n = snprintf(line, sizeof(line), "%s%s", p->base_url, tg_openai_paths[i]);
+        e->urls[i] = curl_url();
+        if (n < 0 || (size_t)n >= sizeof(line) || e->urls[i] == NULL ||
+            curl_url_set(e->urls[i], CURLUPART_URL, line, 0) != CURLUE_OK)
+            ok = 0;
+    }
+    if (!ok) {
+        tg_openai_ext_destroy(&e->base);
+        return NULL;
+    }
+    p->ext = e;
+    return e;
+}
+
 static int tg_openai_prepare(const tg_model_t *m, tg_endpoint_t ep, int stream, tg_xfer_t *x,
                              tg_buf_t *url, tg_buf_t *body)
 {
-    const tg_provider_t *p = m->provider;
-    char line[4096];
-    int n;
+    tg_provider_t *p = m->provider;
+    tg_openai_ext_t *e = tg_openai_ext(p);
 
+    if (e == NULL)
+        return -1;
     if (tg_buf_append(url, p->base_url, strlen(p->base_url)) == -1 ||
         tg_buf_append(url, tg_openai_paths[ep], strlen(tg_openai_paths[ep])) == -1)
         return -1;
-    if (tg_xfer_header(x, "Content-Type: application/json") == -1 ||
-        tg_xfer_header(x, stream ? "Accept: text/event-stream" : "Accept: application/json") ==
-            -1)
-        return -1;
-    if (p->api_key != NULL) {
-        n = snprintf(line, sizeof(line), "Authorization: Bearer %s", p->api_key);
-        if (n < 0 || (size_t)n >= sizeof(line) || tg_xfer_header(x, line) == -1) {
-            explicit_bzero(line, sizeof(line));
-            return -1;
-        }
-        explicit_bzero(line, sizeof(line));
-    }
-    for (size_t i = 0; i < p->nheaders; i++) {
-        n = snprintf(line, sizeof(line), "%s: %s", p->headers[i].name, p->headers[i].value);
-        if (n < 0 || (size_t)n >= sizeof(line) || tg_xfer_header(x, line) == -1)
-            return -1;
-    }
+    x->shared_headers = e->headers[stream ? 1 : 0];
+    x->curlu = e->urls[ep];
     (void)body; /* OpenAI's wire format is the canonical one: the body goes as it is */
     return 0;
 }
@@ -127,9 +191,12 @@ static tg_event_action_t tg_openai_event(tg_stream_state_t *st, const char *even
         return TG_EVENT_DONE;
     }
     /* generated text, counted only to estimate usage if the provider never reports it */
-    for (p = data; (p = memmem(p, (size_t)(end - p), "\"content\":\"", 11)) != NULL;) {
-        p += 11;
-        st->content_bytes += (int64_t)tg_json_strlen(p, end);
+    for (p = data; (p = memmem(p, (size_t)(end - p), "\"content\"", 9)) != NULL;) {
+        p += 9;
+        while (p < end && (*p == ' ' || *p == ':' || *p == '\t'))
+            p++;
+        if (p < end && *p == '"')
+            st->content_bytes += (int64_t)tg_json_strlen(++p, end);
     }
     /* usage is rare (one chunk per stream): parse only chunks that carry a usage object */
     if (memmem(data, datalen, "\"usage\":{", 9) != NULL ||
@@ -154,6 +221,13 @@ static const tg_adapter_t tg_openai_adapter = {
     .response = tg_openai_response,
     .event = tg_openai_event,
 };
+
+void tg_provider_ext_free(void *ext)
+{
+    tg_provider_ext_t *e = ext;
+
+    e->destroy(e);
+}
 
 const tg_adapter_t *tg_adapter_for(tg_provider_kind_t kind)
 {

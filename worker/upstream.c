@@ -98,7 +98,7 @@ static void tg_xfer_free(tg_xfer_t *x)
         if (x->running)
             curl_multi_remove_handle(tg_up.multi, x->easy);
         if (tg_up.npool < TG_EASY_POOL && tg_up.multi != NULL) {
-            curl_easy_reset(x->easy);
+            /* no curl_easy_reset: every per-transfer option is set again on reuse */
             tg_up.pool[tg_up.npool++] = x->easy;
         } else {
             curl_easy_cleanup(x->easy);
@@ -300,38 +300,57 @@ int tg_xfer_header(tg_xfer_t *x, const char *line)
     return 0;
 }
 
-int tg_xfer_post(tg_xfer_t *x, const char *url, char *body, size_t len, const tg_config_t *cf)
+/* A new easy handle with the options that never change between transfers. */
+static CURL *tg_easy_new(void)
 {
-    CURL *e = tg_up.npool > 0 ? tg_up.pool[--tg_up.npool] : curl_easy_init();
+    CURL *e = curl_easy_init();
 
-    x->body = body;
-    if (e == NULL || tg_xfer_header(x, "Expect:") == -1)
-        goto fail;
-    x->easy = e;
-    x->first_byte_ms = cf->upstream.first_byte_timeout_ms;
-    x->idle_ms = cf->upstream.stream_idle_timeout_ms;
-    x->max_bytes = cf->upstream.max_response_size;
-    curl_easy_setopt(e, CURLOPT_URL, url);
+    if (e == NULL)
+        return NULL;
     curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, tg_write_cb);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, tg_header_cb);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, x);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cf->upstream.connect_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)cf->upstream.total_timeout_ms);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    return e;
+}
+
+int tg_xfer_post(tg_xfer_t *x, const char *url, char *body, size_t len, const tg_config_t *cf)
+{
+    CURL *e = tg_up.npool > 0 ? tg_up.pool[--tg_up.npool] : tg_easy_new();
+
+    x->body = body;
+    if (e == NULL)
+        goto fail;
+    x->easy = e;
+    if (x->shared_headers == NULL && tg_xfer_header(x, "Expect:") == -1)
+        goto fail;
+    x->first_byte_ms = cf->upstream.first_byte_timeout_ms;
+    x->idle_ms = cf->upstream.stream_idle_timeout_ms;
+    x->max_bytes = cf->upstream.max_response_size;
+    /* every option that can differ between transfers is set here, on every use of a handle */
+    if (x->curlu != NULL) {
+        curl_easy_setopt(e, CURLOPT_URL, NULL);
+        curl_easy_setopt(e, CURLOPT_CURLU, x->curlu);
+    } else {
+        curl_easy_setopt(e, CURLOPT_CURLU, NULL);
+        curl_easy_setopt(e, CURLOPT_URL, url);
+    }
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER,
+                     x->shared_headers ? (struct curl_slist *)x->shared_headers : x->headers);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cf->upstream.connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)cf->upstream.total_timeout_ms);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, cf->upstream.verify_tls ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, cf->upstream.verify_tls ? 2L : 0L);
-    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     tg_xfer_arm(x, x->first_byte_ms);
     if (curl_multi_add_handle(tg_up.multi, e) != CURLM_OK)
         goto fail;

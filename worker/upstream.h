@@ -41,6 +41,10 @@ struct tg_xfer_s {
     char errbuf[256];       /* curl's description of a failure; never holds secrets */
     uint64_t bytes;         /* body bytes received */
 
+    /* set by an adapter: a header list and a parsed URL kept per provider (not owned) */
+    const void *shared_headers; /* struct curl_slist *, used instead of tg_xfer_header lines */
+    void *curlu;                /* CURLU *, used instead of the url argument */
+
     /* private */
     void *easy;
     struct curl_slist *headers;

@@ -9,6 +9,7 @@
 #include "worker/access_log.h"
 #include "worker/http.h"
 #include "worker/pipeline.h"
+#include "worker/provider.h"
 #include "worker/upstream.h"
 
 #include <errno.h>
@@ -174,6 +175,7 @@ void tg_worker_main(tg_config_t *cf, int slot, int channel, const int *fds, int 
     tg_w.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     tg_w.cf = cf;
     tg_w.slot = slot;
+    tg_config_set_ext_free(tg_provider_ext_free);
     {
         /* coalesce the interest changes made during one loop turn into one epoll_ctl per fd */
         struct event_config *ec = event_config_new();

@@ -8,29 +8,31 @@
 
 #include <getopt.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
-#define SIM_DEFAULT_MODELS "gpt-4o,gpt-4o-mini,deepseek-chat,deepseek-reasoner,text-embedding-3-small"
+#define SIM_DEFAULT_MODELS                                                                         \
+    "gpt-4o,gpt-4o-mini,deepseek-chat,deepseek-reasoner,text-embedding-3-small"
 #define SIM_DEFAULT_LISTEN "127.0.0.1:9090"
 /* Long enough for any stall a test sets up; idle keep-alive connections close after it. */
 #define SIM_CONN_TIMEOUT_S 600
 
 static void sim_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: tollgate-sim [--listen HOST:PORT] [--api-key KEY] [--models a,b,c]\n"
-            "                    [--fault MODEL:key=val,...]... [--quiet]\n"
-            "  --listen HOST:PORT  address to listen on (default " SIM_DEFAULT_LISTEN
-            "; port 0 = ephemeral)\n"
-            "  --api-key KEY       require 'Authorization: Bearer KEY' on /v1 requests\n"
-            "  --models LIST       comma-separated ids for GET /v1/models\n"
-            "  --fault RULE        per-model fault rule, e.g. 'gpt-4o:status=500,count=3'\n"
-            "  --quiet             do not log requests to stderr\n"
-            "See docs/sim.md for fault keys and the /_sim control API.\n");
+    fprintf(out, "usage: tollgate-sim [--listen HOST:PORT] [--api-key KEY] [--models a,b,c]\n"
+                 "                    [--fault MODEL:key=val,...]... [--quiet]\n"
+                 "  --listen HOST:PORT  address to listen on (default " SIM_DEFAULT_LISTEN
+                 "; port 0 = ephemeral)\n"
+                 "  --api-key KEY       require 'Authorization: Bearer KEY' on /v1 requests\n"
+                 "  --models LIST       comma-separated ids for GET /v1/models\n"
+                 "  --fault RULE        per-model fault rule, e.g. 'gpt-4o:status=500,count=3'\n"
+                 "  --quiet             do not log requests to stderr\n"
+                 "See docs/sim.md for fault keys and the /_sim control API.\n");
 }
 
 static int sim_parse_models(sim_t *sim, const char *list)
@@ -97,9 +99,12 @@ static int sim_parse_listen(sim_t *sim, const char *arg)
 static int sim_options(sim_t *sim, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"listen", required_argument, NULL, 'l'}, {"api-key", required_argument, NULL, 'k'},
-        {"models", required_argument, NULL, 'm'}, {"fault", required_argument, NULL, 'f'},
-        {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
+        {"listen", required_argument, NULL, 'l'},
+        {"api-key", required_argument, NULL, 'k'},
+        {"models", required_argument, NULL, 'm'},
+        {"fault", required_argument, NULL, 'f'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     char err[256];
@@ -170,12 +175,19 @@ static int sim_listen(sim_t *sim)
     struct sockaddr_storage ss;
     socklen_t sslen = sizeof(ss);
     char port[16];
+    int one = 1;
     int rc;
 
     bound = evhttp_bind_socket_with_handle(sim->http, sim->host, (ev_uint16_t)sim->port);
     if (bound == NULL) {
         fprintf(stderr, "tollgate-sim: cannot listen on %s:%d\n", sim->host, sim->port);
         return -1;
+    }
+    /* Accepted sockets inherit TCP_NODELAY from the listener on Linux. Without it the small
+     * last chunk of a stream waits for the client's delayed ACK (~40 ms per response). */
+    if (setsockopt(evhttp_bound_socket_get_fd(bound), IPPROTO_TCP, TCP_NODELAY, &one,
+                   sizeof(one)) != 0) {
+        perror("tollgate-sim: setsockopt(TCP_NODELAY)");
     }
     if (getsockname(evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&ss, &sslen) != 0) {
         perror("tollgate-sim: getsockname()");
@@ -198,9 +210,19 @@ static int sim_listen(sim_t *sim)
 
 static int sim_start(sim_t *sim)
 {
+    struct event_config *cfg = event_config_new();
+
     json_object_seed(1); /* deterministic key order in /_sim/stats across runs */
-    if ((sim->stats.by_model = json_object()) == NULL ||
-        (sim->base = event_base_new()) == NULL || (sim->http = evhttp_new(sim->base)) == NULL) {
+    /* The default coarse monotonic clock ticks in milliseconds-long jiffies, which would make
+     * latency_ms and ttft_ms fire a few milliseconds early. */
+    if (cfg != NULL && event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER) == 0) {
+        sim->base = event_base_new_with_config(cfg);
+    }
+    if (cfg != NULL) {
+        event_config_free(cfg);
+    }
+    if (sim->base == NULL || (sim->stats.by_model = json_object()) == NULL ||
+        (sim->http = evhttp_new(sim->base)) == NULL) {
         fprintf(stderr, "tollgate-sim: cannot create the event loop\n");
         return -1;
     }

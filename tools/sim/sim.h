@@ -48,9 +48,9 @@ typedef struct sim_rule_t {
 /** Request statistics for GET /_sim/stats. */
 typedef struct sim_stats_t {
     uint64_t requests;
-    json_t *by_model;             /* model name -> integer count; owned */
-    json_t *last[SIM_LAST_MAX];   /* ring buffer of request records; owned */
-    size_t last_next;             /* slot the next record goes to */
+    json_t *by_model;           /* model name -> integer count; owned */
+    json_t *last[SIM_LAST_MAX]; /* ring buffer of request records; owned */
+    size_t last_next;           /* slot the next record goes to */
     size_t last_len;
 } sim_stats_t;
 
@@ -86,7 +86,7 @@ typedef struct sim_req_t {
     char rid[32];     /* "sim-<id>", sent as x-request-id */
     const char *path; /* decoded path without the query string */
     const char *method;
-    json_t *body;     /* parsed JSON body or NULL; borrowed */
+    json_t *body;      /* parsed JSON body or NULL; borrowed */
     const char *model; /* body's "model" if a string, else NULL; borrowed */
     sim_fault_t fault; /* merged headers > body "sim" > rules */
     bool stream;       /* the response will be an event stream */
@@ -97,7 +97,7 @@ typedef struct sim_req_t {
 /** evhttp generic callback: routes every request. */
 void sim_http_dispatch(struct evhttp_request *req, void *arg);
 
-/** Logs one line for a request to stderr unless --quiet. */
+/** Logs one line for a request to stderr unless --quiet; `note` items each start with a space. */
 void sim_http_log(const sim_req_t *r, int status, const char *note);
 
 /**
@@ -218,6 +218,13 @@ const char *sim_word(uint64_t seed, size_t i);
 
 /** A deterministic pseudo-random sequence step (splitmix64). */
 uint64_t sim_mix(uint64_t *state);
+
+/**
+ * Bounded, checked formatting for messages and ids: always NUL-terminates, marks truncated
+ * output with a trailing "..." and falls back to a fixed text if formatting itself fails.
+ * Returns 0, or -1 if the output was truncated or could not be formatted.
+ */
+int sim_fmt(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /** Base64 (standard alphabet, padded) of `len` bytes; returns a malloc'd string or NULL. */
 char *sim_base64(const unsigned char *data, size_t len);

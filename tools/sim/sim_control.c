@@ -79,8 +79,7 @@ void sim_stats_record(sim_req_t *r)
     rec = json_pack("{s:s,s:s,s:s?,s:o?,s:O?}", "method", r->method, "path", r->path, "query",
                     query, "headers", hdrs, "body", r->body);
     if (rec == NULL) {
-        fprintf(stderr, "tollgate-sim: %s: could not record the request for /_sim/stats\n",
-                r->rid);
+        fprintf(stderr, "tollgate-sim: %s: could not record the request for /_sim/stats\n", r->rid);
         return;
     }
     json_decref(st->last[st->last_next]);
@@ -119,8 +118,7 @@ static json_t *sim_stats_json(const sim_t *sim)
         }
     }
     return json_pack("{s:I,s:O,s:I,s:o}", "requests", (json_int_t)st->requests, "by_model",
-                     st->by_model, "active_streams", (json_int_t)sim->active_streams, "last",
-                     last);
+                     st->by_model, "active_streams", (json_int_t)sim->active_streams, "last", last);
 }
 
 static void sim_control_ok(sim_req_t *r)

@@ -92,13 +92,12 @@ static int sim_fault_store(sim_fault_t *f, const char *key, long v, char *err, s
     char norm[32];
     const sim_fault_key_t *k;
 
-    if (sim_fault_normalize(key, norm, sizeof(norm)) != 0 ||
-        (k = sim_fault_lookup(norm)) == NULL) {
-        snprintf(err, errlen, "unknown sim fault key '%s'", key);
+    if (sim_fault_normalize(key, norm, sizeof(norm)) != 0 || (k = sim_fault_lookup(norm)) == NULL) {
+        sim_fmt(err, errlen, "unknown sim fault key '%s'", key);
         return -1;
     }
     if (v < 0) {
-        snprintf(err, errlen, "sim fault key '%s' needs a non-negative integer", key);
+        sim_fmt(err, errlen, "sim fault key '%s' needs a non-negative integer", key);
         return -1;
     }
     if (k->offset != SIZE_MAX) {
@@ -124,15 +123,13 @@ int sim_fault_set(sim_fault_t *f, const char *key, const char *val, char *err, s
         end++;
     }
     if (errno != 0 || end == val || *end != '\0') {
-        snprintf(err, errlen, "sim fault key '%s' needs a non-negative integer, got '%s'", key,
-                 val);
+        sim_fmt(err, errlen, "sim fault key '%s' needs a non-negative integer, got '%s'", key, val);
         return -1;
     }
     return sim_fault_store(f, key, v, err, errlen);
 }
 
-int sim_fault_set_json(sim_fault_t *f, const char *key, const json_t *val, char *err,
-                       size_t errlen)
+int sim_fault_set_json(sim_fault_t *f, const char *key, const json_t *val, char *err, size_t errlen)
 {
     if (json_is_integer(val)) {
         json_int_t v = json_integer_value(val);
@@ -150,7 +147,7 @@ int sim_fault_set_json(sim_fault_t *f, const char *key, const json_t *val, char 
     } else if (json_is_string(val)) {
         return sim_fault_set(f, key, json_string_value(val), err, errlen);
     }
-    snprintf(err, errlen, "sim fault key '%s' needs a non-negative integer", key);
+    sim_fmt(err, errlen, "sim fault key '%s' needs a non-negative integer", key);
     return -1;
 }
 
@@ -186,21 +183,21 @@ int sim_fault_add_spec(sim_t *sim, const char *spec, char *err, size_t errlen)
         }
     }
     if (colon == NULL || colon == spec || eq == NULL) {
-        snprintf(err, errlen, "bad --fault '%s': want MODEL:key=val,...", spec);
+        sim_fmt(err, errlen, "bad --fault '%s': want MODEL:key=val,...", spec);
         return -1;
     }
     sim_fault_init(&f);
     model = strndup(spec, (size_t)(colon - spec));
     list = strdup(colon + 1);
     if (model == NULL || list == NULL) {
-        snprintf(err, errlen, "out of memory");
+        sim_fmt(err, errlen, "out of memory");
         goto fail;
     }
     for (char *item = strtok_r(list, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
         char *sep = strchr(item, '=');
 
         if (sep == NULL) {
-            snprintf(err, errlen, "bad --fault item '%s': want key=val", item);
+            sim_fmt(err, errlen, "bad --fault item '%s': want key=val", item);
             goto fail;
         }
         *sep = '\0';
@@ -209,7 +206,7 @@ int sim_fault_add_spec(sim_t *sim, const char *spec, char *err, size_t errlen)
         }
     }
     if (sim_fault_add_rule(sim, model, &f) != 0) {
-        snprintf(err, errlen, "out of memory");
+        sim_fmt(err, errlen, "out of memory");
         goto fail;
     }
     free(model);
@@ -230,7 +227,7 @@ int sim_fault_add_json(sim_t *sim, const json_t *obj, char *err, size_t errlen)
     sim_fault_t f;
 
     if (model != NULL && !json_is_string(model)) {
-        snprintf(err, errlen, "'model' must be a string");
+        sim_fmt(err, errlen, "'model' must be a string");
         return -1;
     }
     sim_fault_init(&f);
@@ -241,7 +238,7 @@ int sim_fault_add_json(sim_t *sim, const json_t *obj, char *err, size_t errlen)
         }
     }
     if (sim_fault_add_rule(sim, model != NULL ? json_string_value(model) : "*", &f) != 0) {
-        snprintf(err, errlen, "out of memory");
+        sim_fmt(err, errlen, "out of memory");
         return -1;
     }
     return 0;
@@ -354,8 +351,8 @@ json_t *sim_fault_rules_json(const sim_t *sim)
                 continue;
             }
             v = sim_fault_get(&rule->fault, off);
-            if (v != SIM_UNSET && json_object_set_new(obj, sim_fault_keys[i].name,
-                                                      json_integer(v)) != 0) {
+            if (v != SIM_UNSET &&
+                json_object_set_new(obj, sim_fault_keys[i].name, json_integer(v)) != 0) {
                 json_decref(obj);
                 goto fail;
             }

@@ -100,16 +100,17 @@ void sim_http_log(const sim_req_t *r, int status, const char *note)
     if (r->sim->quiet) {
         return;
     }
-    fprintf(stderr, "%s %s %s%s%s %d%s%s\n", r->rid, r->method, r->path,
+    /* Notes start with a space, one per item. */
+    fprintf(stderr, "%s %s %s%s%s %d%s\n", r->rid, r->method, r->path,
             r->model != NULL ? " model=" : "", r->model != NULL ? r->model : "", status,
-            note != NULL && note[0] != '\0' ? " " : "", note != NULL ? note : "");
+            note != NULL ? note : "");
 }
 
 void sim_reply_error(sim_req_t *r, int status, const char *type, const char *message,
                      const char *param, const char *code)
 {
-    json_t *obj = json_pack("{s:{s:s,s:s,s:s?,s:s?}}", "error", "message", message, "type",
-                            type, "param", param, "code", code);
+    json_t *obj = json_pack("{s:{s:s,s:s,s:s?,s:s?}}", "error", "message", message, "type", type,
+                            "param", param, "code", code);
 
     if (status == 429) {
         sim_reply_json(r, status, obj, "retry-after", "1");
@@ -152,7 +153,7 @@ static void sim_http_fault_status(sim_req_t *r, int status)
         type = status >= 500 ? "server_error" : "api_error";
         break;
     }
-    snprintf(msg, sizeof(msg), "simulated error %d", status);
+    sim_fmt(msg, sizeof(msg), "simulated error %d", status);
     sim_reply_error(r, status, type, msg, NULL, code);
 }
 
@@ -166,8 +167,8 @@ static bool sim_http_authorized(const sim_req_t *r)
     }
     auth = evhttp_find_header(evhttp_request_get_input_headers(r->req), "Authorization");
     keylen = strlen(r->sim->api_key);
-    return auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0 &&
-           strlen(auth + 7) == keylen && memcmp(auth + 7, r->sim->api_key, keylen) == 0;
+    return auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0 && strlen(auth + 7) == keylen &&
+           memcmp(auth + 7, r->sim->api_key, keylen) == 0;
 }
 
 /* A POST to a generation endpoint: faults first (so tests can fail even malformed requests
@@ -231,8 +232,8 @@ static void sim_http_route_v1(sim_req_t *r, bool body_bad)
         sim_openai_models(r, r->path[10] == '/' ? r->path + 11 : NULL);
         return;
     }
-    snprintf(msg, sizeof(msg), "Unknown request URL: %s %.200s. Please check the URL.",
-             r->method, r->path);
+    sim_fmt(msg, sizeof(msg), "Unknown request URL: %s %.200s. Please check the URL.", r->method,
+            r->path);
     sim_reply_error(r, 404, "invalid_request_error", msg, NULL, "unknown_url");
 }
 
@@ -247,7 +248,7 @@ void sim_http_dispatch(struct evhttp_request *req, void *arg)
     bool body_bad = false;
 
     r.id = ++sim->next_id;
-    snprintf(r.rid, sizeof(r.rid), "sim-%llu", (unsigned long long)r.id);
+    sim_fmt(r.rid, sizeof(r.rid), "sim-%llu", (unsigned long long)r.id);
     r.path = path != NULL && path[0] != '\0' ? path : "/";
     r.method = sim_http_method(evhttp_request_get_command(req));
     sim_fault_init(&r.fault);
@@ -273,8 +274,8 @@ void sim_http_dispatch(struct evhttp_request *req, void *arg)
         } else {
             char msg[256];
 
-            snprintf(msg, sizeof(msg), "Unknown request URL: %s %.200s. Please check the URL.",
-                     r.method, r.path);
+            sim_fmt(msg, sizeof(msg), "Unknown request URL: %s %.200s. Please check the URL.",
+                    r.method, r.path);
             sim_reply_error(&r, 404, "invalid_request_error", msg, NULL, "unknown_url");
         }
     }

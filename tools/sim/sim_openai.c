@@ -25,11 +25,11 @@ typedef struct sim_plan_t {
     const char *model;
     bool chat;
     uint64_t seed;
-    size_t ntok;            /* words in the answer */
+    size_t ntok; /* words in the answer */
     size_t nchoices;
-    bool json_mode;         /* content is {"answer":"..."} */
-    const char *finish;     /* stop, length or tool_calls */
-    const char *tool_name;  /* non-NULL: answer with one call to this tool */
+    bool json_mode;        /* content is {"answer":"..."} */
+    const char *finish;    /* stop, length or tool_calls */
+    const char *tool_name; /* non-NULL: answer with one call to this tool */
     const char *tool_args;
     char tool_id[32];
     long prompt_tokens;
@@ -128,13 +128,13 @@ static int sim_plan_common(sim_plan_t *p, sim_req_t *r, bool chat)
     p->model = r->model;
     p->nchoices = 1;
     p->created = (json_int_t)time(NULL);
-    snprintf(p->id, sizeof(p->id), "%s-sim%llu", chat ? "chatcmpl" : "cmpl",
-             (unsigned long long)r->id);
+    sim_fmt(p->id, sizeof(p->id), "%s-sim%llu", chat ? "chatcmpl" : "cmpl",
+            (unsigned long long)r->id);
     if (n != NULL && !json_is_null(n)) {
         if (!json_is_integer(n) || json_integer_value(n) < 1 ||
             json_integer_value(n) > SIM_MAX_CHOICES) {
-            sim_reply_error(r, 400, "invalid_request_error", "'n' must be between 1 and 128",
-                            "n", NULL);
+            sim_reply_error(r, 400, "invalid_request_error", "'n' must be between 1 and 128", "n",
+                            NULL);
             return -1;
         }
         p->nchoices = (size_t)json_integer_value(n);
@@ -229,8 +229,6 @@ static void sim_chat_tools(sim_plan_t *p, const json_t *body, const char *last_u
     const json_t *tool = NULL;
     const char *name = NULL;
     const json_t *props;
-    size_t i;
-    const json_t *t;
 
     if (!json_is_array(tools) || json_array_size(tools) == 0) {
         return;
@@ -244,6 +242,9 @@ static void sim_chat_tools(sim_plan_t *p, const json_t *body, const char *last_u
         name = json_string_value(json_object_get(fn != NULL ? fn : choice, "name"));
     }
     if (name != NULL) {
+        size_t i;
+        const json_t *t;
+
         json_array_foreach(tools, i, t)
         {
             const char *tn = sim_chat_tool_name(t);
@@ -263,8 +264,8 @@ static void sim_chat_tools(sim_plan_t *p, const json_t *body, const char *last_u
     p->tool_name = name != NULL ? name : "tool";
     props = json_object_get(sim_chat_tool_params(tool), "properties");
     p->tool_args = json_object_get(props, "location") != NULL ? "{\"location\":\"Paris\"}" : "{}";
-    snprintf(p->tool_id, sizeof(p->tool_id), "call_%016llx",
-             (unsigned long long)sim_hash(p->seed, p->tool_name, strlen(p->tool_name)));
+    sim_fmt(p->tool_id, sizeof(p->tool_id), "call_%016llx",
+            (unsigned long long)sim_hash(p->seed, p->tool_name, strlen(p->tool_name)));
     p->finish = "tool_calls";
     p->completion_tokens = sim_tokens(strlen(p->tool_args)) + SIM_TOOL_TOKENS;
 }
@@ -287,9 +288,9 @@ static json_t *sim_plan_usage(const sim_plan_t *p)
 
 static json_t *sim_chat_tool_calls(const sim_plan_t *p, bool stream, bool with_args)
 {
-    json_t *call = json_pack("{s:s,s:s,s:{s:s,s:s}}", "id", p->tool_id, "type", "function",
-                             "function", "name", p->tool_name, "arguments",
-                             with_args ? p->tool_args : "");
+    json_t *call =
+        json_pack("{s:s,s:s,s:{s:s,s:s}}", "id", p->tool_id, "type", "function", "function", "name",
+                  p->tool_name, "arguments", with_args ? p->tool_args : "");
 
     if (call != NULL && stream) {
         json_object_set_new(call, "index", json_integer(0));
@@ -318,18 +319,18 @@ static json_t *sim_plan_full(const sim_plan_t *p)
                                sim_chat_tool_calls(p, false, true), "refusal", "logprobs",
                                "finish_reason", p->finish);
         } else {
-            choice = json_pack("{s:I,s:{s:s,s:s,s:n},s:n,s:s}", "index", (json_int_t)k,
-                               "message", "role", "assistant", "content", text, "refusal",
-                               "logprobs", "finish_reason", p->finish);
+            choice = json_pack("{s:I,s:{s:s,s:s,s:n},s:n,s:s}", "index", (json_int_t)k, "message",
+                               "role", "assistant", "content", text, "refusal", "logprobs",
+                               "finish_reason", p->finish);
         }
         if (choice == NULL || json_array_append_new(choices, choice) != 0) {
             goto done;
         }
     }
     obj = json_pack("{s:s,s:s,s:I,s:s,s:s,s:O,s:o}", "id", p->id, "object",
-                    p->chat ? "chat.completion" : "text_completion", "created", p->created,
-                    "model", p->model, "system_fingerprint", "fp_sim", "choices", choices,
-                    "usage", sim_plan_usage(p));
+                    p->chat ? "chat.completion" : "text_completion", "created", p->created, "model",
+                    p->model, "system_fingerprint", "fp_sim", "choices", choices, "usage",
+                    sim_plan_usage(p));
 
 done:
     json_decref(choices);
@@ -340,10 +341,10 @@ done:
 /* One stream chunk; takes ownership of `choices`. */
 static json_t *sim_plan_chunk(const sim_plan_t *p, json_t *choices)
 {
-    json_t *obj = json_pack("{s:s,s:s,s:I,s:s,s:s,s:o}", "id", p->id, "object",
-                            p->chat ? "chat.completion.chunk" : "text_completion", "created",
-                            p->created, "model", p->model, "system_fingerprint", "fp_sim",
-                            "choices", choices);
+    json_t *obj =
+        json_pack("{s:s,s:s,s:I,s:s,s:s,s:o}", "id", p->id, "object",
+                  p->chat ? "chat.completion.chunk" : "text_completion", "created", p->created,
+                  "model", p->model, "system_fingerprint", "fp_sim", "choices", choices);
 
     if (obj != NULL && p->include_usage && json_object_set_new(obj, "usage", json_null()) != 0) {
         json_decref(obj);
@@ -355,8 +356,8 @@ static json_t *sim_plan_chunk(const sim_plan_t *p, json_t *choices)
 static json_t *sim_plan_delta(const sim_plan_t *p, size_t k, json_t *delta, const char *finish)
 {
     if (!p->chat) {
-        json_t *c = json_pack("{s:O,s:I,s:n,s:s?}", "text", json_object_get(delta, "text"),
-                              "index", (json_int_t)k, "logprobs", "finish_reason", finish);
+        json_t *c = json_pack("{s:O,s:I,s:n,s:s?}", "text", json_object_get(delta, "text"), "index",
+                              (json_int_t)k, "logprobs", "finish_reason", finish);
 
         json_decref(delta);
         return c;
@@ -407,11 +408,10 @@ static int sim_plan_events(const sim_plan_t *p, sim_events_t *ev)
             int n = snprintf(piece, sizeof(piece), "%.4s", p->tool_args + off);
 
             for (size_t k = 0; n > 0 && k < p->nchoices; k++) {
-                json_t *d = json_pack("{s:[{s:i,s:{s:s}}]}", "tool_calls", "index", 0,
-                                      "function", "arguments", piece);
+                json_t *d = json_pack("{s:[{s:i,s:{s:s}}]}", "tool_calls", "index", 0, "function",
+                                      "arguments", piece);
 
-                if (sim_plan_emit(p, ev, d, k, NULL, k == 0 && off > 0 ? SIM_EV_PACED : 0) !=
-                    0) {
+                if (sim_plan_emit(p, ev, d, k, NULL, k == 0 && off > 0 ? SIM_EV_PACED : 0) != 0) {
                     return -1;
                 }
             }
@@ -485,8 +485,7 @@ void sim_openai_chat(sim_req_t *r)
     }
     if (!json_is_array(messages)) {
         sim_reply_error(r, 400, "invalid_request_error",
-                        "'messages' is a required property and must be an array", "messages",
-                        NULL);
+                        "'messages' is a required property and must be an array", "messages", NULL);
         return;
     }
     if (sim_plan_common(&p, r, true) != 0) {

@@ -175,17 +175,16 @@ void sim_openai_embeddings(sim_req_t *r)
         prompt += tokens;
         sim_embed_vector(h, vec, dims);
         emb = sim_embed_encode(vec, dims, base64);
-        if (emb == NULL || json_array_append_new(data, json_pack("{s:s,s:I,s:o}", "object",
-                                                                 "embedding", "index",
-                                                                 (json_int_t)i, "embedding",
-                                                                 emb)) != 0) {
+        if (emb == NULL ||
+            json_array_append_new(data, json_pack("{s:s,s:I,s:o}", "object", "embedding", "index",
+                                                  (json_int_t)i, "embedding", emb)) != 0) {
             goto oom;
         }
     }
     sim_reply_json(r, 200,
                    json_pack("{s:s,s:O,s:s,s:{s:I,s:I}}", "object", "list", "data", data, "model",
-                             r->model, "usage", "prompt_tokens", (json_int_t)prompt,
-                             "total_tokens", (json_int_t)prompt),
+                             r->model, "usage", "prompt_tokens", (json_int_t)prompt, "total_tokens",
+                             (json_int_t)prompt),
                    NULL, NULL);
     goto done;
 
@@ -207,17 +206,18 @@ void sim_openai_models(sim_req_t *r, const char *id)
 {
     const sim_t *sim = r->sim;
     json_t *data;
-    char msg[320];
 
     if (id != NULL) {
+        char msg[320];
+
         for (size_t i = 0; i < sim->n_models; i++) {
             if (strcmp(sim->models[i], id) == 0) {
                 sim_reply_json(r, 200, sim_model_json(id), NULL, NULL);
                 return;
             }
         }
-        snprintf(msg, sizeof(msg),
-                 "The model '%.200s' does not exist or you do not have access to it.", id);
+        sim_fmt(msg, sizeof(msg),
+                "The model '%.200s' does not exist or you do not have access to it.", id);
         sim_reply_error(r, 404, "invalid_request_error", msg, "model", "model_not_found");
         return;
     }

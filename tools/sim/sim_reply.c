@@ -27,22 +27,22 @@
 #define SIM_RESET_MAX_POLLS 100
 
 typedef enum sim_job_state_t {
-    SIM_JOB_LATENCY,  /* timer: waiting before the response starts */
-    SIM_JOB_NEXT,     /* timer: waiting before the next stream event (ttft or pacing) */
-    SIM_JOB_WRITING,  /* an event is in the output buffer; sim_job_drained continues */
-    SIM_JOB_RESET,    /* timer: about to reset the connection */
-    SIM_JOB_STALLED,  /* nothing more will happen until the client leaves */
+    SIM_JOB_LATENCY, /* timer: waiting before the response starts */
+    SIM_JOB_NEXT,    /* timer: waiting before the next stream event (ttft or pacing) */
+    SIM_JOB_WRITING, /* an event is in the output buffer; sim_job_drained continues */
+    SIM_JOB_RESET,   /* timer: about to reset the connection */
+    SIM_JOB_STALLED, /* nothing more will happen until the client leaves */
 } sim_job_state_t;
 
 struct sim_job_t {
     sim_t *sim;
-    struct evhttp_request *req;      /* owned by evhttp unless detached, see sim_job_closed */
+    struct evhttp_request *req; /* owned by evhttp unless detached, see sim_job_closed */
     struct evhttp_connection *evcon;
     struct event *timer;
-    struct evbuffer *out;            /* full body (non-stream) or scratch for one event */
+    struct evbuffer *out; /* full body (non-stream) or scratch for one event */
     sim_fault_t fault;
     sim_events_t ev;
-    size_t sent;                     /* stream events written so far */
+    size_t sent; /* stream events written so far */
     int status;
     int reset_polls;
     bool stream;
@@ -179,6 +179,8 @@ static void sim_job_arm(sim_job_t *job, sim_job_state_t state, long usec)
     struct timeval tv = {.tv_sec = usec / 1000000, .tv_usec = usec % 1000000};
 
     job->state = state;
+    /* The loop's cached time can be a little stale; a delay must never come out short. */
+    event_base_update_cache_time(job->sim->base);
     if (evtimer_add(job->timer, &tv) != 0) {
         fprintf(stderr, "tollgate-sim: evtimer_add() failed; stalling the response\n");
         job->state = SIM_JOB_STALLED;
@@ -428,17 +430,17 @@ static void sim_reply_headers(sim_req_t *r, const char *ctype)
 static void sim_reply_note(sim_req_t *r, char *buf, size_t len)
 {
     const sim_fault_t *f = &r->fault;
-    int n = snprintf(buf, len, "%s", r->stream ? "stream" : "");
+    char latency[32] = "";
+    char reset[32] = "";
 
-    if (n >= 0 && (size_t)n < len && f->latency_ms > 0) {
-        n += snprintf(buf + n, len - (size_t)n, " latency_ms=%ld", f->latency_ms);
+    if (f->latency_ms > 0) {
+        sim_fmt(latency, sizeof(latency), " latency_ms=%ld", f->latency_ms);
     }
-    if (n >= 0 && (size_t)n < len && f->reset_after != SIM_UNSET) {
-        n += snprintf(buf + n, len - (size_t)n, " reset_after=%ld", f->reset_after);
+    if (f->reset_after != SIM_UNSET) {
+        sim_fmt(reset, sizeof(reset), " reset_after=%ld", f->reset_after);
     }
-    if (n >= 0 && (size_t)n < len && (f->stall > 0 || f->stall_after != SIM_UNSET)) {
-        snprintf(buf + n, len - (size_t)n, " stall");
-    }
+    sim_fmt(buf, len, "%s%s%s%s", r->stream ? " stream" : "", latency, reset,
+            f->stall > 0 || f->stall_after != SIM_UNSET ? " stall" : "");
 }
 
 void sim_reply_json(sim_req_t *r, int status, json_t *obj, const char *extra_header,
@@ -489,6 +491,7 @@ void sim_reply_text(sim_req_t *r, int status, const char *text)
 {
     struct evbuffer *out = evbuffer_new();
 
+    sim_http_log(r, status, NULL);
     sim_reply_headers(r, "text/plain");
     if (out == NULL || evbuffer_add(out, text, strlen(text)) != 0) {
         if (out != NULL) {

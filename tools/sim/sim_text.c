@@ -6,17 +6,20 @@
  */
 #include "tools/sim/sim.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static const char *const sim_words[] = {
-    "the",     "quick",   "brown",   "fox",     "jumps",   "over",    "lazy",    "dog",
-    "gateway", "token",   "stream",  "model",   "request", "answer",  "simple",  "cloud",
-    "river",   "stone",   "light",   "paper",   "green",   "orange",  "signal",  "window",
-    "garden",  "rocket",  "silver",  "forest",  "ocean",   "thunder", "pixel",   "velvet",
-    "harbor",  "meadow",  "circuit", "lantern", "compass", "marble",  "falcon",  "canyon",
-    "ember",   "glacier", "horizon", "island",  "jasmine", "kernel",  "lemon",   "mosaic",
-    "nectar",  "orbit",   "prism",   "quartz",  "raven",   "saffron", "tundra",  "umbra",
-    "vortex",  "willow",  "xenon",   "yonder",  "zephyr",  "anchor",  "beacon",  "cobalt",
+    "the",     "quick",   "brown",   "fox",     "jumps",   "over",    "lazy",   "dog",
+    "gateway", "token",   "stream",  "model",   "request", "answer",  "simple", "cloud",
+    "river",   "stone",   "light",   "paper",   "green",   "orange",  "signal", "window",
+    "garden",  "rocket",  "silver",  "forest",  "ocean",   "thunder", "pixel",  "velvet",
+    "harbor",  "meadow",  "circuit", "lantern", "compass", "marble",  "falcon", "canyon",
+    "ember",   "glacier", "horizon", "island",  "jasmine", "kernel",  "lemon",  "mosaic",
+    "nectar",  "orbit",   "prism",   "quartz",  "raven",   "saffron", "tundra", "umbra",
+    "vortex",  "willow",  "xenon",   "yonder",  "zephyr",  "anchor",  "beacon", "cobalt",
 };
 
 #define SIM_NWORDS (sizeof(sim_words) / sizeof(sim_words[0]))
@@ -50,6 +53,33 @@ uint64_t sim_mix(uint64_t *state)
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
+}
+
+int sim_fmt(char *buf, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (len == 0) {
+        return -1;
+    }
+    va_start(ap, fmt);
+    n = vsnprintf(buf, len, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        static const char failed[] = "(message formatting failed)";
+
+        memcpy(buf, failed, len < sizeof(failed) ? len - 1 : sizeof(failed) - 1);
+        buf[len < sizeof(failed) ? len - 1 : sizeof(failed) - 1] = '\0';
+        return -1;
+    }
+    if ((size_t)n >= len) {
+        if (len >= 4) {
+            memcpy(buf + len - 4, "...", 4);
+        }
+        return -1;
+    }
+    return 0;
 }
 
 char *sim_base64(const unsigned char *data, size_t len)
