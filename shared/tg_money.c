@@ -5,6 +5,7 @@
 #include "shared/tg_money.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #define TG_PICO_PER_MICRO 1000000
 
@@ -83,14 +84,27 @@ int64_t tg_pico_to_micros(int64_t pico)
 int tg_money_format(int64_t pico, char *buf, size_t size)
 {
     int64_t micros = tg_pico_to_micros(pico);
-    const char *sign = micros < 0 ? "-" : "";
-    int n;
+    uint64_t u = micros < 0 ? (uint64_t)(-(micros + 1)) + 1 : (uint64_t)micros;
+    char tmp[32];
+    size_t n = sizeof(tmp), len;
 
+    /* digits from the right: six decimals, the point, then at least one whole digit */
+    for (int i = 0; i < 6; i++, u /= 10)
+        tmp[--n] = (char)('0' + u % 10);
+    tmp[--n] = '.';
+    do {
+        tmp[--n] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u > 0);
     if (micros < 0)
-        micros = -micros;
-    n = snprintf(buf, size, "%s%lld.%06lld", sign, (long long)(micros / 1000000),
-                 (long long)(micros % 1000000));
-    if (n < 0 || (size_t)n >= size)
+        tmp[--n] = '-';
+    len = sizeof(tmp) - n;
+    if (len + 1 > size) {
+        if (size > 0)
+            buf[0] = '\0';
         return -1;
-    return n;
+    }
+    memcpy(buf, tmp + n, len);
+    buf[len] = '\0';
+    return (int)len;
 }

@@ -19,6 +19,7 @@
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,7 @@ struct tg_conn_s {
     char expect[32];
     size_t hval_len;
     char addr[64];
+    tg_req_t *spare; /* a finished request's memory, kept for the next one */
     tg_conn_t *prev, *next;
 };
 
@@ -103,12 +105,21 @@ static void tg_arm(tg_conn_t *c, int64_t ms)
 
 /* ---- requests ---------------------------------------------------------------------------- */
 
+#define TG_BODY_KEEP (64 * 1024) /* larger body buffers are not kept for the next request */
+
 static tg_req_t *tg_req_new(tg_conn_t *c)
 {
-    tg_req_t *r = calloc(1, sizeof(*r));
+    tg_req_t *r = c->spare;
 
-    if (r == NULL)
+    if (r != NULL) {
+        c->spare = NULL;
+        memset(r, 0, offsetof(tg_req_t, body));
+        tg_buf_reset(&r->body);
+        r->path[0] = r->request_id[0] = r->content_type[0] = r->authorization[0] = '\0';
+        r->error_code[0] = '\0';
+    } else if ((r = calloc(1, sizeof(*r))) == NULL) {
         return NULL;
+    }
     r->conn = c;
     r->cf = tg_config_ref(tg_http.cf);
     r->start_ns = tg_now_ns();
@@ -118,8 +129,15 @@ static tg_req_t *tg_req_new(tg_conn_t *c)
 
 static void tg_req_free(tg_req_t *r)
 {
-    tg_buf_free(&r->body);
+    tg_conn_t *c = r->conn;
+
     tg_config_unref(r->cf);
+    r->cf = NULL;
+    if (c != NULL && c->spare == NULL && !c->dead && r->body.cap <= TG_BODY_KEEP) {
+        c->spare = r; /* the next request on this connection reuses it */
+        return;
+    }
+    tg_buf_free(&r->body);
     free(r);
 }
 
@@ -143,8 +161,19 @@ static void tg_request_id_new(char *out, size_t size)
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
     z ^= z >> 31;
-    snprintf(out, size, "req_%016llx%08x", (unsigned long long)z,
-             (unsigned)(tg_http.id_counter & 0xffffffff));
+    {
+        static const char hex[] = "0123456789abcdef";
+        uint32_t ctr = (uint32_t)tg_http.id_counter;
+
+        if (size < 29)
+            return;
+        memcpy(out, "req_", 4);
+        for (int i = 0; i < 16; i++)
+            out[4 + i] = hex[(z >> (60 - 4 * i)) & 15];
+        for (int i = 0; i < 8; i++)
+            out[20 + i] = hex[(ctr >> (28 - 4 * i)) & 15];
+        out[28] = '\0';
+    }
 }
 
 /* ---- parser callbacks --------------------------------------------------------------------- */
@@ -623,6 +652,10 @@ static void tg_conn_close(tg_conn_t *c)
     if (c->next)
         c->next->prev = c->prev;
     tg_http.nconns--;
+    if (c->spare != NULL) {
+        tg_buf_free(&c->spare->body);
+        free(c->spare);
+    }
     event_free(c->timer);
     bufferevent_free(c->bev);
     free(c);

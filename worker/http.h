@@ -27,14 +27,8 @@ struct tg_req_s {
     tg_conn_t *conn;
     tg_config_t *cf; /* the config generation this request runs on (a reference) */
     int method;      /* http-parser method */
-    char path[2048];
     size_t path_len;
-    char request_id[TG_REQUEST_ID_MAX + 1];
-    char content_type[128];
-    char authorization[1024];
-    tg_buf_t body;
     int64_t start_ns;
-    char client_addr[64];
 
     /* response state */
     int status;
@@ -42,7 +36,6 @@ struct tg_req_s {
     int chunked;
     int complete;
     uint64_t bytes_sent;
-    char extra_headers[1024]; /* "Name: value\r\n" lines added by handlers */
     size_t extra_len;
 
     /* what the access log reports; filled in by the handler */
@@ -54,7 +47,6 @@ struct tg_req_s {
     tg_usage_t usage;
     int64_t cost_pico;
     int64_t ttft_ns;           /* first byte of the answer sent to the client, from start */
-    char error_code[48];       /* short machine-readable reason when status >= 400 */
 
     /* the handler's state and its hooks, set by the handler */
     void *handler;
@@ -62,6 +54,20 @@ struct tg_req_s {
     void (*on_abort)(tg_req_t *req);
     /** The client's output buffer drained below the low-water mark after tg_resp_busy. */
     void (*on_drain)(tg_req_t *req);
+
+    /*
+     * Buffers last: a connection reuses its request object for the next keep-alive request and
+     * clears everything above, but only the first byte of each of these (and keeps the body's
+     * memory).
+     */
+    tg_buf_t body;
+    char path[2048];
+    char request_id[TG_REQUEST_ID_MAX + 1];
+    char content_type[128];
+    char authorization[1024];
+    char client_addr[64];
+    char error_code[48];       /* short machine-readable reason when status >= 400 */
+    char extra_headers[1024];  /* "Name: value\r\n" lines added by handlers */
 };
 
 /** Called for each complete request; the handler must eventually call tg_resp_* to answer. */
