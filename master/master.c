@@ -337,7 +337,12 @@ static void tg_master_signal_cb(evutil_socket_t sig, short what, void *arg)
         tg_master_reap();
         break;
     case SIGUSR1:
+        /* log rotation: reopen ours, and have every worker reopen its error and access logs */
         tg_log_open(tg_m.cf->error_log, (tg_log_level_t)tg_m.cf->log_level);
+        for (int i = 0; i < tg_m.nslots; i++)
+            if (tg_m.procs[i].pid > 0)
+                kill(tg_m.procs[i].pid, SIGUSR1);
+        tg_log(TG_LOG_INFO, 0, "SIGUSR1: logs reopened");
         break;
     }
 }
