@@ -18,6 +18,8 @@
 #define SIM_MAX_CHOICES 128
 #define SIM_IMAGE_TOKENS 85
 #define SIM_TOOL_TOKENS 10
+/* Streams are rendered up front (about 250 bytes per event), so bound the work per request. */
+#define SIM_MAX_EVENTS 1000000
 
 /* What one answer consists of; filled by the request parsers, rendered by the writers. */
 typedef struct sim_plan_t {
@@ -142,6 +144,11 @@ static int sim_plan_common(sim_plan_t *p, sim_req_t *r, bool chat)
     if (sim_plan_length(p, r->body) != 0) {
         sim_reply_error(r, 400, "invalid_request_error",
                         "'max_tokens' must be a non-negative integer", "max_tokens", NULL);
+        return -1;
+    }
+    if (p->ntok > SIM_MAX_EVENTS / p->nchoices) {
+        sim_reply_error(r, 400, "invalid_request_error",
+                        "tokens * n must not exceed 1000000 in the simulator", "sim", NULL);
         return -1;
     }
     p->include_usage = r->stream && json_is_true(json_object_get(so, "include_usage"));
