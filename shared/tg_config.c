@@ -597,6 +597,11 @@ static int tg_parse_provider(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *kn, yaml_n
         const char *s;
         int refs;
 
+        if (strcmp(k, "http2") == 0) {
+            if (tg_cbool(c, d, v, "http2", &pv->http2) == -1)
+                return -1;
+            continue;
+        }
         if (strcmp(k, "headers") == 0) {
             if (tg_expect_map(c, d, v, "headers") == -1)
                 return -1;

@@ -38,6 +38,7 @@ typedef struct {
     char *api_key;      /* secret, resolved from the environment; NULL when none. Never log. */
     tg_header_t *headers;
     size_t nheaders;
+    int http2; /* use libcurl's full HTTP stack (HTTP/2 when offered) instead of the h1 pool */
     void *ext; /* per-process data built lazily from this provider (e.g. curl header lists) */
 } tg_provider_t;
 

@@ -138,6 +138,38 @@ static int tg_sc_literal(tg_sc_t *s, const char *word, size_t n)
     return 0;
 }
 
+/* Decode an escaped key (ASCII only; our keys are) into out; -1 when it cannot be one of ours. */
+static int tg_key_decode(const char *k, size_t klen, char *out, size_t size, size_t *olen)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < klen; i++) {
+        char c = k[i];
+        if (c == '\\') {
+            char e = k[++i];
+            if (e == 'u') {
+                unsigned v = 0;
+                for (int j = 1; j <= 4; j++) {
+                    char h = k[i + (size_t)j];
+                    v = v * 16 + (unsigned)(h <= '9' ? h - '0' : (h | 32) - 'a' + 10);
+                }
+                i += 4;
+                if (v == 0 || v > 0x7f)
+                    return -1;
+                c = (char)v;
+            } else {
+                c = e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : e == 'b' ? '\b' :
+                    e == 'f' ? '\f' : e;
+            }
+        }
+        if (n == size)
+            return -1;
+        out[n++] = c;
+    }
+    *olen = n;
+    return 0;
+}
+
 int tg_json_scan(const char *doc, size_t len, tg_jfield_t *fields, size_t nfields,
                  tg_jscan_t *res)
 {
@@ -269,11 +301,21 @@ key:
 
         if (tg_sc_string(&s, &kesc) == -1)
             goto fail;
-        if (depth == 1 && !kesc) {
+        if (depth == 1) {
             size_t klen = (size_t)(s.p - 1 - k);
-            for (size_t i = 0; i < nfields; i++)
-                if (strlen(fields[i].key) == klen && memcmp(fields[i].key, k, klen) == 0)
+            char kbuf[64];
+
+            if (kesc && tg_key_decode(k, klen, kbuf, sizeof(kbuf), &klen) == 0)
+                k = kbuf;
+            else if (kesc)
+                klen = 0; /* decodes to nothing we look for */
+            for (size_t i = 0; i < nfields && klen > 0; i++) {
+                if (strlen(fields[i].key) == klen && memcmp(fields[i].key, k, klen) == 0) {
+                    if (fields[i].out->type != TG_JT_NONE)
+                        res->dup = fields[i].key;
                     field = (int)i;
+                }
+            }
         }
     }
     tg_sc_ws(&s);

@@ -41,14 +41,17 @@ typedef struct {
 typedef struct {
     tg_jtype_t root;    /* type of the document's value */
     size_t root_close;  /* objects: offset of the closing '}' */
+    const char *dup;    /* a listed key that occurs more than once at the top level, or NULL */
     size_t err_off;     /* on error: byte offset of the problem */
     const char *err;    /* on error: what is wrong */
 } tg_jscan_t;
 
 /**
- * Validate doc and, when it is an object, fill the spans of the listed top-level keys (the last
- * occurrence wins, as in most JSON parsers; absent keys get TG_JT_NONE). Keys are compared
- * byte-for-byte with the raw key text, so an escaped key never matches.
+ * Validate doc and, when it is an object, fill the spans of the listed top-level keys (absent
+ * keys get TG_JT_NONE). Keys are compared after decoding their escapes, as the provider's JSON
+ * parser will decode them ("mo\u0064el" is "model"). A listed key that occurs twice is reported
+ * in res->dup (its last occurrence fills the span): parsers disagree on which duplicate wins,
+ * so a caller that acts on a key should refuse duplicates rather than guess.
  * Returns 0, or -1 with res->err and res->err_off set.
  */
 int tg_json_scan(const char *doc, size_t len, tg_jfield_t *fields, size_t nfields,

@@ -42,6 +42,9 @@ typedef struct {
     tg_provider_ext_t base;
     struct curl_slist *headers[2]; /* [stream] */
     CURLU *urls[3];                /* [endpoint] */
+    char origin[300];              /* h1 pool key and connect URL: scheme://host:port */
+    char *heads[3][2];             /* h1 request heads [endpoint][stream], no Content-Length */
+    size_t head_len[3][2];
 } tg_openai_ext_t;
 
 static void tg_openai_ext_destroy(tg_provider_ext_t *ext)
@@ -54,9 +57,77 @@ static void tg_openai_ext_destroy(tg_provider_ext_t *ext)
             explicit_bzero(l->data, strlen(l->data));
         curl_slist_free_all(e->headers[i]);
     }
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 3; i++) {
         curl_url_cleanup(e->urls[i]);
+        for (int s = 0; s < 2; s++) {
+            if (e->heads[i][s] != NULL)
+                explicit_bzero(e->heads[i][s], e->head_len[i][s]);
+            free(e->heads[i][s]);
+        }
+    }
     free(e);
+}
+
+/*
+ * The HTTP/1.1 pool's view of a provider: its origin and one complete request head per
+ * endpoint and mode, so a request costs one memcpy of the head plus its Content-Length line.
+ */
+static int tg_openai_h1(const tg_provider_t *p, tg_openai_ext_t *e)
+{
+    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
+    CURLU *u = curl_url();
+    tg_buf_t b = {0};
+    int rc = -1, https;
+
+    if (u == NULL || curl_url_set(u, CURLUPART_URL, p->base_url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK)
+        goto done;
+    https = strcmp(scheme, "https") == 0;
+    snprintf(e->origin, sizeof(e->origin), "%s://%s:%s", scheme, host, port);
+    for (int i = 0; i < 3; i++) {
+        for (int s = 0; s < 2; s++) {
+            size_t plen = strlen(path);
+            tg_buf_reset(&b);
+            while (plen > 0 && path[plen - 1] == '/')
+                plen--;
+#define TG_S(str) tg_buf_append(&b, str, strlen(str))
+            if (TG_S("POST ") || tg_buf_append(&b, path, plen) || TG_S(tg_openai_paths[i]) ||
+                TG_S(" HTTP/1.1\r\nHost: ") || TG_S(host))
+                goto done;
+            if (strcmp(port, https ? "443" : "80") != 0 && (TG_S(":") || TG_S(port)))
+                goto done;
+            if (TG_S("\r\nUser-Agent: tollgate/" TG_VERSION "\r\n"
+                     "Content-Type: application/json\r\nAccept: ") ||
+                TG_S(s ? "text/event-stream" : "application/json") || TG_S("\r\n"))
+                goto done;
+            if (p->api_key != NULL &&
+                (TG_S("Authorization: Bearer ") || TG_S(p->api_key) || TG_S("\r\n")))
+                goto done;
+            for (size_t h = 0; h < p->nheaders; h++)
+                if (TG_S(p->headers[h].name) || TG_S(": ") || TG_S(p->headers[h].value) ||
+                    TG_S("\r\n"))
+                    goto done;
+#undef TG_S
+            if ((e->heads[i][s] = malloc(b.len)) == NULL)
+                goto done;
+            memcpy(e->heads[i][s], b.data, b.len);
+            e->head_len[i][s] = b.len;
+        }
+    }
+    rc = 0;
+done:
+    if (b.data != NULL)
+        explicit_bzero(b.data, b.cap); /* it held the key */
+    tg_buf_free(&b);
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_free(path);
+    curl_url_cleanup(u);
+    return rc;
 }
 
 static tg_openai_ext_t *tg_openai_ext(tg_provider_t *p)
@@ -101,6 +172,8 @@ static tg_openai_ext_t *tg_openai_ext(tg_provider_t *p)
             curl_url_set(e->urls[i], CURLUPART_URL, line, 0) != CURLUE_OK)
             ok = 0;
     }
+    if (ok && tg_openai_h1(p, e) == -1)
+        ok = 0;
     if (!ok) {
         tg_openai_ext_destroy(&e->base);
         return NULL;
@@ -120,8 +193,14 @@ static int tg_openai_prepare(const tg_model_t *m, tg_endpoint_t ep, int stream, 
     if (tg_buf_append(url, p->base_url, strlen(p->base_url)) == -1 ||
         tg_buf_append(url, tg_openai_paths[ep], strlen(tg_openai_paths[ep])) == -1)
         return -1;
-    x->shared_headers = e->headers[stream ? 1 : 0];
-    x->curlu = e->urls[ep];
+    if (p->http2) {
+        x->shared_headers = e->headers[stream ? 1 : 0];
+        x->curlu = e->urls[ep];
+    } else {
+        x->h1_origin = e->origin;
+        x->h1_head = e->heads[ep][stream ? 1 : 0];
+        x->h1_head_len = e->head_len[ep][stream ? 1 : 0];
+    }
     (void)body; /* OpenAI's wire format is the canonical one: the body goes as it is */
     return 0;
 }

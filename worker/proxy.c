@@ -369,6 +369,12 @@ void tg_proxy_handle(tg_req_t *r, tg_endpoint_t ep)
                       "The request body must be a JSON object.");
         return;
     }
+    if (scan.dup != NULL) {
+        /* JSON parsers disagree on which duplicate wins: never let the provider decide */
+        tg_resp_error(r, 400, "invalid_request_error", NULL, scan.dup,
+                      "The request body has the key '%s' more than once.", scan.dup);
+        return;
+    }
     if (f[TG_F_MODEL].type != TG_JT_STRING || f[TG_F_MODEL].len <= 2) {
         tg_resp_error(r, 400, "invalid_request_error", NULL, "model",
                       "You must provide a model parameter.");

@@ -6,12 +6,14 @@
  */
 #include "worker/upstream.h"
 #include "shared/tg_log.h"
+#include "worker/upstream_int.h"
 
 #include <curl/curl.h>
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 typedef struct {
     struct event *ev;
@@ -92,8 +94,28 @@ static void tg_multi_timeout_cb(evutil_socket_t fd, short what, void *arg)
     tg_check_done();
 }
 
+static int64_t tg_mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+struct event_base *tg_upstream_base(void)
+{
+    return tg_up.base;
+}
+
+CURLM *tg_upstream_multi(void)
+{
+    return tg_up.multi;
+}
+
 static void tg_xfer_free(tg_xfer_t *x)
 {
+    if (x->conn != NULL)
+        tg_h1_detach(x);
     if (x->easy != NULL) {
         if (x->running)
             curl_multi_remove_handle(tg_up.multi, x->easy);
@@ -108,12 +130,16 @@ static void tg_xfer_free(tg_xfer_t *x)
         event_free(x->timer);
     curl_slist_free_all(x->headers);
     free(x->body);
+    free(x->out);
+    free(x->pending);
     free(x);
     tg_up.nxfers--;
 }
 
-static void tg_xfer_finish(tg_xfer_t *x, tg_xfer_result_t r)
+void tg_xfer_finish(tg_xfer_t *x, tg_xfer_result_t r)
 {
+    if (x->conn != NULL)
+        tg_h1_detach(x); /* back to the pool if the answer completed */
     if (x->running) {
         curl_multi_remove_handle(tg_up.multi, x->easy);
         x->running = 0;
@@ -124,7 +150,7 @@ static void tg_xfer_finish(tg_xfer_t *x, tg_xfer_result_t r)
     tg_xfer_free(x);
 }
 
-static tg_xfer_result_t tg_result_of(CURLcode code)
+tg_xfer_result_t tg_xfer_result_of(CURLcode code)
 {
     switch (code) {
     case CURLE_OK:
@@ -152,7 +178,11 @@ static void tg_check_done(void)
         if (msg->msg != CURLMSG_DONE)
             continue;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-        r = tg_result_of(msg->data.result);
+        if (x->kind == TG_KIND_H1CONN) {
+            tg_h1_connected(x, msg->data.result); /* a pooled connection is up (or failed) */
+            continue;
+        }
+        r = tg_xfer_result_of(msg->data.result);
         if (msg->data.result == CURLE_WRITE_ERROR && x->max_bytes && x->bytes > x->max_bytes)
             r = TG_XFER_TOO_LARGE;
         else if (msg->data.result == CURLE_WRITE_ERROR)
@@ -168,15 +198,25 @@ static void tg_xfer_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     tg_xfer_t *x = arg;
 
+    if (x->deadline_ns > 0 && tg_mono_ns() >= x->deadline_ns) {
+        snprintf(x->errbuf, sizeof(x->errbuf), "the total deadline passed");
+        tg_xfer_finish(x, TG_XFER_TIMEOUT);
+        return;
+    }
     snprintf(x->errbuf, sizeof(x->errbuf), "%s",
              x->got_data ? "the stream went idle" : "no response before the first-byte deadline");
     tg_xfer_finish(x, x->got_data ? TG_XFER_IDLE_TIMEOUT : TG_XFER_FIRST_BYTE_TIMEOUT);
 }
 
-static void tg_xfer_arm(tg_xfer_t *x, int64_t ms)
+void tg_xfer_arm(tg_xfer_t *x, int64_t ms)
 {
     struct timeval tv;
 
+    if (x->deadline_ns > 0) {
+        int64_t left = (x->deadline_ns - tg_mono_ns()) / 1000000 + 1;
+        if (ms <= 0 || left < ms)
+            ms = left > 0 ? left : 1;
+    }
     if (ms <= 0)
         return;
     tv.tv_sec = (time_t)(ms / 1000);
@@ -265,6 +305,7 @@ int tg_upstream_init(struct event_base *base)
 
 void tg_upstream_shutdown(void)
 {
+    tg_h1_shutdown();
     while (tg_up.npool > 0)
         curl_easy_cleanup(tg_up.pool[--tg_up.npool]);
     if (tg_up.multi != NULL)
@@ -281,6 +322,7 @@ tg_xfer_t *tg_xfer_new(void)
 
     if (x == NULL)
         return NULL;
+    x->kind = TG_KIND_XFER;
     x->timer = evtimer_new(tg_up.base, tg_xfer_timer_cb, x);
     if (x->timer == NULL) {
         free(x);
@@ -321,8 +363,11 @@ static CURL *tg_easy_new(void)
 
 int tg_xfer_post(tg_xfer_t *x, const char *url, char *body, size_t len, const tg_config_t *cf)
 {
-    CURL *e = tg_up.npool > 0 ? tg_up.pool[--tg_up.npool] : tg_easy_new();
+    CURL *e;
 
+    if (x->h1_origin != NULL)
+        return tg_h1_post(x, body, len, cf);
+    e = tg_up.npool > 0 ? tg_up.pool[--tg_up.npool] : tg_easy_new();
     x->body = body;
     if (e == NULL)
         goto fail;
@@ -371,6 +416,10 @@ void tg_xfer_resume(tg_xfer_t *x)
 {
     if (!x->paused)
         return;
+    if (x->h1_origin != NULL) {
+        tg_h1_resume(x);
+        return;
+    }
     x->paused = 0;
     tg_xfer_arm(x, x->idle_ms);
     curl_easy_pause(x->easy, CURLPAUSE_CONT);

@@ -6,6 +6,7 @@
 #ifndef TG_WORKER_UPSTREAM_H
 #define TG_WORKER_UPSTREAM_H
 
+#include <http_parser.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,7 @@ typedef int (*tg_xfer_data_cb)(tg_xfer_t *x, const char *data, size_t len);
 typedef void (*tg_xfer_done_cb)(tg_xfer_t *x, tg_xfer_result_t result);
 
 struct tg_xfer_s {
+    int kind; /* TG_KIND_XFER: tells transfers from pooled connections in curl's PRIVATE */
     void *arg;
     tg_xfer_data_cb on_data;
     tg_xfer_done_cb on_done;
@@ -45,6 +47,15 @@ struct tg_xfer_s {
     const void *shared_headers; /* struct curl_slist *, used instead of tg_xfer_header lines */
     void *curlu;                /* CURLU *, used instead of the url argument */
 
+    /*
+     * Set by an adapter to use the HTTP/1.1 connection pool (upstream_h1.c) instead of curl's
+     * full HTTP stack: the pool key ("scheme://host:port") and the request head, every line
+     * but Content-Length (not owned; kept per provider).
+     */
+    const char *h1_origin;
+    const char *h1_head;
+    size_t h1_head_len;
+
     /* private */
     void *easy;
     struct curl_slist *headers;
@@ -53,6 +64,19 @@ struct tg_xfer_s {
     int64_t first_byte_ms, idle_ms;
     size_t max_bytes;
     int paused, got_data, running;
+    int64_t deadline_ns; /* total_timeout */
+
+    /* HTTP/1.1 pool transfers */
+    struct tg_h1conn_s *conn;
+    http_parser parser;
+    char *out;            /* request bytes: head + Content-Length + body */
+    size_t out_len, out_off;
+    char *pending;        /* body bytes held while paused */
+    size_t pending_len, pending_cap;
+    int hfield;           /* header being read: 0 none, 1 content-type, 2 retry-after */
+    int hlast;
+    int complete, retried, connect_timeout_ms;
+    int verify_tls;
 };
 
 /** Set up libcurl on base for this process. Returns 0 or -1. */
