@@ -39,7 +39,7 @@ typedef struct tg_h1conn_s {
 } tg_h1conn_t;
 
 struct tg_h1pool_s {
-    char origin[256];
+    char origin[320];
     tg_h1conn_t *idle;
     int nidle;
     tg_h1pool_t *next;
