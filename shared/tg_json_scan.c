@@ -57,12 +57,24 @@ static int tg_sc_utf8(tg_sc_t *s)
     return 0;
 }
 
+/* Bytes a string scan must look at: quote, backslash, control characters, non-ASCII. */
+static const unsigned char tg_sc_special[256] = {
+    [0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x80 ... 0xff] = 1,
+};
+
 /* A string; s->p at the opening quote, left after the closing one. */
 static int tg_sc_string(tg_sc_t *s, int *escaped)
 {
     s->p++;
     while (s->p < s->end) {
-        unsigned char c = (unsigned char)*s->p;
+        unsigned char c;
+
+        /* plain ASCII runs are most of every prompt: skip them in a tight loop */
+        while (s->p < s->end && !tg_sc_special[(unsigned char)*s->p])
+            s->p++;
+        if (s->p >= s->end)
+            break;
+        c = (unsigned char)*s->p;
 
         if (c == '"') {
             s->p++;

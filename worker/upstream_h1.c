@@ -394,13 +394,17 @@ static tg_h1conn_t *tg_h1_connect(tg_xfer_t *x, tg_h1pool_t *pool)
 /* Attach a connection (idle one if any) and go. */
 static void tg_h1_start(tg_xfer_t *x)
 {
-    char key[300];
     tg_h1pool_t *pool;
     tg_h1conn_t *c;
 
     /* a connection made without certificate checks must never serve a config that checks */
-    snprintf(key, sizeof(key), "%s%s", x->h1_origin, x->verify_tls ? "" : " (no TLS verify)");
-    pool = tg_h1_pool(key);
+    if (x->verify_tls) {
+        pool = tg_h1_pool(x->h1_origin);
+    } else {
+        char key[320];
+        snprintf(key, sizeof(key), "%s (no TLS verify)", x->h1_origin);
+        pool = tg_h1_pool(key);
+    }
     if (pool == NULL) {
         tg_h1_fail(x, TG_XFER_FAILED, "out of memory");
         return;
@@ -425,7 +429,9 @@ static void tg_h1_start(tg_xfer_t *x)
 int tg_h1_post(tg_xfer_t *x, char *body, size_t len, const tg_config_t *cf)
 {
     char cl[48];
-    int n;
+    size_t n = 0, v = len;
+    char digits[24];
+    size_t nd = 0;
 
     if (tg_h1_settings.on_body == NULL) {
         tg_h1_settings.on_header_field = tg_h1_on_header_field;
@@ -434,8 +440,17 @@ int tg_h1_post(tg_xfer_t *x, char *body, size_t len, const tg_config_t *cf)
         tg_h1_settings.on_body = tg_h1_on_body;
         tg_h1_settings.on_message_complete = tg_h1_on_message_complete;
     }
-    n = snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n\r\n", len);
-    x->out_len = x->h1_head_len + (size_t)n + len;
+    do {
+        digits[nd++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    memcpy(cl, "Content-Length: ", 16);
+    n = 16;
+    while (nd > 0)
+        cl[n++] = digits[--nd];
+    memcpy(cl + n, "\r\n\r\n", 4);
+    n += 4;
+    x->out_len = x->h1_head_len + n + len;
     x->out = malloc(x->out_len);
     if (x->out == NULL) {
         free(body);
@@ -443,8 +458,8 @@ int tg_h1_post(tg_xfer_t *x, char *body, size_t len, const tg_config_t *cf)
         return -1;
     }
     memcpy(x->out, x->h1_head, x->h1_head_len);
-    memcpy(x->out + x->h1_head_len, cl, (size_t)n);
-    memcpy(x->out + x->h1_head_len + (size_t)n, body, len);
+    memcpy(x->out + x->h1_head_len, cl, n);
+    memcpy(x->out + x->h1_head_len + n, body, len);
     free(body);
     x->first_byte_ms = cf->upstream.first_byte_timeout_ms;
     x->idle_ms = cf->upstream.stream_idle_timeout_ms;
