@@ -1,6 +1,7 @@
 # Thin wrapper around CMake: the README's two commands live here.
 #   make demo   install missing packages, build, run the gateway on simulated providers (:8080)
 #   make test   install missing packages, build with ASan/UBSan, run every test
+MAKEFLAGS  += --no-print-directory
 BUILD      ?= build
 TEST_BUILD ?= build/asan
 JOBS       ?= $(shell nproc)
