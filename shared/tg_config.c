@@ -572,6 +572,21 @@ static int tg_parse_upstream(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n)
     return 0;
 }
 
+/*
+ * Provider and model names appear in response headers, JSON error bodies and logs: keep them
+ * to characters that need no escaping anywhere.
+ */
+static int tg_name_ok(const char *s)
+{
+    size_t n = 0;
+
+    for (; *s; s++, n++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              strchr("._:/@+-", *s) != NULL))
+            return 0;
+    return n > 0 && n <= 128;
+}
+
 static int tg_parse_provider(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *kn, yaml_node_t *n)
 {
     tg_config_t *cf = c->cf;
@@ -579,6 +594,9 @@ static int tg_parse_provider(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *kn, yaml_n
     const char *name = (const char *)kn->data.scalar.value;
     yaml_node_t *url_node = NULL;
 
+    if (!tg_name_ok(name))
+        return tg_cerr(c, d, kn,
+                       "provider name \"%s\" must be 1-128 of A-Z a-z 0-9 . _ : / @ + -", name);
     for (size_t i = 0; i < cf->nproviders; i++)
         if (strcmp(cf->providers[i].name, name) == 0)
             return tg_cerr(c, d, kn, "provider \"%s\" is defined twice", name);
@@ -656,6 +674,13 @@ static int tg_parse_provider(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *kn, yaml_n
                                " secrets are never written in config files");
             if ((pv->api_key = tg_expand_env(c, d, v, s, &refs)) == NULL)
                 return -1;
+            for (const char *q = pv->api_key; *q; q++) {
+                if ((unsigned char)*q < 0x20 || *q == 0x7f) {
+                    /* say where, never what: the value is a secret */
+                    return tg_cerr(c, d, v, "the API key from %s contains a control character",
+                                   s);
+                }
+            }
             if (*pv->api_key == '\0') {
                 free(pv->api_key);
                 pv->api_key = NULL;
@@ -721,6 +746,9 @@ static int tg_parse_model(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *kn, yaml_node
     if (tg_expect_map(c, d, n, "a model") == -1)
         return -1;
     m->name = tg_xstrdup(name);
+    if (!tg_name_ok(name))
+        return tg_cerr(c, d, kn, "model name \"%s\" must be 1-128 of A-Z a-z 0-9 . _ : / @ + -",
+                       name);
     m->price.cached = -1;
     m->context_window = 128000;
     m->max_output_tokens = 4096;

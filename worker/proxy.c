@@ -462,8 +462,8 @@ void tg_proxy_handle(tg_req_t *r, tg_endpoint_t ep)
     p->xfer->arg = p;
     p->xfer->on_data = tg_proxy_data;
     p->xfer->on_done = tg_proxy_done;
-    tg_log_debug("%s: %s %s -> %s (%s)", r->request_id, tg_ep_names[ep], m->name,
-                 m->provider->name, url.data);
+    tg_log_debug("%s: %s %s -> provider %s", r->request_id, tg_ep_names[ep], m->name,
+                 m->provider->name); /* never the URL: it may carry credentials */
     if (tg_xfer_post(p->xfer, url.data, body.data, body.len, r->cf) == -1) {
         p->xfer = NULL;
         tg_buf_free(&url);

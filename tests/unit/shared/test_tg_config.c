@@ -546,6 +546,58 @@ START_TEST(error_literal_api_key)
 }
 END_TEST
 
+START_TEST(error_unsafe_names)
+{
+    /* names end up in response headers and JSON: a quote or line break would break them */
+    expect_error("listen: 8080\n"
+                 "providers:\n"
+                 "  \"open ai\": {kind: openai, base_url: \"http://h\"}\n",
+                 "main.yaml:3:3: provider name \"open ai\" must be 1-128 of");
+    expect_error("listen: 8080\n"
+                 "providers:\n"
+                 "  openai: {kind: openai, base_url: \"http://h\"}\n"
+                 "models:\n"
+                 "  \"gpt\\r\\nX-Evil: 1\":\n"
+                 "    provider: openai\n"
+                 "    price: {input: 1, output: 2}\n",
+                 "main.yaml:5:3: model name");
+    /* names people use are fine */
+    {
+        char err[TG_CONFIG_ERR_MAX];
+        tg_config_t *cf = load_text("listen: 8080\n"
+                                    "providers:\n"
+                                    "  together.ai: {kind: openai, base_url: \"http://h\"}\n"
+                                    "models:\n"
+                                    "  meta-llama/Llama-3.3-70B-Instruct-Turbo:\n"
+                                    "    provider: together.ai\n"
+                                    "    price: {input: 0.88, output: 0.88}\n",
+                                    err, sizeof(err));
+        ck_assert_msg(cf != NULL, "rejected: %s", err);
+        tg_config_unref(cf);
+    }
+}
+END_TEST
+
+START_TEST(error_api_key_control_character)
+{
+    /* a line break in a key would inject headers upstream; the message never shows the key */
+    char err[TG_CONFIG_ERR_MAX];
+    static const char text[] = "listen: 8080\n"
+                               "providers:\n"
+                               "  openai:\n"
+                               "    kind: openai\n"
+                               "    base_url: http://127.0.0.1:9090/v1\n"
+                               "    api_key: ${TG_TEST_CRLF_KEY}\n";
+
+    setenv("TG_TEST_CRLF_KEY", "sk-secret\r\nX-Evil: 1", 1);
+    ck_assert_ptr_null(load_text(text, err, sizeof(err)));
+    ck_assert_msg(strncmp(err, "main.yaml:6:14: the API key from ${TG_TEST_CRLF_KEY} contains a "
+                               "control character", 80) == 0, "error was \"%s\"", err);
+    ck_assert_ptr_null(strstr(err, "sk-secret"));
+    unsetenv("TG_TEST_CRLF_KEY");
+}
+END_TEST
+
 START_TEST(error_undefined_provider)
 {
     expect_error("listen: 8080\n"
@@ -1152,6 +1204,8 @@ static Suite *tg_config_suite(void)
     tcase_add_test(tc, error_unknown_provider_key);
     tcase_add_test(tc, error_literal_api_key);
     tcase_add_test(tc, error_undefined_provider);
+    tcase_add_test(tc, error_unsafe_names);
+    tcase_add_test(tc, error_api_key_control_character);
     tcase_add_test(tc, error_duplicate_key);
     tcase_add_test(tc, error_bad_duration);
     tcase_add_test(tc, error_bad_size);
