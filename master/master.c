@@ -330,6 +330,9 @@ static void tg_master_signal_cb(evutil_socket_t sig, short what, void *arg)
         break;
     case SIGTERM:
     case SIGINT:
+        /* the first drains; a second (^C twice) stops at once */
+        tg_master_stop(!tg_m.stopping);
+        break;
     case SIGQUIT:
         tg_master_stop(1);
         break;
