@@ -27,11 +27,14 @@ static struct {
     char *path;
 } tg_admin;
 
-typedef struct {
+typedef struct tg_admin_conn_s {
     struct bufferevent *bev;
     uid_t uid;
     pid_t pid;
+    struct tg_admin_conn_s *prev, *next; /* every open connection, freed at shutdown */
 } tg_admin_conn_t;
+
+static tg_admin_conn_t *tg_admin_conns;
 
 static void tg_admin_reply(tg_admin_conn_t *c, json_t *reply)
 {
@@ -111,6 +114,12 @@ static json_t *tg_admin_dispatch(tg_admin_conn_t *c, json_t *req)
 
 static void tg_admin_close(tg_admin_conn_t *c)
 {
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        tg_admin_conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
     bufferevent_free(c->bev);
     free(c);
 }
@@ -174,6 +183,10 @@ static void tg_admin_accept(struct evconnlistener *l, evutil_socket_t fd, struct
     }
     c->uid = cred.uid;
     c->pid = cred.pid;
+    c->next = tg_admin_conns;
+    if (c->next != NULL)
+        c->next->prev = c;
+    tg_admin_conns = c;
     c->bev = bufferevent_socket_new(evconnlistener_get_base(l), fd, BEV_OPT_CLOSE_ON_FREE);
     bufferevent_setcb(c->bev, tg_admin_read, NULL, tg_admin_event, c);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
@@ -222,6 +235,8 @@ int tg_admin_start(struct event_base *base, const tg_config_t *cf)
 
 void tg_admin_stop(void)
 {
+    while (tg_admin_conns != NULL)
+        tg_admin_close(tg_admin_conns);
     if (tg_admin.listener != NULL)
         evconnlistener_free(tg_admin.listener);
     if (tg_admin.path != NULL) {

@@ -99,6 +99,20 @@ describe('curl', () => {
     assert.ok(streams >= 1 && plain >= 1, 'both a streaming and a plain example ran');
   });
 
+  it("the README's Node (openai SDK) example runs against the demo configuration", async () => {
+    const readme = fs.readFileSync(path.join(SOURCE_DIR, 'README.md'), 'utf8');
+    const m = /### Node[^\n]*\n+```js\n([\s\S]*?)```/.exec(readme);
+    assert.ok(m, 'README has a Node example');
+    assert.match(m[1], /http:\/\/127\.0\.0\.1:8080\/v1/);
+    const code = m[1].replace(/http:\/\/127\.0\.0\.1:8080/g, url);
+    const r = await run(process.execPath, ['--input-type=module', '-e', code], {
+      cwd: path.dirname(new URL(import.meta.url).pathname), // resolves the pinned openai package
+      timeout: 30000,
+    });
+    assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
+    assert.ok(r.stdout.trim().length > 0, 'it printed the answer');
+  });
+
   it('curl -i shows the status line and the gateway headers', async () => {
     const r = await curl([
       '-i',

@@ -30,7 +30,13 @@ describe('HTTP edge cases', () => {
       simPort: sim.port,
       env: { SIM_KEY: SECRET },
       log: { level: 'debug' },
-      http: { max_body_size: '1k', max_header_size: '4k', header_timeout: '1s', body_timeout: '1s' },
+      http: {
+        max_body_size: '2k',
+        max_header_size: '4k',
+        header_timeout: '1s',
+        body_timeout: '1s',
+        keepalive_timeout: '2s',
+      },
     });
   });
 
@@ -59,8 +65,59 @@ describe('HTTP edge cases', () => {
     }
   });
 
-  it('a body over max_body_size (1k) is a 413 whether announced by Content-Length or chunked', async () => {
-    const big = chat({ padding: 'x'.repeat(2000) });
+  it('invalid JSON of every kind is refused by the gateway itself, never forwarded', async () => {
+    const M = '"messages":[{"role":"user","content":"hi"}]';
+    const bad = [
+      `{"model":"gpt-4o",${M},}`,
+      `{"model":"gpt-4o","messages":[1,]}`,
+      `{'model':'gpt-4o',${M}}`,
+      `{"model":"gpt-4o",${M},"t":NaN}`,
+      `{"model":"gpt-4o",${M},"t":01}`,
+      `{"model":"gpt-4o",${M},"t":+1}`,
+      `{"model":"gpt-4o",${M},"t":1.}`,
+      `{"model":"gpt-4o",${M},"t":.5}`,
+      `{"model":"gpt-4o",${M},"t":1e}`,
+      `{"model":"gpt-4o",${M},"t":"\\x41"}`,
+      `{"model":"gpt-4o",${M},"t":"\\u00"}`,
+      `{"model":"gpt-4o",${M},"t":"a\tb"}`,
+      `{"model":"gpt-4o",${M},"t":tru}`,
+      `{"model":"gpt-4o",${M},"t":[1}`,
+      `{"model":"gpt-4o",${M},"t":{"a"}}`,
+      `{"model":"gpt-4o",${M},"t":{1:2}}`,
+      `{"model":"gpt-4o",${M}} {}`,
+      `{"model":"gpt-4o",${M}`,
+      `{"model":"gpt-4o",${M},"t":${'['.repeat(600)}${']'.repeat(600)}}`,
+      `{"model":"gpt-4o",${M},"t":${'['.repeat(1500)}}`,
+    ];
+    const before = (await sim.stats()).requests;
+    for (const body of bad) {
+      const r = await postJson(`${gw.baseURL}/chat/completions`, body);
+      assert.equal(r.status, 400, `${body.slice(0, 120)} -> ${r.status} ${r.text}`);
+      assertOpenAIError(r.json, { type: 'invalid_request_error' });
+    }
+    const utf8 = Buffer.concat([
+      Buffer.from(`{"model":"gpt-4o",${M},"t":"`),
+      Buffer.from([0xc0, 0x80, 0xff]),
+      Buffer.from('"}'),
+    ]);
+    const r = await fetch(`${gw.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: utf8,
+    });
+    assert.equal(r.status, 400, 'invalid UTF-8 is refused');
+    assert.equal((await sim.stats()).requests, before, 'none of them reached the provider');
+
+    // and valid but unusual JSON passes: exponents, escapes, nesting within the limit
+    const ok = await postJson(
+      `${gw.baseURL}/chat/completions`,
+      `{ "model" : "gpt-4o" ,\n ${M}, "t": [1E+2, -0.0e-0, "\\/\\b\\u00e9"], "d": ${'['.repeat(100)}${']'.repeat(100)} }`,
+    );
+    assert.equal(ok.status, 200, ok.text);
+  });
+
+  it('a body over max_body_size (2k) is a 413 whether announced by Content-Length or chunked', async () => {
+    const big = chat({ padding: 'x'.repeat(4000) });
     let r = await exchange(gw.port, [post(big)]);
     assert.equal(r.responses.length, 1, r.text);
     assert.equal(r.responses[0].status, 413);
@@ -70,7 +127,7 @@ describe('HTTP edge cases', () => {
     const chunked =
       'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
       'Transfer-Encoding: chunked\r\n\r\n' +
-      Array.from({ length: 5 }, () => `190\r\n${'y'.repeat(400)}\r\n`).join('') +
+      Array.from({ length: 10 }, () => `190\r\n${'y'.repeat(400)}\r\n`).join('') +
       '0\r\n\r\n';
     r = await exchange(gw.port, [chunked]);
     assert.equal(r.responses.length, 1, r.text);
@@ -78,7 +135,7 @@ describe('HTTP edge cases', () => {
     assert.ok(r.closed, 'connection closed after the 413');
 
     // just under the limit is fine
-    const ok = await postJson(`${gw.baseURL}/chat/completions`, chat({ pad: 'z'.repeat(800) }));
+    const ok = await postJson(`${gw.baseURL}/chat/completions`, chat({ pad: 'z'.repeat(1800) }));
     assert.equal(ok.status, 200);
   });
 
@@ -218,6 +275,118 @@ describe('HTTP edge cases', () => {
     } finally {
       c.close();
     }
+  });
+
+  it('an idle keep-alive connection is closed after keepalive_timeout (2s), not header_timeout (1s)', async () => {
+    const c = await connect(gw.port);
+    try {
+      c.send(request('GET', '/healthz'));
+      assert.equal((await c.next()).status, 200);
+      await new Promise((r) => setTimeout(r, 1300)); // longer than header_timeout
+      c.send(request('GET', '/healthz'));
+      assert.equal((await c.next()).status, 200, 'still usable after 1.3s idle');
+      const t0 = Date.now();
+      assert.equal(await c.waitClose(5000), true, 'closed when idle too long');
+      const idle = Date.now() - t0;
+      assert.ok(idle >= 1800 && idle < 3500, `closed at the 2s keep-alive deadline (${idle} ms)`);
+    } finally {
+      c.close();
+    }
+  });
+
+  it('a pipelining flood (3000 requests, 1.7 MB at once) is answered completely and in order', async () => {
+    const N = 3000;
+    let all = '';
+    for (let i = 0; i < N; i++) {
+      all += request('GET', '/healthz', {
+        headers: {
+          'x-request-id': `flood-${i}`,
+          'X-Pad': 'p'.repeat(500),
+          ...(i === N - 1 ? { Connection: 'close' } : {}),
+        },
+      });
+    }
+    const r = await exchange(gw.port, [all], { timeout: 20000 });
+    assert.equal(r.responses.length, N, 'every request answered');
+    const wrong = r.responses.findIndex((x, i) => x.headers['x-request-id'] !== `flood-${i}`);
+    assert.equal(wrong, -1, `answers in request order (first wrong: ${wrong})`);
+    assert.ok(r.closed);
+  });
+
+  it('nothing of one request leaks into the next on the same keep-alive connection', async () => {
+    const c = await connect(gw.port);
+    const rows = [];
+    try {
+      const steps = [
+        post(chat({ sim: { status: 429 } }), { 'x-request-id': 'leak-first' }),
+        request('GET', '/healthz'),
+        post(chat({ stream: true })),
+        post(chat({ model: 'no-such-model' })),
+        post(chat({ sim: { tokens: 123457 } })),
+        request('GET', '/v1/models'),
+      ];
+      for (const req of steps) {
+        c.send(req);
+        rows.push(await c.next(20000));
+      }
+    } finally {
+      c.close();
+    }
+    const [limited, health, stream, missing, big, models] = rows;
+    assert.equal(limited.status, 429);
+    assert.equal(limited.headers['retry-after'], '1');
+    for (const r of [health, stream, missing, big, models]) {
+      assert.notEqual(r.headers['x-request-id'], 'leak-first', 'a fresh request id');
+      assert.equal(r.headers['retry-after'], undefined, 'no retry-after from the 429 before');
+    }
+    assert.equal(new Set(rows.map((r) => r.headers['x-request-id'])).size, rows.length);
+    for (const r of [health, missing, models]) {
+      assert.equal(r.headers['x-tollgate-provider'], undefined, 'not proxied, no provider header');
+      assert.equal(r.headers['x-tollgate-cost-usd'], undefined);
+    }
+    assert.equal(health.text, '{"status":"ok"}');
+    assert.equal(stream.headers['x-tollgate-cost-usd'], undefined, 'no cost header on streams');
+    const usage = JSON.parse(big.text).usage;
+    assert.equal(usage.completion_tokens, 123457);
+    // 8 * 2.50 + 123457 * 10.00 micro-dollars: the integer part of the format is exercised too
+    assert.equal(big.headers['x-tollgate-cost-usd'], '1.234590');
+
+    const log = await waitFor(
+      () => {
+        const l = gw.readAccessLog();
+        const i = l.findIndex((x) => x.request_id === 'leak-first');
+        return i >= 0 && l.length >= i + rows.length ? l.slice(i, i + rows.length) : null;
+      },
+      { timeout: 3000, what: 'the access log lines' },
+    );
+    const byId = Object.fromEntries(log.map((l) => [l.request_id, l]));
+    const h = byId[health.headers['x-request-id']];
+    assert.ok(h, 'the health check is logged');
+    assert.equal(h.model, undefined, 'no model carried over');
+    assert.equal(h.error, undefined, 'no error carried over');
+    assert.equal(h.status, 200);
+    assert.equal(byId[big.headers['x-request-id']].cost_usd, '1.234590');
+  });
+
+  it('a query string or a trailing slash on an endpoint path is accepted', async () => {
+    for (const p of ['/v1/chat/completions?api-version=2024-06-01', '/v1/chat/completions/']) {
+      const r = await postJson(`${gw.url}${p}`, chat());
+      assert.equal(r.status, 200, `${p}: ${r.text}`);
+    }
+  });
+
+  it('generated request ids are unique across workers and connections', async () => {
+    const ids = new Set();
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        for (let i = 0; i < 40; i++) {
+          const res = await fetch(`${gw.url}/healthz`, { headers: { connection: 'close' } });
+          await res.arrayBuffer();
+          ids.add(res.headers.get('x-request-id'));
+        }
+      }),
+    );
+    assert.equal(ids.size, 320);
   });
 
   it('pipelining: requests written at once are answered in order, a slow one first', async () => {
@@ -364,6 +533,23 @@ describe('HTTP edge cases', () => {
     assert.equal(text, want, 'byte-identical to the non-stream answer');
   });
 
+  it('an HTTP/1.0 client gets a stream as a close-delimited body (no chunked encoding)', async () => {
+    const body = chat({ stream: true });
+    const r = await exchange(
+      gw.port,
+      [
+        'POST /v1/chat/completions HTTP/1.0\r\nContent-Type: application/json\r\n' +
+          `Content-Length: ${body.length}\r\n\r\n${body}`,
+      ],
+      { timeout: 10000 },
+    );
+    assert.ok(r.closed, 'the end of the stream is the close');
+    assert.equal(r.responses[0]?.status, 200, r.text.slice(0, 300));
+    assert.equal(r.responses[0].headers['transfer-encoding'], undefined);
+    const events = sseData(r.responses[0].text);
+    assert.equal(events[events.length - 1], '[DONE]');
+  });
+
   it('unknown body fields reach the provider unchanged and only the model is rewritten', async () => {
     const body = {
       model: 'gpt-4o',
@@ -393,6 +579,80 @@ describe('HTTP edge cases', () => {
     assert.deepEqual(seen.body, { ...body, model: 'gpt-4o-2024-08-06' });
   });
 
+  it('a body cannot smuggle a second model or stream flag past the gateway with escaped keys', async () => {
+    const M = '"messages":[{"role":"user","content":"hi"}]';
+    // "mo\u0064el" is "model" to every JSON parser, the provider's included
+    let r = await postJson(
+      `${gw.baseURL}/chat/completions`,
+      `{"model":"gpt-4o","mo\\u0064el":"o1-pro",${M}}`,
+    );
+    if (r.status !== 400) {
+      assert.equal(r.status, 200, r.text);
+      const seen = await sim.lastRequest();
+      assert.equal(seen.body.model, 'gpt-4o-2024-08-06', 'the provider serves the configured model');
+      assert.equal(r.json.model, 'gpt-4o-2024-08-06', `answered by ${r.json.model}`);
+    }
+
+    // the same for "stream": gateway and provider must agree on whether this is a stream
+    r = await postJson(
+      `${gw.baseURL}/chat/completions`,
+      `{"model":"gpt-4o","stream":false,"str\\u0065am":true,${M}}`,
+      { headers: { 'x-request-id': 'escaped-stream-key' } },
+    );
+    if (r.status !== 400) {
+      assert.equal(r.status, 200, r.text);
+      const seen = await sim.lastRequest();
+      const ctype = r.headers.get('content-type') ?? '';
+      if (seen.body.stream === true) {
+        assert.match(ctype, /^text\/event-stream/, 'a provider stream is relayed as a stream');
+      } else {
+        assert.doesNotThrow(() => JSON.parse(r.text), 'a JSON answer is JSON');
+      }
+      const line = await waitFor(
+        () => gw.readAccessLog().find((l) => l.request_id === 'escaped-stream-key'),
+        { timeout: 3000, what: 'access log line' },
+      );
+      assert.equal(line.usage_estimated, false, 'metered from the provider usage, not guessed');
+    }
+  });
+
+  it('provider error statuses map as documented (4xx pass through with their body; 401/403/5xx do not)', async () => {
+    const table = [
+      // [provider status, gateway status, code when the gateway writes the error]
+      [400, 400],
+      [401, 502, 'upstream_auth_failed'],
+      [403, 502, 'upstream_auth_failed'],
+      [404, 404],
+      [408, 504, 'upstream_timeout'],
+      [409, 409],
+      [413, 413],
+      [422, 422],
+      [429, 429],
+      [500, 502, 'upstream_error'],
+      [502, 502, 'upstream_error'],
+      [503, 503, 'upstream_overloaded'],
+      [504, 504, 'upstream_timeout'], // the provider's own gateway timed out
+      [529, 503, 'upstream_overloaded'],
+    ];
+    for (const [up, want, code] of table) {
+      const body = chat({ sim: { status: up } });
+      const r = await postJson(`${gw.baseURL}/chat/completions`, body);
+      assert.equal(r.status, want, `provider ${up}: ${r.text}`);
+      const e = assertOpenAIError(r.json);
+      if (code) {
+        assert.equal(e.code, code, `provider ${up}`);
+        assert.match(e.message, /sim/, 'the message names the provider');
+      } else {
+        const direct = await postJson(`${sim.url}/v1/chat/completions`, {
+          ...JSON.parse(body),
+          model: 'gpt-4o-2024-08-06',
+        });
+        assert.deepEqual(r.json, direct.json, `provider ${up}: its body passes through`);
+      }
+      assert.equal(r.headers.get('x-tollgate-provider'), 'sim', `provider ${up}`);
+    }
+  });
+
   it("the provider's api_key arrives as Authorization: Bearer and its extra header too, not the client's key", async () => {
     const r = await postJson(`${gw.baseURL}/chat/completions`, chat(), {
       headers: { Authorization: 'Bearer sk-client-own-key' },
@@ -404,12 +664,22 @@ describe('HTTP edge cases', () => {
     assert.ok(!JSON.stringify(seen).includes('sk-client-own-key'), "the client's key stays here");
   });
 
-  it('the provider secret never appears in the error log or the access log', async () => {
+  it('the provider secret and prompt text never appear in the error log or the access log (debug level)', async () => {
     // provoke the paths that log the most: upstream auth failure, 5xx, mid-stream reset, 404
     await postJson(`${gw.baseURL}/chat/completions`, chat({ sim: { status: 401 } }));
     await postJson(`${gw.baseURL}/chat/completions`, chat({ sim: { status: 500 } }));
     await postJson(`${gw.baseURL}/chat/completions`, chat({ stream: true, sim: { reset_after: 2 } }));
     await postJson(`${gw.baseURL}/chat/completions`, chat({ model: 'broken-model' }));
+    // prompt text is never logged either (docs/api.md), whatever happens to the request
+    const marker = `PROMPT-MARKER-${crypto.randomBytes(6).toString('hex')}`;
+    const withPrompt = (extra) =>
+      chat({ messages: [{ role: 'user', content: marker }], ...extra });
+    await postJson(`${gw.baseURL}/chat/completions`, withPrompt({}));
+    await postJson(`${gw.baseURL}/chat/completions`, withPrompt({ sim: { status: 500 } }));
+    await postJson(`${gw.baseURL}/chat/completions`, withPrompt({ stream: true, sim: { reset_after: 1 } }));
+    await postJson(`${gw.baseURL}/chat/completions`, withPrompt({ model: 'broken-model' }));
+    await postJson(`${gw.baseURL}/chat/completions`, withPrompt({}).slice(0, -2));
+    await new Promise((r) => setTimeout(r, 200));
     const errorLog = gw.readErrorLog();
     const accessLog = JSON.stringify(gw.readAccessLog());
     assert.ok(errorLog.length > 0, 'the error log is written');
@@ -422,6 +692,7 @@ describe('HTTP edge cases', () => {
     ]) {
       assert.ok(!text.includes(SECRET), `${name} holds the secret`);
       assert.ok(!text.includes(SECRET.slice(-16)), `${name} holds part of the secret`);
+      assert.ok(!text.includes(marker), `${name} holds prompt text`);
     }
   });
 
@@ -429,6 +700,89 @@ describe('HTTP edge cases', () => {
     const res = await gw.stop();
     assert.deepEqual({ code: res.code, signal: res.signal }, { code: 0, signal: null });
     assert.ok(!res.workerKilled, 'workers exited by themselves');
+    gw.checkSanitizers();
+  });
+});
+
+describe('connection limits', () => {
+  let sim, gw;
+
+  before(async () => {
+    sim = await startSim();
+    gw = await startGateway({
+      simPort: sim.port,
+      workers: 1,
+      http: { max_connections: 4, send_timeout: '2s' },
+    });
+  });
+
+  after(async () => {
+    await gw?.stop();
+    await sim?.stop();
+  });
+
+  it('at max_connections (4) a fifth connection waits and is served when one closes', async () => {
+    const conns = [];
+    try {
+      for (let i = 0; i < 4; i++) {
+        const c = await connect(gw.port);
+        conns.push(c);
+        c.send(request('GET', '/healthz'));
+        assert.equal((await c.next()).status, 200);
+      }
+      const fifth = await connect(gw.port);
+      conns.push(fifth);
+      fifth.send(request('GET', '/healthz'));
+      await assert.rejects(fifth.next(700), /no response/, 'the fifth waits');
+      conns[0].close();
+      assert.equal((await fifth.next(3000)).status, 200, 'served once a slot is free');
+    } finally {
+      for (const c of conns) c.close();
+    }
+  });
+
+  it('a client that stops reading a stream is dropped after send_timeout (2s) and the upstream with it', async () => {
+    const sock = net.connect(gw.port, '127.0.0.1');
+    sock.on('error', () => {});
+    await new Promise((r) => sock.once('connect', r));
+    let got = 0;
+    sock.on('data', (d) => {
+      got += d.length;
+      if (got > 1000) sock.pause(); // and never read again
+    });
+    sock.write(
+      request('POST', '/v1/chat/completions', {
+        headers: { 'Content-Type': 'application/json', 'x-request-id': 'never-reads' },
+        body: JSON.stringify({
+          model: 'gpt-4o',
+          stream: true,
+          messages: [{ role: 'user', content: 'x' }],
+          sim: { tokens: 60000 },
+        }),
+      }),
+    );
+    try {
+      await waitFor(() => got > 1000, { timeout: 10000, what: 'the stream to start' });
+      const t0 = Date.now();
+      const line = await waitFor(
+        () => gw.readAccessLog().find((l) => l.request_id === 'never-reads'),
+        { timeout: 12000, interval: 100, what: 'the gateway to give up on the client' },
+      );
+      const took = Date.now() - t0;
+      assert.ok(took < 9000, `dropped within send_timeout plus sending time (${took} ms)`);
+      assert.ok(line.error, `the access log names why: ${JSON.stringify(line)}`);
+      await waitFor(async () => (await sim.stats()).active_streams === 0, {
+        timeout: 2000,
+        what: 'the upstream stream to be cancelled',
+      });
+    } finally {
+      sock.destroy();
+    }
+  });
+
+  it('the gateway stops cleanly on SIGTERM with no sanitizer report', async () => {
+    const res = await gw.stop();
+    assert.deepEqual({ code: res.code, signal: res.signal }, { code: 0, signal: null });
     gw.checkSanitizers();
   });
 });

@@ -16,6 +16,7 @@ import {
   postJson,
   sseData,
   tempDir,
+  freePorts,
   waitFor,
   waitExit,
   sleep,
@@ -54,6 +55,33 @@ async function loadLoop(baseURL, { total, concurrency, onDone, extra = {} }) {
   }
   await Promise.all(Array.from({ length: concurrency }, lane));
   return results.sort((a, b) => a.i - b.i);
+}
+
+/**
+ * Send lines to the admin socket on one connection; resolve with the parsed reply lines once
+ * there are as many as lines sent. With keepOpen (an array), the socket is left open there.
+ */
+function adminExchange(sockPath, lines, { keepOpen } = {}) {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(sockPath);
+    let buf = '';
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`admin replies: got ${JSON.stringify(buf)}`));
+    }, 5000);
+    s.on('error', reject);
+    s.on('data', (d) => {
+      buf += d;
+      const got = buf.split('\n').filter(Boolean);
+      if (got.length >= lines.length) {
+        clearTimeout(timer);
+        if (keepOpen) keepOpen.push(s);
+        else s.end();
+        resolve(got.map((l) => JSON.parse(l)));
+      }
+    });
+    s.on('connect', () => s.write(lines.map((l) => `${l}\n`).join('')));
+  });
 }
 
 function ppidOf(pid) {
@@ -184,6 +212,41 @@ describe('command line', () => {
     }
   });
 
+  it('tollgate -t points at an api_key whose environment variable is not set, and at workers: 0', async () => {
+    const f = write('missing-env.yaml', [
+      'listen: [127.0.0.1:8999]', // 1
+      'providers:', // 2
+      '  sim:', // 3
+      '    kind: openai', // 4
+      '    base_url: "http://127.0.0.1:9/v1"', // 5
+      '    api_key: "${TG_IT_SURELY_UNSET_VAR}"', // 6: value at column 14
+      'models:',
+      '  m1: {provider: sim, price: {input: 1, output: 1}}',
+    ]);
+    const env = { ...process.env };
+    delete env.TG_IT_SURELY_UNSET_VAR;
+    const r = await run(BIN.tollgate, ['-t', '-c', f]);
+    assert.equal(r.code, 1);
+    assert.ok(r.stderr.includes(`${f}:6:14: `), `stderr: ${r.stderr}`);
+    assert.match(r.stderr, /TG_IT_SURELY_UNSET_VAR/);
+
+    const ok = await run(BIN.tollgate, ['-t', '-c', f], { env: { TG_IT_SURELY_UNSET_VAR: 'sk-x' } });
+    assert.equal(ok.code, 0, `with the variable set: ${ok.stderr}`);
+    assert.ok(!`${ok.stdout}${ok.stderr}`.includes('sk-x'), 'the key value is not printed');
+
+    const w = write('workers0.yaml', [
+      'listen: [127.0.0.1:8999]',
+      'workers: 0', // 2: value at column 10
+      'providers:',
+      '  sim: {kind: openai, base_url: "http://127.0.0.1:9/v1"}',
+      'models:',
+      '  m1: {provider: sim, price: {input: 1, output: 1}}',
+    ]);
+    const rw = await run(BIN.tollgate, ['-t', '-c', w]);
+    assert.equal(rw.code, 1);
+    assert.ok(rw.stderr.includes(`${w}:2:10: `), `stderr: ${rw.stderr}`);
+  });
+
   it('tollgate -t on a missing file exits 1', async () => {
     const r = await run(BIN.tollgate, ['-t', '-c', path.join(dir, 'nope.yaml')]);
     assert.equal(r.code, 1);
@@ -202,6 +265,10 @@ describe('running gateway', () => {
   after(async () => {
     await gw?.stop();
     await sim?.stop();
+  });
+
+  it('the pid file holds the master pid', () => {
+    assert.equal(fs.readFileSync(path.join(gw.dir, 'tollgate.pid'), 'utf8').trim(), String(gw.pid));
   });
 
   it('the admin socket is a socket of mode 0600', () => {
@@ -247,6 +314,30 @@ describe('running gateway', () => {
     assert.equal(JSON.parse(viaConfig.stdout).pid, gw.pid, 'finds the socket through -c');
   });
 
+  it('the admin protocol: several commands per connection, aliases, errors as JSON lines', async () => {
+    const replies = await adminExchange(gw.adminSocket, [
+      '{"cmd":"ping"}',
+      '{"cmd":"workers"}',
+      'not json',
+      '{"cmd":"nope"}',
+      '{"nocmd":1}',
+      '{"cmd":"status"}',
+    ]);
+    assert.equal(replies.length, 6, 'one reply line per command line');
+    assert.equal(replies[0].ok, true);
+    assert.equal(replies[0].pid, gw.pid);
+    assert.equal(replies[1].workers.length, 2);
+    assert.deepEqual(replies[2], { ok: false, error: 'a command is one JSON object per line' });
+    assert.deepEqual(replies[3], { ok: false, error: 'unknown command "nope"' });
+    assert.equal(replies[4].ok, false);
+    assert.equal(typeof replies[4].error, 'string');
+    assert.equal(replies[5].ok, true);
+
+    const env = await run(BIN.ctl, ['--json', 'status'], { env: { TOLLGATE_SOCKET: gw.adminSocket } });
+    assert.equal(env.code, 0, `$TOLLGATE_SOCKET is used: ${env.stderr}`);
+    assert.equal(JSON.parse(env.stdout).pid, gw.pid);
+  });
+
   it('tollgatectl fails clearly on a bad command or a dead socket', async () => {
     const bad = await gw.ctl(['frobnicate']);
     assert.equal(bad.code, 2);
@@ -256,7 +347,7 @@ describe('running gateway', () => {
     assert.match(dead.stderr, /cannot connect/);
   });
 
-  it('a worker killed with -9 under load is respawned and every request after that succeeds', async () => {
+  it('a worker killed with -9 under load is respawned and every request after that succeeds', async (t) => {
     const before = await gw.workers();
     const victim = before[0];
     let killedAt = 0;
@@ -296,6 +387,10 @@ describe('running gateway', () => {
     assert.ok(pidAlive(newPid), 'the new worker runs');
 
     const failed = results.filter((r) => !r.ok);
+    t.diagnostic(
+      `respawned in ${respawnedAt - killedAt} ms; ${failed.length} of ${results.length} failed` +
+        (failed.length ? `: ${[...new Set(failed.map((f) => f.error))].join('; ')}` : ''),
+    );
     const afterRespawn = results.filter((r) => r.start >= respawnedAt);
     assert.ok(afterRespawn.length > 0, 'some load ran after the respawn');
     assert.deepEqual(
@@ -384,6 +479,98 @@ describe('running gateway', () => {
     assert.equal(JSON.parse(ctl.stdout).generation, gen + 2, 'tollgatectl reload bumps it again');
   });
 
+  it('a reload applies new http limits to new requests (max_body_size 8m -> 1k)', async () => {
+    const gen = (await gw.status()).generation;
+    const big = { model: 'gpt-4o', messages: msg('y'.repeat(3000)) };
+    assert.equal((await postJson(`${gw.baseURL}/chat/completions`, big)).status, 200);
+    gw.writeConfig({ http: { max_body_size: '1k' } });
+    gw.reload();
+    await waitFor(async () => (await gw.workers()).every((w) => w.generation === gen + 1), {
+      timeout: 5000,
+      what: 'the reload',
+    });
+    for (let i = 0; i < 4; i++) {
+      const r = await postJson(`${gw.baseURL}/chat/completions`, big, {
+        headers: { connection: 'close' },
+      });
+      assert.equal(r.status, 413, `request ${i} on the new limit`);
+    }
+    gw.writeConfig({});
+    gw.reload();
+    await waitFor(async () => (await gw.workers()).every((w) => w.generation === gen + 2), {
+      timeout: 5000,
+      what: 'the restoring reload',
+    });
+    assert.equal((await postJson(`${gw.baseURL}/chat/completions`, big)).status, 200);
+  });
+
+  it('HUP reloads in the middle of a load drop no request', async () => {
+    const gen = (await gw.status()).generation;
+    let hups = 0;
+    const results = await loadLoop(gw.baseURL, {
+      total: 150,
+      concurrency: 8,
+      onDone: (rec, n) => {
+        if (n % 25 === 0 && hups < 5) {
+          hups++;
+          gw.reload();
+        }
+      },
+    });
+    assert.equal(hups, 5);
+    assert.deepEqual(
+      results.filter((r) => !r.ok),
+      [],
+      'every request during the reloads succeeded',
+    );
+    await waitFor(async () => (await gw.status()).generation === gen + 5, {
+      timeout: 5000,
+      what: `generation ${gen + 5}`,
+    });
+  });
+
+  it('a stream in flight finishes on its configuration when a reload removes its model', async () => {
+    const models = (await import('./lib/harness.mjs')).defaultModels();
+    const res = await fetch(`${gw.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: 'deepseek-chat',
+        messages: msg('reload me'),
+        stream: true,
+        sim: { tps: 20, tokens: 25 },
+      }),
+    });
+    assert.equal(res.status, 200);
+    const textP = res.text();
+    const gen = (await gw.status()).generation;
+    const { 'deepseek-chat': _gone, ...rest } = models;
+    gw.writeConfig({ models: rest });
+    gw.reload();
+    await waitFor(async () => (await gw.workers()).every((w) => w.generation === gen + 1), {
+      timeout: 5000,
+      what: 'the reload',
+    });
+    const gone = await postJson(`${gw.baseURL}/chat/completions`, {
+      model: 'deepseek-chat',
+      messages: msg('x'),
+    });
+    assert.equal(gone.status, 404, 'new requests see the new configuration');
+    const events = sseData(await textP);
+    assert.equal(events[events.length - 1], '[DONE]', 'the old stream completed');
+    const words = events
+      .slice(0, -1)
+      .map((e) => JSON.parse(e))
+      .filter((c) => c.choices?.[0]?.delta?.content).length;
+    assert.equal(words, 25, 'all 25 tokens arrived');
+    gw.writeConfig({ models });
+    gw.reload();
+    await waitFor(async () => (await gw.workers()).every((w) => w.generation === gen + 2), {
+      timeout: 5000,
+      what: 'the restoring reload',
+    });
+  });
+
   it('a client leaving mid-stream stops the upstream within a second and is logged once', async () => {
     await sim.reset();
     const id = 'leaves-mid-stream';
@@ -455,6 +642,37 @@ describe('running gateway', () => {
     assert.equal(e.error, 'client_closed');
   });
 
+  it('USR1 to the master reopens the access log and error log in every worker (log rotation)', async () => {
+    // runs last on this gateway: when it fails, the access log stays rotated away
+    fs.renameSync(gw.accessLog, `${gw.accessLog}.1`);
+    fs.renameSync(gw.errorLog, `${gw.errorLog}.1`);
+    process.kill(gw.pid, 'SIGUSR1');
+    await sleep(300);
+    const ids = [];
+    for (let i = 0; i < 8; i++) {
+      const id = `after-rotation-${i}`;
+      ids.push(id);
+      // fresh connections so both workers answer some; status 500 makes workers log a warning
+      await postJson(
+        `${gw.baseURL}/chat/completions`,
+        { model: 'gpt-4o', messages: msg('x'), sim: { status: 500 } },
+        { headers: { connection: 'close', 'x-request-id': id } },
+      );
+    }
+    await sleep(200);
+    assert.ok(fs.existsSync(gw.accessLog), 'a new access log was opened');
+    const logged = gw.readAccessLog().map((l) => l.request_id);
+    assert.deepEqual(
+      ids.filter((id) => !logged.includes(id)),
+      [],
+      'every request after the rotation is in the new access log',
+    );
+    const errs = gw.readErrorLog();
+    for (const id of ids) {
+      assert.ok(errs.includes(id), `the worker warning for ${id} is in the new error log`);
+    }
+  });
+
   it('tollgatectl drain stops the gateway: exit 0, no sanitizer report, pid file and socket removed', async () => {
     const pids = await gw.workerPids();
     const r = await gw.ctl(['drain']);
@@ -471,8 +689,133 @@ describe('running gateway', () => {
   });
 });
 
+describe('reloading an included file', () => {
+  let sim, gw, dir, inc, mainText;
+  const incModels = (extra = '') =>
+    [
+      'models:',
+      '  inc-a: {provider: sim, upstream_model: gpt-4o-2024-08-06, price: {input: 1, output: 2}}',
+      extra,
+    ].join('\n') + '\n';
+
+  before(async () => {
+    sim = await startSim();
+    dir = tempDir('tg-inc-');
+    inc = path.join(dir, 'models.yaml');
+    fs.writeFileSync(inc, incModels());
+    const [port] = await freePorts(1);
+    mainText = [
+      'include: [models.yaml]',
+      `listen: [127.0.0.1:${port}]`,
+      'workers: 2',
+      `pid_file: ${path.join(dir, 'tollgate.pid')}`,
+      `admin_socket: ${path.join(dir, 'admin.sock')}`,
+      `log: {level: info, error_log: ${path.join(dir, 'error.log')}, access_log: ${path.join(dir, 'access.log')}}`,
+      'providers:',
+      `  sim: {kind: openai, base_url: "http://127.0.0.1:${sim.port}/v1"}`,
+      '',
+    ].join('\n');
+    gw = await startGateway({ dir, port, configText: mainText });
+  });
+
+  after(async () => {
+    await gw?.stop();
+    await sim?.stop();
+  });
+
+  const ask = (model) =>
+    postJson(`${gw.baseURL}/chat/completions`, { model, messages: msg('x') }, {
+      headers: { connection: 'close' },
+    });
+
+  it('a model added to the included file answers after HUP; the checksum covers the include', async () => {
+    assert.equal((await ask('inc-a')).status, 200);
+    assert.equal((await ask('inc-b')).status, 404);
+    const before = await gw.status();
+    fs.writeFileSync(
+      inc,
+      incModels('  inc-b: {provider: sim, upstream_model: inc-b-up, price: {input: 1, output: 2}}'),
+    );
+    gw.reload();
+    await waitFor(async () => (await gw.workers()).every((w) => w.generation === before.generation + 1), {
+      timeout: 5000,
+      what: 'the reload',
+    });
+    for (let i = 0; i < 4; i++) assert.equal((await ask('inc-b')).status, 200, `request ${i}`);
+    const after = await gw.status();
+    assert.equal(after.models, 2);
+    assert.notEqual(after.config_sha256, before.config_sha256, 'the checksum changed with the include');
+    const sha = crypto
+      .createHash('sha256')
+      .update(fs.readFileSync(gw.configPath))
+      .update(fs.readFileSync(inc))
+      .digest('hex');
+    assert.equal(after.config_sha256, sha, 'sha256 over the main file then the include');
+  });
+
+  it('a broken included file is reported as that file:line:col and the old models keep serving', async () => {
+    const gen = (await gw.status()).generation;
+    fs.writeFileSync(inc, incModels('  inc-c: {provider: sim, price: {input: 1, output: 2}, colour: red}'));
+    const r = await gw.ctl(['reload']);
+    assert.equal(r.code, 1);
+    assert.ok(r.stderr.includes(`${inc}:3:`), `names the include and its line: ${r.stderr}`);
+    assert.match(r.stderr, /colour/);
+    assert.equal((await gw.status()).generation, gen);
+    assert.equal((await ask('inc-b')).status, 200, 'still served from the previous generation');
+  });
+
+  it('changing listen or workers needs a restart: a reload warns and keeps serving as before', async () => {
+    const workersBefore = (await gw.workers()).length;
+    fs.writeFileSync(inc, incModels());
+    const [other] = await freePorts(1);
+    fs.writeFileSync(
+      gw.configPath,
+      mainText
+        .replace(/^listen: .*$/m, `listen: [127.0.0.1:${other}]`)
+        .replace(/^workers: .*$/m, 'workers: 3'),
+    );
+    const r = await gw.ctl(['reload']);
+    assert.equal(r.code, 0, r.stderr);
+    await waitFor(() => /only after a restart/.test(gw.readErrorLog()), {
+      timeout: 3000,
+      what: 'the restart warning',
+    });
+    assert.equal((await gw.workers()).length, workersBefore, 'the worker count is unchanged');
+    assert.equal((await ask('inc-a')).status, 200, 'the old address still serves');
+    fs.writeFileSync(gw.configPath, mainText);
+  });
+});
+
+describe('admin clients at exit', () => {
+  it('the master exits 0 with no leak while admin clients are still connected', async () => {
+    const sim = await startSim();
+    const gw = await startGateway({ simPort: sim.port, workers: 1 });
+    const socks = [];
+    try {
+      // one idle monitoring client, one with half a command line, one that sends drain
+      for (const first of ['{"cmd":"ping"}\n', '{"cmd":"stat']) {
+        const s = net.connect(gw.adminSocket);
+        s.on('error', () => {});
+        await new Promise((r) => s.once('connect', r));
+        s.write(first);
+        socks.push(s);
+      }
+      const replies = await adminExchange(gw.adminSocket, ['{"cmd":"drain"}'], { keepOpen: socks });
+      assert.equal(replies[0].state, 'draining');
+      const exit = await waitExit(gw.child, 15000);
+      assert.ok(exit, 'the master exited');
+      gw.checkSanitizers();
+      assert.deepEqual(exit, { code: 0, signal: null });
+    } finally {
+      for (const s of socks) s.destroy();
+      await gw.stop();
+      await sim.stop();
+    }
+  });
+});
+
 describe('graceful shutdown', () => {
-  let sim, gw;
+  let sim, gw, orphan;
 
   before(async () => {
     sim = await startSim();
@@ -481,7 +824,141 @@ describe('graceful shutdown', () => {
 
   after(async () => {
     await gw?.stop();
+    await orphan?.stop();
     await sim?.stop();
+  });
+
+  it('when the master is killed with -9 the workers drain and exit instead of serving unsupervised', async () => {
+    orphan = await startGateway({ simPort: sim.port, workers: 2, shutdownTimeout: '5s' });
+    const pids = await orphan.workerPids();
+    assert.equal(pids.length, 2);
+    process.kill(orphan.pid, 'SIGKILL');
+    for (const p of pids) {
+      await waitFor(() => !pidAlive(p), { timeout: 4000, what: `worker ${p} to exit` });
+    }
+    const refused = await fetch(`${orphan.url}/healthz`, { signal: AbortSignal.timeout(2000) })
+      .then((r) => `answered ${r.status}`)
+      .catch((e) => e.cause?.code ?? e.name);
+    assert.equal(refused, 'ECONNREFUSED', 'nothing listens on the port any more');
+    orphan.checkSanitizers();
+  });
+
+  it('a stream outliving shutdown_timeout is cut at the deadline; exit 0, logged once, no leak', async () => {
+    const short = await startGateway({ simPort: sim.port, workers: 1, shutdownTimeout: '1s' });
+    try {
+      const res = await fetch(`${short.baseURL}/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-request-id': 'cut-at-deadline' },
+        body: JSON.stringify({
+          model: 'gpt-4o',
+          messages: msg('x'),
+          stream: true,
+          sim: { tps: 10, tokens: 100 },
+        }),
+      });
+      const reader = res.body.getReader();
+      await reader.read();
+      const t0 = Date.now();
+      process.kill(short.pid, 'SIGTERM');
+      let text = '';
+      try {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          text += new TextDecoder().decode(value);
+        }
+      } catch {
+        /* the connection is closed under the reader */
+      }
+      const exit = await waitExit(short.child, 10000);
+      const took = Date.now() - t0;
+      assert.deepEqual(exit, { code: 0, signal: null });
+      assert.ok(took >= 900 && took < 4000, `exited at the 1s deadline (${took} ms)`);
+      assert.ok(!text.includes('[DONE]'), 'the stream was cut, not completed');
+      const lines = short.readAccessLog().filter((l) => l.request_id === 'cut-at-deadline');
+      assert.equal(lines.length, 1, 'the cut stream is logged exactly once');
+      assert.ok(lines[0].completion_tokens > 0, 'what was streamed is metered');
+      await waitFor(async () => (await sim.stats()).active_streams === 0, {
+        timeout: 2000,
+        what: 'the upstream stream to be dropped',
+      });
+      short.checkSanitizers();
+    } finally {
+      await short.stop();
+    }
+  });
+
+  it('TERM with every kind of connection open exits 0 at the deadline with no leak', async () => {
+    const g = await startGateway({ simPort: sim.port, workers: 2, shutdownTimeout: '1s' });
+    const socks = [];
+    const open = async (data) => {
+      const s = net.connect(g.port, '127.0.0.1');
+      s.on('error', () => {});
+      s.on('data', () => {});
+      await new Promise((r) => s.once('connect', r));
+      if (data) s.write(data);
+      socks.push(s);
+      return s;
+    };
+    const json = (body) =>
+      request('POST', '/v1/chat/completions', {
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ model: 'gpt-4o', messages: msg('x'), ...body }),
+      });
+    try {
+      await open('POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n'); // partial headers
+      await open('POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"m');
+      await open(json({ sim: { latency_ms: 5000 } })); // waiting for the provider
+      await open(json({ sim: { latency_ms: 5000 } }) + request('GET', '/healthz') + json({}));
+      await open(request('GET', '/healthz')); // idle keep-alive
+      await open(json({ model: 'broken-model' }));
+      const paused = await open(json({ stream: true, sim: { tokens: 50000 } }));
+      await sleep(300);
+      paused.pause(); // a reader that stopped reading
+      const t0 = Date.now();
+      process.kill(g.pid, 'SIGTERM');
+      const exit = await waitExit(g.child, 10000);
+      assert.ok(exit, 'the master exited');
+      assert.ok(Date.now() - t0 < 4000, 'by the deadline');
+      g.checkSanitizers();
+      assert.deepEqual(exit, { code: 0, signal: null });
+    } finally {
+      for (const s of socks) s.destroy();
+      await g.stop();
+    }
+  });
+
+  it('a second TERM during the drain stops at once: the master exits within 2s, workers gone', async () => {
+    const slow = await startGateway({ simPort: sim.port, workers: 2, shutdownTimeout: '20s' });
+    try {
+      const pids = await slow.workerPids();
+      const res = await fetch(`${slow.baseURL}/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          model: 'gpt-4o',
+          messages: msg('x'),
+          stream: true,
+          sim: { tps: 10, tokens: 100 },
+        }),
+      });
+      const reader = res.body.getReader();
+      await reader.read();
+      process.kill(slow.pid, 'SIGTERM');
+      await sleep(200);
+      const t0 = Date.now();
+      process.kill(slow.pid, 'SIGTERM');
+      const exit = await waitExit(slow.child, 15000);
+      const took = Date.now() - t0;
+      assert.ok(exit, 'the master exited');
+      assert.ok(took < 2000, `stopped at once after the second TERM (${took} ms)`);
+      for (const p of pids) {
+        await waitFor(() => !pidAlive(p), { timeout: 2000, what: `worker ${p} to be gone` });
+      }
+      reader.cancel().catch(() => {});
+    } finally {
+      await slow.stop({ timeout: 3000 });
+    }
   });
 
   it('TERM during a slow stream: the client gets the whole stream and [DONE], then the master exits 0', async () => {

@@ -173,6 +173,57 @@ describe('OpenAI SDK against tollgate', () => {
     assert.equal((await sim.lastRequest()).path, '/v1/completions');
   });
 
+  it('completions streaming yields the non-stream text and no usage chunk unless asked', async () => {
+    const body = { model: 'gpt-4o', prompt: 'Write a line', max_tokens: 12 };
+    const whole = await client.completions.create(body);
+    let text = '';
+    for await (const chunk of await client.completions.create({ ...body, stream: true })) {
+      assert.equal(chunk.choices.length, 1, 'no usage-only chunk');
+      text += chunk.choices[0].text;
+    }
+    assert.equal(text, whole.choices[0].text);
+    const chunks = [];
+    for await (const c of await client.completions.create({
+      ...body,
+      stream: true,
+      stream_options: { include_usage: true },
+    }))
+      chunks.push(c);
+    assert.deepEqual(chunks[chunks.length - 1].usage, whole.usage);
+  });
+
+  it('tool calls come back whole and streamed (arguments reassemble to the same JSON)', async () => {
+    const tools = [
+      {
+        type: 'function',
+        function: {
+          name: 'get_weather',
+          parameters: { type: 'object', properties: { location: { type: 'string' } } },
+        },
+      },
+    ];
+    const ask = { model: 'gpt-4o', messages: [{ role: 'user', content: 'weather in Paris?' }], tools };
+    const whole = await client.chat.completions.create(ask);
+    const call = whole.choices[0].message.tool_calls?.[0];
+    assert.ok(call, 'a tool call');
+    assert.equal(whole.choices[0].finish_reason, 'tool_calls');
+    assert.equal(call.function.name, 'get_weather');
+    assert.deepEqual(JSON.parse(call.function.arguments), { location: 'Paris' });
+
+    let args = '';
+    let name;
+    let finish;
+    for await (const chunk of await client.chat.completions.create({ ...ask, stream: true })) {
+      const tc = chunk.choices[0]?.delta?.tool_calls?.[0];
+      if (tc?.function?.name) name = tc.function.name;
+      args += tc?.function?.arguments ?? '';
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+    }
+    assert.equal(name, 'get_weather');
+    assert.equal(args, call.function.arguments);
+    assert.equal(finish, 'tool_calls');
+  });
+
   it('embeddings.create (SDK default base64 encoding) decodes to the provider vector', async () => {
     const { data: res, response } = await client.embeddings
       .create({ model: 'text-embedding-3-small', input: 'hello world' })
@@ -348,7 +399,13 @@ describe('OpenAI SDK against tollgate', () => {
     );
     assert.equal(e.headers.get('x-request-id'), 'err-path-id', 'echoed on errors too');
 
-    for (const bad of ['has space', 'x'.repeat(65), 'semi;colon']) {
+    const longest = 'L'.repeat(64);
+    const { response: r64 } = await client.chat.completions
+      .create({ model: 'gpt-4o', messages }, { headers: { 'x-request-id': longest } })
+      .withResponse();
+    assert.equal(r64.headers.get('x-request-id'), longest, 'a 64-character id is kept');
+
+    for (const bad of ['has space', 'x'.repeat(65), 'semi;colon', 'ünï']) {
       const { response: r } = await client.chat.completions
         .create({ model: 'gpt-4o', messages }, { headers: { 'x-request-id': bad } })
         .withResponse();

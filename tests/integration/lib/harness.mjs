@@ -4,6 +4,7 @@
 // reports (ASan, LSan, UBSan) in a process's stderr or error log fail the test that stops it.
 import { spawn, execFile } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,8 +31,14 @@ const SANITIZER_RE = /ERROR: AddressSanitizer|ERROR: LeakSanitizer|LeakSanitizer
 /* ---- process bookkeeping ---------------------------------------------------------------- */
 
 const live = new Set(); // ChildProcess objects still running
+const dirs = []; // temp directories made here: removed at exit unless a test failed
 
-process.on('exit', () => {
+process.on('exit', (code) => {
+  if (!code && !process.exitCode) {
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  } else if (dirs.length) {
+    process.stderr.write(`kept for inspection: ${dirs.join(' ')}\n`);
+  }
   for (const child of live) {
     try {
       process.kill(child.pid, 'SIGKILL');
@@ -67,7 +74,9 @@ export function sleep(ms) {
 
 /** A fresh private directory for one test file (never shared between parallel files). */
 export function tempDir(prefix = 'tg-it-') {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  dirs.push(d);
+  return d;
 }
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */
@@ -163,11 +172,11 @@ function readIf(file) {
  * Start tollgate-sim on an ephemeral port. Returns {port, url, stats(), reset(), addFault(),
  * clearFaults(), stop(), stderr()}.
  */
-export async function startSim({ args = [], quiet = true, dir = tempDir('tg-sim-') } = {}) {
+export async function startSim({ args = [], quiet = true, dir = tempDir('tg-sim-'), port: listenPort = 0 } = {}) {
   const errPath = path.join(dir, 'sim.stderr');
   const errFd = fs.openSync(errPath, 'w');
   const child = track(
-    spawn(BIN.sim, ['--listen', '127.0.0.1:0', ...(quiet ? ['--quiet'] : []), ...args], {
+    spawn(BIN.sim, ['--listen', `127.0.0.1:${listenPort}`, ...(quiet ? ['--quiet'] : []), ...args], {
       env: { ...process.env, ...SANITIZER_ENV },
       stdio: ['ignore', 'pipe', errFd],
     }),
@@ -506,9 +515,8 @@ export async function startGateway(opts = {}) {
             `tollgate exited (${child.exitCode}) during start:\n${gw.stderr()}\n${gw.readErrorLog()}`,
           );
         }
-        const r = await fetch(`${gw.url}/readyz`, { signal: AbortSignal.timeout(2000) });
-        await r.arrayBuffer();
-        return r.status === 200;
+        // a one-shot connection: a pooled keep-alive one would occupy a connection slot
+        return (await getStatus(`${gw.url}/readyz`, 2000)) === 200;
       },
       { timeout: opts.startTimeout ?? 20000, interval: 100, what: 'tollgate /readyz' },
     ).catch(async (e) => {
@@ -520,6 +528,18 @@ export async function startGateway(opts = {}) {
     throw e;
   }
   return gw;
+}
+
+/** GET url on a fresh connection (no keep-alive pool); resolves with the status code. */
+export function getStatus(url, timeout = 2000) {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent: false, timeout }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode));
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${url} timed out`)));
+    req.on('error', reject);
+  });
 }
 
 export function pidAlive(pid) {
