@@ -587,6 +587,47 @@ static int tg_name_ok(const char *s)
     return n > 0 && n <= 128;
 }
 
+static int tg_parse_store(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n)
+{
+    tg_config_t *cf = c->cf;
+
+    if (tg_expect_map(c, d, n, "store") == -1)
+        return -1;
+    TG_FOREACH_PAIR(d, n, p)
+    {
+        const char *k = tg_key(d, p);
+        yaml_node_t *v = tg_node(d, p->value);
+        const char *s;
+        int rc = 0;
+
+        if (strcmp(k, "path") == 0 || strcmp(k, "pepper_file") == 0) {
+            char **dst = k[0] == 'p' && k[1] == 'a' ? &cf->store.path : &cf->store.pepper_file;
+            if ((s = tg_scalar(c, d, v, k)) == NULL)
+                return -1;
+            if (*s == '\0')
+                return tg_cerr(c, d, v, "store.%s must not be empty", k);
+            free(*dst);
+            *dst = tg_xstrdup(s);
+        } else if (strcmp(k, "control_map_size") == 0)
+            rc = tg_csize(c, d, v, k, &cf->store.control_map_size);
+        else if (strcmp(k, "meter_map_size") == 0)
+            rc = tg_csize(c, d, v, k, &cf->store.meter_map_size);
+        else if (strcmp(k, "sync_interval") == 0)
+            rc = tg_cduration(c, d, v, k, &cf->store.sync_interval_ms);
+        else if (strcmp(k, "event_retention") == 0)
+            rc = tg_cduration(c, d, v, k, &cf->store.event_retention_ms);
+        else
+            return tg_cerr(c, d, tg_node(d, p->key), "unknown key \"%s\" in store", k);
+        if (rc == -1)
+            return -1;
+    }
+    if (cf->store.path == NULL)
+        return tg_cerr(c, d, n, "store needs a path (a directory)");
+    if (cf->store.sync_interval_ms < 10)
+        return tg_cerr(c, d, n, "store.sync_interval must be at least 10ms");
+    return 0;
+}
+
 static int tg_parse_provider(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *kn, yaml_node_t *n)
 {
     tg_config_t *cf = c->cf;
@@ -960,6 +1001,19 @@ static int tg_parse_doc(tg_cctx_t *c, tg_cdoc_t *d, int main_file)
             free(cf->admin_socket);
             cf->admin_socket = tg_is_null(v) ? NULL : tg_xstrdup(s);
             rc = 0;
+        } else if (strcmp(k, "store") == 0) {
+            rc = tg_parse_store(c, d, v);
+        } else if (strcmp(k, "auth") == 0) {
+            const char *s = tg_scalar(c, d, v, k);
+            if (s == NULL)
+                return -1;
+            if (strcmp(s, "keys") == 0)
+                cf->auth_keys = 1;
+            else if (strcmp(s, "off") == 0 || strcmp(s, "false") == 0)
+                cf->auth_keys = 0;
+            else
+                return tg_cerr(c, d, v, "auth must be keys or off, not \"%s\"", s);
+            rc = 0;
         } else if (strcmp(k, "shutdown_timeout") == 0)
             rc = tg_cduration(c, d, v, k, &cf->shutdown_timeout_ms);
         else if (strcmp(k, "log") == 0)
@@ -975,6 +1029,13 @@ static int tg_parse_doc(tg_cctx_t *c, tg_cdoc_t *d, int main_file)
     }
     if (main_file && cf->nlisten == 0)
         return tg_cerr(c, d, root, "listen is required");
+    if (main_file && cf->auth_keys && cf->store.path == NULL)
+        return tg_cerr(c, d, root, "auth: keys needs a store (store: {path: DIR})");
+    if (main_file && cf->store.path != NULL && cf->store.pepper_file == NULL) {
+        size_t n = strlen(cf->store.path) + 8;
+        cf->store.pepper_file = tg_xcalloc(1, n);
+        snprintf(cf->store.pepper_file, n, "%s/pepper", cf->store.path);
+    }
     return 0;
 }
 
@@ -1005,6 +1066,10 @@ static void tg_config_defaults(tg_config_t *cf)
     cf->upstream.total_timeout_ms = 600000;
     cf->upstream.max_response_size = 64 * 1024 * 1024;
     cf->upstream.verify_tls = 1;
+    cf->store.control_map_size = 256 * 1024 * 1024;
+    cf->store.meter_map_size = (size_t)4 * 1024 * 1024 * 1024;
+    cf->store.sync_interval_ms = 1000;
+    cf->store.event_retention_ms = (int64_t)30 * 86400000;
 }
 
 static tg_config_t *tg_config_compile(tg_config_t *cf, char *err, size_t errlen)
@@ -1151,6 +1216,8 @@ void tg_config_unref(tg_config_t *cf)
     free(cf->path);
     free(cf->pid_file);
     free(cf->admin_socket);
+    free(cf->store.path);
+    free(cf->store.pepper_file);
     free(cf->error_log);
     free(cf->access_log);
     free(cf);

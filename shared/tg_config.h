@@ -102,6 +102,17 @@ typedef struct tg_config_s {
         int verify_tls;
     } upstream;
 
+    struct {
+        char *path;              /* NULL: no store (no virtual keys, limits or metering) */
+        char *pepper_file;       /* default <path>/pepper */
+        size_t control_map_size;
+        size_t meter_map_size;
+        int64_t sync_interval_ms;
+        int64_t event_retention_ms;
+    } store;
+
+    int auth_keys; /* 1: every /v1 request needs a virtual key ("auth: keys") */
+
     tg_provider_t *providers;
     size_t nproviders;
     tg_model_t *models; /* sorted by name */
