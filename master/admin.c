@@ -3,6 +3,7 @@
  * own user (or root) may use — checked with SO_PEERCRED, not just file modes. Each line in is one
  * JSON command, each line out one JSON reply. The protocol is docs/admin-protocol.md.
  */
+#include "master/admin_keys.h"
 #include "master/master.h"
 #include "shared/tg_log.h"
 
@@ -91,21 +92,26 @@ static json_t *tg_admin_dispatch(tg_admin_conn_t *c, json_t *req)
 {
     const char *cmd = json_string_value(json_object_get(req, "cmd"));
     char err[TG_CONFIG_ERR_MAX];
+    tg_actor_t actor = {(int)c->uid, (int)c->pid};
+    json_t *reply;
 
     if (cmd == NULL)
         return tg_admin_error("missing \"cmd\"");
+    if ((reply = tg_admin_keys(tg_master_store(), cmd, req, &actor)) != NULL)
+        return reply;
     if (strcmp(cmd, "status") == 0 || strcmp(cmd, "ping") == 0)
         return tg_admin_status();
     if (strcmp(cmd, "workers") == 0)
         return tg_admin_workers();
     if (strcmp(cmd, "reload") == 0 || strcmp(cmd, "routes.reload") == 0) {
         tg_log(TG_LOG_INFO, 0, "admin (uid %d pid %d): reload", (int)c->uid, (int)c->pid);
-        if (tg_master_reload(err, sizeof(err)) == -1)
+        if (tg_master_reload_by(&actor, err, sizeof(err)) == -1)
             return tg_admin_error("%s", err);
         return tg_admin_status();
     }
     if (strcmp(cmd, "drain") == 0 || strcmp(cmd, "stop") == 0) {
         tg_log(TG_LOG_INFO, 0, "admin (uid %d pid %d): %s", (int)c->uid, (int)c->pid, cmd);
+        tg_admin_audit(tg_master_store(), &actor, "gateway.drain", "gateway", "{}");
         tg_master_stop(1);
         return json_pack("{s:b,s:s}", "ok", 1, "state", "draining");
     }

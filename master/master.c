@@ -7,6 +7,8 @@
 #include "master/master.h"
 #include "master/listen.h"
 #include "shared/tg_channel.h"
+#include "master/admin_keys.h"
+#include "shared/tg_keys.h"
 #include "shared/tg_log.h"
 #include "worker/worker.h"
 
@@ -55,6 +57,9 @@ static struct {
     int stopping;
     int exit_code;
     char *pid_file;
+    tg_store_t store;
+    int have_store;
+    struct event *sync_timer;
 } tg_m;
 
 static void tg_master_spawn(tg_proc_t *p);
@@ -240,18 +245,29 @@ static void tg_master_reap(void)
 
 /* ---- reload and shutdown ------------------------------------------------------------------- */
 
-int tg_master_reload(char *err, size_t errlen)
+int tg_master_reload_by(const void *by, char *err, size_t errlen)
 {
+    static const tg_actor_t signal_actor = {-1, 0};
+    const tg_actor_t *actor = by != NULL ? by : &signal_actor;
     tg_config_t *cf;
     tg_msg_t m;
-    char sha[65];
+    char sha[65], detail[TG_CONFIG_ERR_MAX + 128];
 
     cf = tg_config_load_file(tg_m.cf->path, err, errlen);
     if (cf == NULL) {
+        json_t *d = json_pack("{s:s,s:i}", "error", err, "generation", (int)tg_m.generation);
+        char *ds = json_dumps(d, JSON_COMPACT);
         tg_log(TG_LOG_ERROR, 0, "reload failed, keeping generation %u: %s", tg_m.generation,
                err);
+        tg_admin_audit(tg_master_store(), actor, "config.reload_refused", tg_m.cf->path,
+                       ds ? ds : "{}");
+        free(ds);
+        json_decref(d);
         return -1;
     }
+    if ((cf->store.path == NULL) != (tg_m.cf->store.path == NULL) ||
+        (cf->store.path != NULL && strcmp(cf->store.path, tg_m.cf->store.path) != 0))
+        tg_log(TG_LOG_WARN, 0, "store changes take effect only after a restart");
     if (cf->nlisten != tg_m.cf->nlisten || cf->workers != tg_m.cf->workers)
         tg_log(TG_LOG_WARN, 0, "listen and workers changes take effect only after a restart");
     for (size_t i = 0; i < cf->nlisten && i < tg_m.cf->nlisten; i++)
@@ -270,6 +286,9 @@ int tg_master_reload(char *err, size_t errlen)
     tg_config_sha256_hex(cf, sha);
     tg_log(TG_LOG_INFO, 0, "reloaded %s: generation %u, sha256 %s, %zu models", cf->path,
            cf->generation, sha, cf->nmodels);
+    snprintf(detail, sizeof(detail), "{\"generation\":%u,\"sha256\":\"%s\"}", cf->generation,
+             sha);
+    tg_admin_audit(tg_master_store(), actor, "config.reload", cf->path, detail);
     return 0;
 }
 
@@ -326,7 +345,7 @@ static void tg_master_signal_cb(evutil_socket_t sig, short what, void *arg)
     switch (sig) {
     case SIGHUP:
         tg_log(TG_LOG_INFO, 0, "SIGHUP: reloading the configuration");
-        tg_master_reload(err, sizeof(err));
+        tg_master_reload_by(NULL, err, sizeof(err));
         break;
     case SIGTERM:
     case SIGINT:
@@ -365,6 +384,41 @@ int tg_master_workers(tg_worker_info_t *out, int max)
             tg_m.procs[i].pid > 0 ? (tg_mono_ns() - tg_m.procs[i].started_ns) / 1000000 : 0;
     }
     return n;
+}
+
+tg_store_t *tg_master_store(void)
+{
+    return tg_m.have_store ? &tg_m.store : NULL;
+}
+
+/* Metering commits are not synced one by one (MDB_NOSYNC): flush them on a timer. */
+static void tg_master_sync_cb(evutil_socket_t fd, short what, void *arg)
+{
+    if (tg_store_sync(&tg_m.store) == -1)
+        tg_log(TG_LOG_ERROR, 0, "syncing the metering store failed");
+}
+
+static int tg_master_open_store(const tg_config_t *cf)
+{
+    tg_store_opts_t o = {cf->store.path, cf->store.control_map_size, cf->store.meter_map_size,
+                         (unsigned)(cf->workers * 2 + 32)};
+    char err[512];
+    struct timeval tv;
+
+    if (cf->store.path == NULL)
+        return 0;
+    if (tg_store_open(&tg_m.store, &o, err, sizeof(err)) == -1 ||
+        tg_pepper_load(cf->store.pepper_file, tg_pepper, err, sizeof(err)) == -1) {
+        tg_log(TG_LOG_CRIT, 0, "%s", err);
+        fprintf(stderr, "tollgate: %s\n", err);
+        return -1;
+    }
+    tg_m.have_store = 1;
+    tv.tv_sec = (time_t)(cf->store.sync_interval_ms / 1000);
+    tv.tv_usec = (suseconds_t)(cf->store.sync_interval_ms % 1000) * 1000;
+    tg_m.sync_timer = event_new(tg_m.base, -1, EV_PERSIST, tg_master_sync_cb, NULL);
+    event_add(tg_m.sync_timer, &tv);
+    return 0;
 }
 
 const tg_config_t *tg_master_config(void)
@@ -436,7 +490,7 @@ int tg_master_run(tg_config_t *cf)
             return 1;
         tg_m.pid_file = strdup(cf->pid_file);
     }
-    if (tg_admin_start(tg_m.base, cf) == -1)
+    if (tg_master_open_store(cf) == -1 || tg_admin_start(tg_m.base, cf) == -1)
         return 1;
     tg_log(TG_LOG_INFO, 0, "tollgate %s starting %d workers on %s%s", TG_VERSION, tg_m.nslots,
            cf->listen[0], cf->nlisten > 1 ? " and more" : "");
@@ -448,6 +502,11 @@ int tg_master_run(tg_config_t *cf)
     event_base_dispatch(tg_m.base);
 
     tg_admin_stop();
+    if (tg_m.have_store) {
+        event_free(tg_m.sync_timer);
+        tg_store_close(&tg_m.store); /* syncs the meter environment */
+        explicit_bzero(tg_pepper, sizeof(tg_pepper));
+    }
     for (int s = 0; s < tg_m.nslots; s++) {
         if (tg_m.procs[s].channel != NULL)
             bufferevent_free(tg_m.procs[s].channel);

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "shared/tg_config.h"
+#include "shared/tg_store.h"
 
 struct event_base;
 
@@ -23,8 +24,11 @@ typedef struct {
 /** Run the master until shutdown; cf becomes the master's. Returns the exit code. */
 int tg_master_run(tg_config_t *cf);
 
-/** Reload the configuration from its file. Returns 0, or -1 with "file:line:col: reason". */
-int tg_master_reload(char *err, size_t errlen);
+/**
+ * Reload the configuration from its file on behalf of actor (audited with the new file's
+ * SHA-256, or the reason it was refused). Returns 0, or -1 with "file:line:col: reason".
+ */
+int tg_master_reload_by(const void *actor, char *err, size_t errlen);
 
 /** Begin shutdown: graceful drains with the configured deadline; otherwise kill at once. */
 void tg_master_stop(int graceful);
@@ -34,6 +38,9 @@ int tg_master_workers(tg_worker_info_t *out, int max);
 
 /** The configuration generation in force. */
 const tg_config_t *tg_master_config(void);
+
+/** The master's store, or NULL when the configuration has none. */
+tg_store_t *tg_master_store(void);
 
 /** Start the admin socket if the configuration names one. Returns 0 or -1. */
 int tg_admin_start(struct event_base *base, const tg_config_t *cf);

@@ -20,6 +20,8 @@
 
 #define TG_RECORD_VERSION 1
 
+unsigned char tg_pepper[TG_PEPPER_LEN];
+
 int tg_pepper_load(const char *path, unsigned char pepper[TG_PEPPER_LEN], char *err,
                    size_t errlen)
 {

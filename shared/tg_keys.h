@@ -62,6 +62,9 @@ typedef enum {
     TG_AUTH_ERROR,    /* the store failed: answer 503, never 401 */
 } tg_auth_t;
 
+/** The process's pepper (loaded by the master before any fork; workers inherit it). */
+extern unsigned char tg_pepper[TG_PEPPER_LEN];
+
 /**
  * Load the pepper from path, creating it (32 random bytes, mode 0600) if it does not exist.
  * Returns 0, or -1 with a reason in err.

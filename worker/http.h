@@ -11,6 +11,7 @@
 
 #include "shared/tg_buf.h"
 #include "shared/tg_config.h"
+#include "shared/tg_keys.h"
 #include "shared/tg_money.h"
 
 struct event_base;
@@ -61,6 +62,8 @@ struct tg_req_s {
      * memory).
      */
     tg_buf_t body;
+    int authed;   /* key below is valid (auth: keys) */
+    tg_key_t key; /* the caller's virtual key record */
     char path[2048];
     char request_id[TG_REQUEST_ID_MAX + 1];
     char content_type[128];

@@ -3,6 +3,7 @@
  * paths and wrong methods get OpenAI-shaped 404/405 errors, as the real API answers them.
  */
 #include "worker/pipeline.h"
+#include "worker/auth.h"
 #include "worker/proxy.h"
 
 #include <jansson.h>
@@ -101,6 +102,9 @@ void tg_pipeline_handle(tg_req_t *r)
         r->path[--len] = '\0';
     r->path_len = len;
 
+    /* everything under /v1 needs a key when the configuration says so */
+    if (strncmp(r->path, "/v1/", 4) == 0 && tg_auth_request(r) == -1)
+        return;
     if (strcmp(r->path, "/v1/chat/completions") == 0) {
         if (!post)
             {

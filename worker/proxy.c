@@ -398,6 +398,11 @@ void tg_proxy_handle(tg_req_t *r, tg_endpoint_t ep)
                       (int)(namelen > 200 ? 200 : namelen), name);
         return;
     }
+    if (r->authed && !tg_key_allows(&r->key, m->name)) {
+        tg_resp_error(r, 403, "invalid_request_error", "model_not_allowed", "model",
+                      "This API key is not allowed to use the model `%s`.", m->name);
+        return;
+    }
     if (ep == TG_EP_CHAT && f[TG_F_MESSAGES].type != TG_JT_ARRAY) {
         tg_resp_error(r, 400, "invalid_request_error", NULL, "messages",
                       "'messages' is a required property and must be an array.");
