@@ -9,6 +9,7 @@
 #include "shared/tg_channel.h"
 #include "master/admin_keys.h"
 #include "shared/tg_keys.h"
+#include "shared/tg_meter.h"
 #include "shared/tg_log.h"
 #include "worker/worker.h"
 
@@ -204,6 +205,13 @@ static void tg_master_reap(void)
             bufferevent_free(p->channel);
             p->channel = NULL;
         }
+        if (tg_m.have_store) {
+            /* its in-flight requests will never be answered: refund their reservations */
+            int n = tg_meter_release_pid(&tg_m.store, (int)pid);
+            if (n > 0)
+                tg_log(TG_LOG_WARN, 0, "released %d in-flight reservations of worker %d", n,
+                       p->slot);
+        }
         if (tg_m.stopping) {
             if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
                 tg_log(TG_LOG_INFO, 0, "worker %d (pid %d) exited", p->slot, (int)pid);
@@ -391,11 +399,25 @@ tg_store_t *tg_master_store(void)
     return tg_m.have_store ? &tg_m.store : NULL;
 }
 
-/* Metering commits are not synced one by one (MDB_NOSYNC): flush them on a timer. */
+/*
+ * Metering commits are not synced one by one (MDB_NOSYNC): flush them on a timer. Once a
+ * minute the same timer prunes old events and dead limit windows.
+ */
 static void tg_master_sync_cb(evutil_socket_t fd, short what, void *arg)
 {
+    static int64_t last_prune;
+    struct timespec ts;
+    int64_t now;
+
     if (tg_store_sync(&tg_m.store) == -1)
         tg_log(TG_LOG_ERROR, 0, "syncing the metering store failed");
+    clock_gettime(CLOCK_REALTIME, &ts);
+    now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (now - last_prune >= 60000) {
+        last_prune = now;
+        if (tg_meter_prune(&tg_m.store, now, now - tg_m.cf->store.event_retention_ms) == -1)
+            tg_log(TG_LOG_ERROR, 0, "pruning the metering store failed");
+    }
 }
 
 static int tg_master_open_store(const tg_config_t *cf)
@@ -414,6 +436,9 @@ static int tg_master_open_store(const tg_config_t *cf)
         return -1;
     }
     tg_m.have_store = 1;
+    /* no worker runs yet: whatever is still in flight was cut off by a previous crash */
+    if (tg_meter_release_pid(&tg_m.store, 0) > 0)
+        tg_log(TG_LOG_WARN, 0, "released in-flight reservations left by a previous run");
     tv.tv_sec = (time_t)(cf->store.sync_interval_ms / 1000);
     tv.tv_usec = (suseconds_t)(cf->store.sync_interval_ms % 1000) * 1000;
     tg_m.sync_timer = event_new(tg_m.base, -1, EV_PERSIST, tg_master_sync_cb, NULL);

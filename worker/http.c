@@ -7,6 +7,7 @@
 #include "worker/http.h"
 #include "shared/tg_log.h"
 #include "worker/access_log.h"
+#include "worker/meter.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -506,6 +507,7 @@ static void tg_req_done(tg_req_t *r)
     r->complete = 1;
     if (r->ttft_ns == 0)
         r->ttft_ns = tg_now_ns() - r->start_ns;
+    tg_meter_finish(r);
     tg_access_log(r);
     c->req = NULL;
     tg_req_free(r);
@@ -642,6 +644,7 @@ static void tg_conn_close(tg_conn_t *c)
             r->on_abort(r);
         if (r->error_code[0] == '\0')
             snprintf(r->error_code, sizeof(r->error_code), "client_closed");
+        tg_meter_finish(r);
         tg_access_log(r);
         c->req = NULL;
         tg_req_free(r);

@@ -12,6 +12,7 @@
 #include "shared/tg_buf.h"
 #include "shared/tg_config.h"
 #include "shared/tg_keys.h"
+#include "shared/tg_meter.h"
 #include "shared/tg_money.h"
 
 struct event_base;
@@ -48,6 +49,9 @@ struct tg_req_s {
     tg_usage_t usage;
     int64_t cost_pico;
     int64_t ttft_ns;           /* first byte of the answer sent to the client, from start */
+    int metered;               /* settle usage in the store when finished */
+    int reserved;              /* reservation below is live */
+    tg_reservation_t reservation;
 
     /* the handler's state and its hooks, set by the handler */
     void *handler;

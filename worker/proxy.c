@@ -9,6 +9,7 @@
 #include "shared/tg_log.h"
 #include "shared/tg_sse.h"
 #include "worker/errors.h"
+#include "worker/meter.h"
 #include "worker/provider.h"
 
 #include <jansson.h>
@@ -343,6 +344,7 @@ void tg_proxy_handle(tg_req_t *r, tg_endpoint_t ep)
     const char *doc = r->body.data, *name;
     char namebuf[256];
     size_t namelen;
+    int64_t max_tokens;
     tg_proxy_t *p;
     tg_buf_t url = {0}, body = {0};
     int stream, line, col;
@@ -425,6 +427,13 @@ void tg_proxy_handle(tg_req_t *r, tg_endpoint_t ep)
         return;
     }
     stream = ep != TG_EP_EMBEDDINGS && f[TG_F_STREAM].type == TG_JT_TRUE;
+    if (tg_json_span_int(doc, &f[TG_F_MAX_COMPLETION_TOKENS], &max_tokens) == -1 &&
+        tg_json_span_int(doc, &f[TG_F_MAX_TOKENS], &max_tokens) == -1)
+        max_tokens = ep == TG_EP_EMBEDDINGS ? 0 : m->max_output_tokens;
+    r->model = m->name; /* from here on the request is metered as this model */
+    r->provider = m->provider->name;
+    if (tg_meter_admit_request(r, m, (int64_t)(r->body.len + 3) / 4, max_tokens) == -1)
+        return;
 
     if ((p = calloc(1, sizeof(*p))) == NULL) {
         tg_resp_error(r, 503, "server_error", NULL, NULL, "Out of memory.");
@@ -436,9 +445,7 @@ void tg_proxy_handle(tg_req_t *r, tg_endpoint_t ep)
     p->stream = stream;
     p->adapter = tg_adapter_for(m->provider->kind);
     tg_sse_init(&p->sse);
-    if (tg_json_span_int(doc, &f[TG_F_MAX_COMPLETION_TOKENS], &p->max_tokens) == -1 &&
-        tg_json_span_int(doc, &f[TG_F_MAX_TOKENS], &p->max_tokens) == -1)
-        p->max_tokens = m->max_output_tokens;
+    p->max_tokens = max_tokens;
     p->prompt_estimate = (int64_t)(r->body.len + 3) / 4;
 
     r->model = m->name;

@@ -1,0 +1,112 @@
+/*
+ * Rate limits, budgets and metering in the store's meter environment. Admission and settlement
+ * are each one short LMDB write transaction, and LMDB has one writer at a time across every
+ * process, so limits hold exactly across all workers. Admission reserves the worst case (one
+ * request, estimated tokens, cost at max_tokens); settlement replaces the reservation with what
+ * the provider reported, writes the per-minute usage rollup and the request event, and deletes
+ * the in-flight record — which is how a request is settled exactly once, and how the master
+ * releases the reservations of a worker that died.
+ */
+#ifndef TG_METER_H
+#define TG_METER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shared/tg_keys.h"
+#include "shared/tg_money.h"
+#include "shared/tg_store.h"
+
+typedef enum {
+    TG_ADMIT_OK = 0,
+    TG_ADMIT_RPM,         /* requests per minute */
+    TG_ADMIT_TPM,         /* tokens per minute */
+    TG_ADMIT_CONCURRENCY, /* requests in flight */
+    TG_ADMIT_BUDGET,      /* daily or monthly budget */
+    TG_ADMIT_ERROR,       /* the store failed */
+} tg_admit_t;
+
+/** What was reserved for one request (also its in-flight record). */
+typedef struct {
+    int64_t minute, day, month; /* windows the reservation was made in */
+    int64_t tokens;             /* reserved tokens (tpm) */
+    int64_t cost_pico;          /* reserved cost (budgets) */
+    char key_id[TG_KEY_ID_LEN + 1];
+    char tenant[TG_NAME_MAX];
+    uint64_t seq;               /* per-process request sequence */
+    int pid;
+} tg_reservation_t;
+
+/** OpenAI-style rate-limit headers for one response (limit 0: no limit, no headers). */
+typedef struct {
+    int64_t req_limit, req_remaining, req_reset_ms;
+    int64_t tok_limit, tok_remaining, tok_reset_ms;
+    int64_t retry_after_s;    /* when refused */
+    char refused_scope[8];    /* "key" or "tenant" */
+    char refused_window[16];  /* "day" or "month" for budgets */
+} tg_admit_info_t;
+
+/** One finished request, for settlement: what it used and how it is filed. */
+typedef struct {
+    const char *request_id;
+    const char *key_id;     /* "" without a key */
+    const char *tenant;     /* "" without a key */
+    const char *model;
+    const char *provider;
+    const char *route;
+    const char *task;
+    int status;
+    int attempts;
+    int stream;
+    tg_usage_t usage;
+    int64_t cost_pico;
+    int64_t latency_us;
+    int64_t ttft_us;
+    int fallback;
+} tg_meter_record_t;
+
+/**
+ * Admit one request for key (and its tenant; t may be NULL) at now_ms, reserving est_tokens and
+ * est_cost_pico. On TG_ADMIT_OK, res describes the reservation to settle later. info is filled
+ * in every case (for headers, or the refusal).
+ */
+tg_admit_t tg_meter_admit(tg_store_t *s, const tg_key_t *k, const tg_tenant_t *t, int pid,
+                          uint64_t seq, int64_t now_ms, int64_t est_tokens, int64_t est_cost_pico,
+                          tg_reservation_t *res, tg_admit_info_t *info);
+
+/**
+ * Settle: release res (may be NULL for a request that reserved nothing), count the actual
+ * tokens and cost against the windows it reserved in, add the usage rollup for the current
+ * minute and the request event. Returns 0, or an LMDB error.
+ */
+int tg_meter_settle(tg_store_t *s, const tg_reservation_t *res, const tg_meter_record_t *rec,
+                    int64_t now_ms);
+
+/**
+ * Release every in-flight reservation of a dead process (no usage charged: the request was
+ * never answered). Returns how many were released, or -1.
+ */
+int tg_meter_release_pid(tg_store_t *s, int pid);
+
+/** Delete events older than cutoff_ms and limit windows that can no longer matter. */
+int tg_meter_prune(tg_store_t *s, int64_t now_ms, int64_t event_cutoff_ms);
+
+/** One aggregated usage row. */
+typedef struct {
+    char group[160];
+    int64_t requests, errors, prompt, completion, cached, estimated, fallbacks;
+    int64_t cost_pico;
+} tg_usage_row_t;
+
+/**
+ * Aggregate usage rollups in [since_ms, until_ms) grouped by "key", "tenant", "model",
+ * "provider", "route" or "task". Calls fn once per group (sorted by group). Returns 0 or -1.
+ */
+int tg_meter_usage(tg_store_t *s, const char *by, int64_t since_ms, int64_t until_ms,
+                   void (*fn)(void *arg, const tg_usage_row_t *row), void *arg);
+
+/** UTC day number and month number (year * 12 + month) of a time. */
+int64_t tg_meter_day(int64_t ms);
+int64_t tg_meter_month(int64_t ms);
+
+#endif

@@ -1,0 +1,156 @@
+/*
+ * Admission and settlement glue between requests and the store (see meter.h). Admission runs
+ * after authentication and model resolution; settlement runs from the HTTP layer's finish hook,
+ * after the status, usage and cost of the request are final, so every path (success, upstream
+ * failure, client abort) is settled by the same code exactly once.
+ */
+#include "worker/meter.h"
+#include "shared/tg_log.h"
+#include "shared/tg_meter.h"
+#include "worker/auth.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static uint64_t tg_meter_seq;
+
+static int64_t tg_wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* OpenAI's reset format: "20ms", "6s", "1m30s". */
+static void tg_reset_str(int64_t ms, char *buf, size_t size)
+{
+    if (ms < 1000)
+        snprintf(buf, size, "%lldms", (long long)ms);
+    else if (ms < 60000)
+        snprintf(buf, size, "%llds", (long long)((ms + 999) / 1000));
+    else
+        snprintf(buf, size, "%lldm%llds", (long long)(ms / 60000),
+                 (long long)((ms % 60000 + 999) / 1000));
+}
+
+static void tg_rl_headers(tg_req_t *r, const tg_admit_info_t *in)
+{
+    char v[32];
+
+    if (in->req_limit > 0) {
+        snprintf(v, sizeof(v), "%lld", (long long)in->req_limit);
+        tg_resp_header(r, "x-ratelimit-limit-requests", v);
+        snprintf(v, sizeof(v), "%lld", (long long)in->req_remaining);
+        tg_resp_header(r, "x-ratelimit-remaining-requests", v);
+        tg_reset_str(in->req_reset_ms, v, sizeof(v));
+        tg_resp_header(r, "x-ratelimit-reset-requests", v);
+    }
+    if (in->tok_limit > 0) {
+        snprintf(v, sizeof(v), "%lld", (long long)in->tok_limit);
+        tg_resp_header(r, "x-ratelimit-limit-tokens", v);
+        snprintf(v, sizeof(v), "%lld", (long long)in->tok_remaining);
+        tg_resp_header(r, "x-ratelimit-remaining-tokens", v);
+        tg_reset_str(in->tok_reset_ms, v, sizeof(v));
+        tg_resp_header(r, "x-ratelimit-reset-tokens", v);
+    }
+}
+
+int tg_meter_admit_request(tg_req_t *r, const tg_model_t *m, int64_t prompt_tokens,
+                           int64_t max_tokens)
+{
+    tg_store_t *s = tg_worker_store();
+    tg_usage_t worst = {prompt_tokens, max_tokens, 0, 0, 0};
+    tg_tenant_t tenant;
+    tg_admit_info_t info;
+    tg_admit_t a;
+    MDB_txn *txn;
+    char ra[24];
+    int have_tenant = 0, rc;
+
+    r->metered = s != NULL; /* with a store, every proxied request is metered */
+    if (s == NULL || !r->authed)
+        return 0;
+    if (mdb_txn_begin(s->control, NULL, MDB_RDONLY, &txn) != 0)
+        goto store_error;
+    rc = tg_tenant_get(s, txn, r->key.tenant, &tenant);
+    mdb_txn_abort(txn);
+    if (rc == 0)
+        have_tenant = 1;
+    else if (rc != MDB_NOTFOUND)
+        goto store_error;
+    if (have_tenant && tenant.disabled) {
+        tg_resp_error(r, 403, "permission_error", "tenant_disabled", NULL,
+                      "The tenant '%s' is disabled.", tenant.name);
+        return -1;
+    }
+    a = tg_meter_admit(s, &r->key, have_tenant ? &tenant : NULL, (int)getpid(), ++tg_meter_seq,
+                       tg_wall_ms(), prompt_tokens + max_tokens, tg_cost_pico(&m->price, &worst),
+                       &r->reservation, &info);
+    tg_rl_headers(r, &info);
+    switch (a) {
+    case TG_ADMIT_OK:
+        r->reserved = 1;
+        return 0;
+    case TG_ADMIT_ERROR:
+        goto store_error;
+    case TG_ADMIT_BUDGET:
+        snprintf(ra, sizeof(ra), "%lld", (long long)info.retry_after_s);
+        tg_resp_header(r, "retry-after", ra);
+        tg_resp_error(r, 429, "insufficient_quota", "insufficient_quota", NULL,
+                      "The %s budget of this %s is exhausted for this %s.",
+                      info.refused_window, info.refused_scope,
+                      info.refused_window);
+        return -1;
+    default:
+        snprintf(ra, sizeof(ra), "%lld", (long long)info.retry_after_s);
+        tg_resp_header(r, "retry-after", ra);
+        tg_resp_error(r, 429, "rate_limit_error", "rate_limit_exceeded", NULL,
+                      "Rate limit reached for %s on this %s. Retry after %lld s.",
+                      a == TG_ADMIT_RPM   ? "requests per minute"
+                      : a == TG_ADMIT_TPM ? "tokens per minute"
+                                          : "concurrent requests",
+                      info.refused_scope, (long long)info.retry_after_s);
+        return -1;
+    }
+store_error:
+    tg_log(TG_LOG_ERROR, 0, "%s: the metering store failed at admission", r->request_id);
+    tg_resp_error(r, 503, "server_error", "store_unavailable", NULL,
+                  "The gateway could not check this key's limits; try again later.");
+    return -1;
+}
+
+void tg_meter_finish(tg_req_t *r)
+{
+    tg_store_t *s = tg_worker_store();
+    tg_meter_record_t rec;
+    int rc;
+
+    if (s == NULL || !r->metered || r->model == NULL)
+        return;
+    r->metered = 0; /* exactly once */
+    if (!r->usage.reported && r->usage.prompt == 0 && r->usage.completion == 0)
+        r->usage.reported = 1; /* nothing reached a provider: zero is exact, not estimated */
+    memset(&rec, 0, sizeof(rec));
+    rec.request_id = r->request_id;
+    rec.key_id = r->authed ? r->key.id : "";
+    rec.tenant = r->authed ? r->key.tenant : "";
+    rec.model = r->model;
+    rec.provider = r->provider != NULL ? r->provider : "";
+    rec.route = r->model;
+    rec.task = r->authed ? r->key.task : "";
+    rec.status = r->status;
+    rec.attempts = r->attempts;
+    rec.stream = r->stream;
+    rec.usage = r->usage;
+    rec.cost_pico = r->cost_pico;
+    rec.latency_us = (tg_now_ns() - r->start_ns) / 1000;
+    rec.ttft_us = r->ttft_ns / 1000;
+    rc = tg_meter_settle(s, r->reserved ? &r->reservation : NULL, &rec, tg_wall_ms());
+    r->reserved = 0;
+    if (rc != 0)
+        tg_log(TG_LOG_ERROR, 0, "%s: settling usage failed: %s", r->request_id,
+               mdb_strerror(rc));
+}
