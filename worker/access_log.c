@@ -219,6 +219,10 @@ void tg_access_log(const tg_req_t *r)
     TG_STR(&l, ",\"path\":\"", r->path);
     TG_LIT(&l, ",\"status\":");
     tg_int(&l, r->status);
+    if (r->authed) {
+        TG_STR(&l, ",\"key_id\":\"", r->key.id);
+        TG_STR(&l, ",\"tenant\":\"", r->key.tenant);
+    }
     TG_STR(&l, ",\"model\":\"", r->model);
     TG_STR(&l, ",\"provider\":\"", r->provider);
     TG_STR(&l, ",\"upstream_model\":\"", r->upstream_model);
