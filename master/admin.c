@@ -88,6 +88,27 @@ static json_t *tg_admin_workers(void)
     return json_pack("{s:b,s:o}", "ok", 1, "workers", arr);
 }
 
+static json_t *tg_admin_providers(void)
+{
+    static const char *const sources[] = {"none", "env", "file", "rotated"};
+    const tg_config_t *cf = tg_master_config();
+    json_t *arr = json_array();
+
+    for (size_t i = 0; i < cf->nproviders; i++) {
+        const tg_provider_t *p = &cf->providers[i];
+        int models = 0;
+        for (size_t j = 0; j < cf->nmodels; j++)
+            models += cf->models[j].provider == p;
+        /* never the key; not even its length */
+        json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:b,s:b,s:s,s:i}", "name", p->name,
+                                             "kind", "openai", "base_url", p->base_url, "http2",
+                                             p->http2, "has_key", p->api_key != NULL,
+                                             "key_source", sources[p->key_source], "models",
+                                             models));
+    }
+    return json_pack("{s:b,s:o}", "ok", 1, "providers", arr);
+}
+
 static json_t *tg_admin_dispatch(tg_admin_conn_t *c, json_t *req)
 {
     const char *cmd = json_string_value(json_object_get(req, "cmd"));
@@ -108,6 +129,17 @@ static json_t *tg_admin_dispatch(tg_admin_conn_t *c, json_t *req)
         if (tg_master_reload_by(&actor, err, sizeof(err)) == -1)
             return tg_admin_error("%s", err);
         return tg_admin_status();
+    }
+    if (strcmp(cmd, "providers.list") == 0)
+        return tg_admin_providers();
+    if (strcmp(cmd, "providers.rotate_key") == 0) {
+        const char *name = json_string_value(json_object_get(req, "name"));
+        const char *secret = json_string_value(json_object_get(req, "secret"));
+        if (name == NULL || secret == NULL)
+            return tg_admin_error("providers.rotate_key needs \"name\" and \"secret\"");
+        if (tg_master_provider_key(&actor, name, secret, err, sizeof(err)) == -1)
+            return tg_admin_error("%s", err);
+        return json_pack("{s:b,s:s}", "ok", 1, "provider", name);
     }
     if (strcmp(cmd, "drain") == 0 || strcmp(cmd, "stop") == 0) {
         tg_log(TG_LOG_INFO, 0, "admin (uid %d pid %d): %s", (int)c->uid, (int)c->pid, cmd);

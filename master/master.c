@@ -300,6 +300,30 @@ int tg_master_reload_by(const void *by, char *err, size_t errlen)
     return 0;
 }
 
+int tg_master_provider_key(const void *by, const char *name, const char *key, char *err,
+                           size_t errlen)
+{
+    tg_msg_t m;
+
+    if (tg_config_set_provider_key(tg_m.cf, name, key) == -1) {
+        snprintf(err, errlen, "no provider named \"%s\" (or the key has a control character)",
+                 name);
+        return -1;
+    }
+    /* workers forked from now on inherit the new key with tg_m.cf; running ones get a message */
+    memset(&m, 0, sizeof(m));
+    m.type = TG_MSG_PROVIDER_KEY;
+    m.generation = tg_m.cf->generation;
+    m.name = (char *)name;
+    m.text = (char *)key;
+    for (int i = 0; i < tg_m.nslots; i++)
+        tg_master_send(&tg_m.procs[i], &m);
+    tg_admin_audit(tg_master_store(), by, "provider.rotate_key", name,
+                   *key != '\0' ? "{\"key\":\"replaced\"}" : "{\"key\":\"removed\"}");
+    tg_log(TG_LOG_INFO, 0, "provider \"%s\" has a new API key", name);
+    return 0;
+}
+
 static void tg_master_kill_cb(evutil_socket_t fd, short what, void *arg)
 {
     for (int i = 0; i < tg_m.nslots; i++) {

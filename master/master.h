@@ -30,6 +30,13 @@ int tg_master_run(tg_config_t *cf);
  */
 int tg_master_reload_by(const void *actor, char *err, size_t errlen);
 
+/**
+ * Give provider name a new API key on every worker, live (audited; the key is never logged).
+ * Returns 0, or -1 with a reason in err.
+ */
+int tg_master_provider_key(const void *actor, const char *name, const char *key, char *err,
+                           size_t errlen);
+
 /** Begin shutdown: graceful drains with the configured deadline; otherwise kill at once. */
 void tg_master_stop(int graceful);
 

@@ -36,6 +36,10 @@ int tg_msg_write(struct evbuffer *out, const tg_msg_t *msg)
             tg_pack_str(&pk, msg->source.files[i].path, strlen(msg->source.files[i].path));
             tg_pack_str(&pk, msg->source.files[i].data, msg->source.files[i].len);
         }
+    } else if (msg->type == TG_MSG_PROVIDER_KEY) {
+        msgpack_pack_array(&pk, 2);
+        tg_pack_str(&pk, msg->name, strlen(msg->name));
+        tg_pack_str(&pk, msg->text, strlen(msg->text));
     } else if (msg->text != NULL) {
         tg_pack_str(&pk, msg->text, strlen(msg->text));
     } else {
@@ -47,6 +51,8 @@ int tg_msg_write(struct evbuffer *out, const tg_msg_t *msg)
     if (evbuffer_add(out, &be, 4) == 0 && evbuffer_add(out, sb.data, sb.size) == 0)
         rc = 0;
 done:
+    if (sb.data != NULL)
+        explicit_bzero(sb.data, sb.size);
     msgpack_sbuffer_destroy(&sb);
     return rc;
 }
@@ -116,6 +122,11 @@ int tg_msg_read(struct evbuffer *in, tg_msg_t *msg)
                 goto done;
             cfile->len = f->via.array.ptr[1].via.str.size;
         }
+    } else if (msg->type == TG_MSG_PROVIDER_KEY) {
+        if (a[3].type != MSGPACK_OBJECT_ARRAY || a[3].via.array.size != 2 ||
+            (msg->name = tg_obj_strdup(&a[3].via.array.ptr[0])) == NULL ||
+            (msg->text = tg_obj_strdup(&a[3].via.array.ptr[1])) == NULL)
+            goto done;
     } else if (a[3].type == MSGPACK_OBJECT_STR) {
         if ((msg->text = tg_obj_strdup(&a[3])) == NULL)
             goto done;
@@ -136,6 +147,9 @@ void tg_msg_clear(tg_msg_t *msg)
         free(msg->source.files[i].data);
     }
     free(msg->source.files);
+    if (msg->text != NULL)
+        explicit_bzero(msg->text, strlen(msg->text)); /* may be a provider key */
     free(msg->text);
+    free(msg->name);
     memset(msg, 0, sizeof(*msg));
 }

@@ -20,6 +20,7 @@ typedef enum {
     TG_MSG_CONFIG_ACK, /* worker -> master: switched (text NULL) or refused (text = reason) */
     TG_MSG_QUIT,       /* master -> worker: drain and exit (generation = deadline in ms) */
     TG_MSG_READY,      /* worker -> master: listening and serving */
+    TG_MSG_PROVIDER_KEY, /* master -> worker: provider name (name) gets a new key (text) */
 } tg_msg_type_t;
 
 typedef struct {
@@ -27,6 +28,7 @@ typedef struct {
     uint64_t generation;
     tg_config_source_t source; /* TG_MSG_CONFIG: owned by the message after recv */
     char *text;                /* optional string payload, owned */
+    char *name;                /* TG_MSG_PROVIDER_KEY: the provider, owned */
 } tg_msg_t;
 
 /** Append one framed message to out. Returns 0 or -1 (out of memory). */

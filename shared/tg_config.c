@@ -628,6 +628,56 @@ static int tg_parse_store(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n)
     return 0;
 }
 
+/*
+ * api_key_file: the file is read like an include (relative to the including file) and becomes
+ * part of the configuration source, so workers compile exactly the key the master validated and
+ * a reload re-reads it. Surrounding whitespace is trimmed; the key must be one line.
+ */
+static int tg_read_key_file(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *v, const char *s,
+                            char **out)
+{
+    tg_config_source_t *src = &c->cf->source;
+    const char *slash = strrchr(d->file, '/');
+    tg_config_file_t *f;
+    char path[4096], *data;
+    size_t len, a = 0, b;
+    int n;
+
+    if (s[0] == '/' || slash == NULL)
+        n = snprintf(path, sizeof(path), "%s", s);
+    else
+        n = snprintf(path, sizeof(path), "%.*s/%s", (int)(slash - d->file), d->file, s);
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return tg_cerr(c, d, v, "api_key_file path too long");
+    if ((f = tg_source_find(src, path)) == NULL) {
+        char err[256];
+        if (!src->from_disk)
+            return tg_cerr(c, d, v, "api_key_file %s is not part of the configuration source",
+                           path);
+        if (tg_read_file(path, &data, &len, err, sizeof(err)) == -1)
+            return tg_cerr(c, d, v, "api_key_file %s", err);
+        f = tg_source_add(src, path, data, len);
+    }
+    b = f->len;
+    while (a < b && (f->data[a] == ' ' || f->data[a] == '\t' || f->data[a] == '\n' ||
+                     f->data[a] == '\r'))
+        a++;
+    while (b > a && (f->data[b - 1] == ' ' || f->data[b - 1] == '\t' ||
+                     f->data[b - 1] == '\n' || f->data[b - 1] == '\r'))
+        b--;
+    for (size_t i = a; i < b; i++)
+        if ((unsigned char)f->data[i] < 0x20 || f->data[i] == 0x7f)
+            return tg_cerr(c, d, v, "api_key_file %s must hold one line (the key)", path);
+    if (a == b) {
+        tg_log(TG_LOG_WARN, 0, "%s:%zu:%zu: api_key_file %s is empty", d->file,
+               v->start_mark.line + 1, v->start_mark.column + 1, path);
+        *out = NULL;
+        return 0;
+    }
+    *out = strndup(f->data + a, b - a);
+    return *out != NULL ? 0 : -1;
+}
+
 static int tg_parse_provider(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *kn, yaml_node_t *n)
 {
     tg_config_t *cf = c->cf;
@@ -705,9 +755,18 @@ static int tg_parse_provider(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *kn, yaml_n
                 len--;
             pv->base_url = strndup(s, len);
             url_node = v;
+        } else if (strcmp(k, "api_key_file") == 0) {
+            if (pv->api_key != NULL)
+                return tg_cerr(c, d, v, "give api_key or api_key_file, not both");
+            if (tg_read_key_file(c, d, v, s, &pv->api_key) == -1)
+                return -1;
+            pv->key_source = pv->api_key != NULL ? TG_KEY_FROM_FILE : TG_KEY_NONE;
         } else if (strcmp(k, "api_key") == 0) {
             if (tg_is_null(v))
                 continue;
+            if (pv->api_key != NULL)
+                return tg_cerr(c, d, v, "give api_key or api_key_file, not both");
+            pv->key_source = TG_KEY_FROM_ENV;
             if (s[0] != '$' || s[1] != '{' || s[strlen(s) - 1] != '}' ||
                 strchr(s + 2, '$') != NULL)
                 return tg_cerr(c, d, v,
@@ -725,6 +784,7 @@ static int tg_parse_provider(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *kn, yaml_n
             if (*pv->api_key == '\0') {
                 free(pv->api_key);
                 pv->api_key = NULL;
+                pv->key_source = TG_KEY_NONE;
                 tg_log(TG_LOG_WARN, 0, "%s:%zu:%zu: provider \"%s\" has no API key (%s is empty)",
                        d->file, v->start_mark.line + 1, v->start_mark.column + 1, name, s);
             }
@@ -1159,6 +1219,26 @@ tg_config_t *tg_config_load_source(const tg_config_source_t *src, char *err, siz
     }
     cf->source.from_disk = 0;
     return tg_config_compile(cf, err, errlen);
+}
+
+int tg_config_set_provider_key(tg_config_t *cf, const char *provider, const char *key)
+{
+    for (const char *q = key; *q; q++)
+        if ((unsigned char)*q < 0x20 || *q == 0x7f)
+            return -1;
+    for (size_t i = 0; i < cf->nproviders; i++) {
+        tg_provider_t *p = &cf->providers[i];
+        if (strcmp(p->name, provider) != 0)
+            continue;
+        if (p->api_key != NULL) {
+            explicit_bzero(p->api_key, strlen(p->api_key));
+            free(p->api_key);
+        }
+        p->api_key = *key != '\0' ? tg_xstrdup(key) : NULL;
+        p->key_source = *key != '\0' ? TG_KEY_ROTATED : TG_KEY_NONE;
+        return 0;
+    }
+    return -1;
 }
 
 static void (*tg_config_ext_free)(void *ext);

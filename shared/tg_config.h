@@ -39,6 +39,12 @@ typedef struct {
     tg_header_t *headers;
     size_t nheaders;
     int http2; /* use libcurl's full HTTP stack (HTTP/2 when offered) instead of the h1 pool */
+    enum {
+        TG_KEY_NONE = 0,
+        TG_KEY_FROM_ENV,
+        TG_KEY_FROM_FILE,
+        TG_KEY_ROTATED, /* replaced live with tollgatectl providers rotate-key */
+    } key_source;
     void *ext; /* per-process data built lazily from this provider (e.g. curl header lists) */
 } tg_provider_t;
 
@@ -145,6 +151,13 @@ int64_t tg_parse_duration_ms(const char *s);
 
 /** Parse "8m", "16k", "1g" or bare bytes; returns -1 when invalid. */
 int64_t tg_parse_size(const char *s);
+
+/**
+ * Replace a provider's API key in place (wiping the old one). Only for a configuration no
+ * request is using (the master's); workers compile a fresh copy first. Returns 0, or -1 when
+ * there is no such provider or the key holds a control character.
+ */
+int tg_config_set_provider_key(tg_config_t *cf, const char *provider, const char *key);
 
 /** Register how to free tg_provider_t.ext when a configuration is freed (once per process). */
 void tg_config_set_ext_free(void (*fn)(void *ext));

@@ -73,6 +73,38 @@ static void tg_worker_apply(tg_msg_t *m)
     tg_worker_reply(TG_MSG_CONFIG_ACK, m->generation, NULL);
 }
 
+/*
+ * A provider's key changes live: compile a fresh copy of the running configuration, carry over
+ * every provider key of the current one (earlier rotations included), set the new key, and
+ * switch to the copy. Requests in flight keep the old object and finish with the old key.
+ */
+static void tg_worker_provider_key(const char *name, const char *key)
+{
+    char err[TG_CONFIG_ERR_MAX];
+    tg_config_t *cf = tg_config_load_source(&tg_w.cf->source, err, sizeof(err));
+
+    if (cf == NULL) {
+        tg_log(TG_LOG_ERROR, 0, "provider key rotation failed: %s", err);
+        return;
+    }
+    cf->generation = tg_w.cf->generation;
+    for (size_t i = 0; i < cf->nproviders && i < tg_w.cf->nproviders; i++) {
+        const tg_provider_t *old = &tg_w.cf->providers[i];
+        if (strcmp(cf->providers[i].name, old->name) == 0 &&
+            old->key_source == TG_KEY_ROTATED)
+            tg_config_set_provider_key(cf, old->name, old->api_key ? old->api_key : "");
+    }
+    if (tg_config_set_provider_key(cf, name, key) == -1) {
+        tg_log(TG_LOG_ERROR, 0, "provider key rotation: no provider \"%s\"", name);
+        tg_config_unref(cf);
+        return;
+    }
+    tg_http_set_config(cf);
+    tg_config_unref(tg_w.cf);
+    tg_w.cf = cf;
+    tg_log(TG_LOG_INFO, 0, "provider \"%s\" has a new API key", name);
+}
+
 static void tg_worker_check_drained(evutil_socket_t fd, short what, void *arg)
 {
     struct timeval tv = {0, 50000};
@@ -115,6 +147,9 @@ static void tg_worker_channel_read(struct bufferevent *bev, void *arg)
             break;
         case TG_MSG_QUIT:
             tg_worker_drain((int64_t)m.generation);
+            break;
+        case TG_MSG_PROVIDER_KEY:
+            tg_worker_provider_key(m.name, m.text);
             break;
         default:
             tg_log(TG_LOG_WARN, 0, "unexpected message %d from the master", (int)m.type);
