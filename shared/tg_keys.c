@@ -48,7 +48,13 @@ int tg_pepper_load(const char *path, unsigned char pepper[TG_PEPPER_LEN], char *
         snprintf(err, errlen, "cannot open the pepper file %s: %s", path, strerror(errno));
         return -1;
     }
-    n = read(fd, pepper, TG_PEPPER_LEN);
+    {
+        unsigned char buf[TG_PEPPER_LEN + 1]; /* one more: a longer file is refused too */
+        n = read(fd, buf, sizeof(buf));
+        if (n == TG_PEPPER_LEN)
+            memcpy(pepper, buf, TG_PEPPER_LEN);
+        explicit_bzero(buf, sizeof(buf));
+    }
     close(fd);
     if (n != TG_PEPPER_LEN) {
         snprintf(err, errlen, "the pepper file %s must hold exactly %d bytes", path,

@@ -458,7 +458,8 @@ int tg_meter_prune(tg_store_t *s, int64_t now_ms, int64_t event_cutoff_ms)
     if (mdb_cursor_open(txn, s->dbi[TG_DB_EVENTS], &cur) == 0) {
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
              rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-            if (k.mv_size < 8 || tg_store_get_be64(k.mv_data) / 1000000 >= (uint64_t)event_cutoff_ms)
+            if (k.mv_size < 8 ||
+                tg_store_get_be64(k.mv_data) / 1000000 >= (uint64_t)event_cutoff_ms)
                 break;
             mdb_cursor_del(cur, 0);
         }

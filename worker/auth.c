@@ -5,6 +5,7 @@
 #include "worker/auth.h"
 #include "shared/tg_keys.h"
 #include "shared/tg_log.h"
+#include "worker/secevents.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -63,6 +64,28 @@ int tg_auth_request(tg_req_t *r)
     while (*secret == ' ')
         secret++;
     a = tg_key_verify(&tg_wstore, tg_pepper, secret, (int64_t)time(NULL), &r->key);
+    if (a != TG_AUTH_OK && a != TG_AUTH_ERROR) {
+        /* only the public part identifies the key in the trail: "tg_<id>" */
+        char prefix[3 + TG_KEY_ID_LEN + 1] = "-";
+        if (strncmp(secret, "tg_", 3) == 0 && strlen(secret) > 3 + TG_KEY_ID_LEN) {
+            memcpy(prefix, secret, 3 + TG_KEY_ID_LEN);
+            prefix[3 + TG_KEY_ID_LEN] = '\0';
+            for (int i = 3; i < 3 + TG_KEY_ID_LEN; i++) {
+                char ch = prefix[i];
+                if (!((ch >= 'a' && ch <= 'z') || (ch >= '2' && ch <= '7'))) {
+                    snprintf(prefix, sizeof(prefix), "malformed");
+                    break;
+                }
+            }
+        } else if (*secret != '\0') {
+            snprintf(prefix, sizeof(prefix), "malformed");
+        }
+        tg_secevent_auth_failure(prefix, r->client_addr,
+                                 a == TG_AUTH_MISSING   ? "missing"
+                                 : a == TG_AUTH_REVOKED ? "revoked"
+                                 : a == TG_AUTH_EXPIRED ? "expired"
+                                                        : "invalid");
+    }
     switch (a) {
     case TG_AUTH_OK:
         r->authed = 1;

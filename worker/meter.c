@@ -8,6 +8,7 @@
 #include "shared/tg_log.h"
 #include "shared/tg_meter.h"
 #include "worker/auth.h"
+#include "worker/secevents.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -97,6 +98,9 @@ int tg_meter_admit_request(tg_req_t *r, const tg_model_t *m, int64_t prompt_toke
     case TG_ADMIT_ERROR:
         goto store_error;
     case TG_ADMIT_BUDGET:
+        tg_secevent_budget(info.refused_scope,
+                           strcmp(info.refused_scope, "key") == 0 ? r->key.id : r->key.tenant,
+                           info.refused_window);
         snprintf(ra, sizeof(ra), "%lld", (long long)info.retry_after_s);
         tg_resp_header(r, "retry-after", ra);
         tg_resp_error(r, 429, "insufficient_quota", "insufficient_quota", NULL,

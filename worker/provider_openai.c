@@ -130,6 +130,17 @@ done:
     return rc;
 }
 
+/* Append a header line; on failure clear *ok (the list so far stays valid). */
+static void tg_slist_add(struct curl_slist **l, const char *line, int *ok)
+{
+    struct curl_slist *nl = curl_slist_append(*l, line);
+
+    if (nl == NULL)
+        *ok = 0;
+    else
+        *l = nl;
+}
+
 static tg_openai_ext_t *tg_openai_ext(tg_provider_t *p)
 {
     tg_openai_ext_t *e = p->ext;
@@ -143,7 +154,7 @@ static tg_openai_ext_t *tg_openai_ext(tg_provider_t *p)
     e->base.destroy = tg_openai_ext_destroy;
     for (int s = 0; s < 2; s++) {
         struct curl_slist *l = NULL;
-#define TG_ADD(txt)                                                                                    do {                                                                                                   struct curl_slist *nl = curl_slist_append(l, txt);                                                 if (nl == NULL)                                                                                        ok = 0;                                                                                        else                                                                                                   l = nl;                                                                                    } while (0)
+#define TG_ADD(txt) tg_slist_add(&l, txt, &ok)
         TG_ADD("Content-Type: application/json");
         TG_ADD(s ? "Accept: text/event-stream" : "Accept: application/json");
         TG_ADD("Expect:");
