@@ -238,9 +238,19 @@ int tg_audit_verify(tg_store_t *s, uint64_t *count, uint64_t *bad, const char **
         tg_audit_entry_clear(&e);
         (*count)++;
     }
-    if (expect - 1 != head_seq || (head_seq > 0 && memcmp(prev, head_hash, 32) != 0)) {
-        *bad = expect - 1 < head_seq ? expect : head_seq;
+    if (expect - 1 > head_seq) {
+        *bad = head_seq + 1;
+        *why = "entries beyond the recorded head (inserted, or the head was removed)";
+        goto out;
+    }
+    if (expect - 1 < head_seq) {
+        *bad = expect;
         *why = "entries missing at the end of the trail";
+        goto out;
+    }
+    if (head_seq > 0 && memcmp(prev, head_hash, 32) != 0) {
+        *bad = head_seq;
+        *why = "entry altered: the recorded head does not match it";
         goto out;
     }
     ret = 0;
