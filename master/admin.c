@@ -109,6 +109,42 @@ static json_t *tg_admin_providers(void)
     return json_pack("{s:b,s:o}", "ok", 1, "providers", arr);
 }
 
+/* A price in pico-dollars per token back to "USD per 1M tokens" text: 2500000 -> "2.50". */
+static json_t *tg_admin_price(int64_t pico)
+{
+    char buf[32];
+    int n = snprintf(buf, sizeof(buf), "%lld.%06lld", (long long)(pico / 1000000),
+                     (long long)(pico % 1000000));
+
+    while (n > 0 && buf[n - 1] == '0' && buf[n - 3] != '.')
+        buf[--n] = '\0';
+    return json_string(buf);
+}
+
+static json_t *tg_admin_routes(void)
+{
+    const tg_config_t *cf = tg_master_config();
+    json_t *arr = json_array();
+
+    for (size_t i = 0; i < cf->nmodels; i++) {
+        const tg_model_t *m = &cf->models[i];
+        json_t *caps = json_array();
+        static const char *const names[] = {"tools", "vision", "json", "reasoning", "embeddings"};
+        for (int c = 0; c < 5; c++)
+            if (m->caps & (1u << c))
+                json_array_append_new(caps, json_string(names[c]));
+        json_array_append_new(
+            arr, json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:I,s:I,s:o}", "name", m->name, "provider",
+                           m->provider->name, "upstream_model", m->upstream_model, "input",
+                           tg_admin_price(m->price.input), "output",
+                           tg_admin_price(m->price.output), "cached_input",
+                           m->price.cached >= 0 ? tg_admin_price(m->price.cached) : json_null(),
+                           "context_window", (json_int_t)m->context_window, "max_output_tokens",
+                           (json_int_t)m->max_output_tokens, "capabilities", caps));
+    }
+    return json_pack("{s:b,s:i,s:o}", "ok", 1, "generation", (int)cf->generation, "models", arr);
+}
+
 static json_t *tg_admin_dispatch(tg_admin_conn_t *c, json_t *req)
 {
     const char *cmd = json_string_value(json_object_get(req, "cmd"));
@@ -132,6 +168,8 @@ static json_t *tg_admin_dispatch(tg_admin_conn_t *c, json_t *req)
     }
     if (strcmp(cmd, "providers.list") == 0)
         return tg_admin_providers();
+    if (strcmp(cmd, "routes.show") == 0)
+        return tg_admin_routes();
     if (strcmp(cmd, "providers.rotate_key") == 0) {
         const char *name = json_string_value(json_object_get(req, "name"));
         const char *secret = json_string_value(json_object_get(req, "secret"));
