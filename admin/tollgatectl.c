@@ -1,124 +1,112 @@
 /*
  * tollgatectl: the operator's CLI for a running gateway. It speaks the admin socket protocol
  * (docs/admin-protocol.md): one JSON command per line, one JSON reply per line. Output is a
- * table for people, or the raw reply with --json for scripts; any failure exits non-zero.
+ * table for people, or the raw reply with --json for scripts; failures exit 1, command line
+ * mistakes exit 2. This file holds the global options, the dispatch and the gateway commands.
  */
-#include "shared/tg_config.h"
+#include "admin/ctl.h"
 
-#include <errno.h>
 #include <getopt.h>
-#include <jansson.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
-static void tg_usage(FILE *out)
+static const char tg_ctl_help[] =
+    "usage: tollgatectl [-s SOCKET | -c CONFIG] [--json] COMMAND ...\n"
+    "gateway:\n"
+    "  status                 version, configuration generation and checksum\n"
+    "  workers                worker processes, restarts, configuration generation\n"
+    "  reload                 reload the configuration (also: routes reload)\n"
+    "  drain                  drain in-flight requests and stop the gateway\n"
+    "keys and tenants:\n"
+    "  keys create|list|show|revoke|rotate|set ...     virtual keys (keys --help)\n"
+    "  tenants create|list|show|set ...                tenants and their limits\n"
+    "reports:\n"
+    "  usage [--by model] [--since 24h] [--until now]  requests, tokens and cost\n"
+    "  audit tail|verify|export ...                    the audit trail\n"
+    "upstreams:\n"
+    "  providers list | providers rotate-key NAME      (the new key is read from stdin)\n"
+    "  routes show | routes reload\n"
+    "options:\n"
+    "  -s, --socket SOCKET    the admin socket (else $TOLLGATE_SOCKET, else admin_socket\n"
+    "                         of -c CONFIG, default etc/tollgate.yaml)\n"
+    "  -c, --config CONFIG    read admin_socket from this configuration\n"
+    "  -j, --json             print the gateway's reply as one JSON line\n"
+    "  -h, --help             this help; COMMAND --help for a command's\n"
+    "exit status: 0 success, 1 failure (reason on stderr), 2 command line mistake\n";
+
+static void tg_ctl_print_status(const json_t *r)
 {
-    fprintf(out,
-            "usage: tollgatectl [-s SOCKET | -c CONFIG] [--json] COMMAND\n"
-            "commands:\n"
-            "  status           version, configuration generation and checksum\n"
-            "  workers          worker processes, restarts, configuration generation\n"
-            "  reload           reload the configuration (also: routes reload)\n"
-            "  drain            drain in-flight requests and stop the gateway\n"
-            "the socket is -s, else $TOLLGATE_SOCKET, else admin_socket from -c CONFIG\n"
-            "(default etc/tollgate.yaml)\n");
+    char b[7][256];
+
+    printf("tollgate %s (pid %s)\nconfiguration: %s\ngeneration:    %s\nsha256:        %s\n"
+           "providers:     %s\nmodels:        %s\n",
+           tg_ctl_fmt(json_object_get(r, "version"), b[0], 256),
+           tg_ctl_fmt(json_object_get(r, "pid"), b[1], 256),
+           tg_ctl_fmt(json_object_get(r, "config"), b[2], 256),
+           tg_ctl_fmt(json_object_get(r, "generation"), b[3], 256),
+           tg_ctl_fmt(json_object_get(r, "config_sha256"), b[4], 256),
+           tg_ctl_fmt(json_object_get(r, "providers"), b[5], 256),
+           tg_ctl_fmt(json_object_get(r, "models"), b[6], 256));
 }
 
-static int tg_connect(const char *path)
+static void tg_ctl_print_workers(const json_t *r)
 {
-    struct sockaddr_un sun;
-    int fd;
+    size_t i;
+    json_t *w;
 
-    memset(&sun, 0, sizeof(sun));
-    sun.sun_family = AF_UNIX;
-    if (strlen(path) >= sizeof(sun.sun_path)) {
-        fprintf(stderr, "tollgatectl: socket path too long: %s\n", path);
-        return -1;
+    printf("%-6s %-8s %-9s %-10s %s\n", "SLOT", "PID", "RESTARTS", "GENERATION", "UPTIME");
+    json_array_foreach(json_object_get(r, "workers"), i, w)
+    {
+        long long up = json_integer_value(json_object_get(w, "uptime_ms")) / 1000;
+        printf("%-6lld %-8lld %-9lld %-10lld %lldh%02lldm%02llds\n",
+               (long long)json_integer_value(json_object_get(w, "slot")),
+               (long long)json_integer_value(json_object_get(w, "pid")),
+               (long long)json_integer_value(json_object_get(w, "restarts")),
+               (long long)json_integer_value(json_object_get(w, "generation")), up / 3600,
+               up / 60 % 60, up % 60);
     }
-    memcpy(sun.sun_path, path, strlen(path));
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd == -1 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-        fprintf(stderr, "tollgatectl: cannot connect to %s: %s (is tollgate running?)\n", path,
-                strerror(errno));
-        if (fd != -1)
-            close(fd);
-        return -1;
-    }
-    return fd;
 }
 
-static json_t *tg_call(const char *path, json_t *cmd)
+int tg_ctl_gateway(const tg_ctl_t *ctx, const char *cmd)
 {
-    char *line = json_dumps(cmd, JSON_COMPACT);
-    char buf[65536];
-    size_t len = 0;
-    ssize_t n;
     json_t *reply;
-    json_error_t jerr;
-    int fd = tg_connect(path);
+    int rc = tg_ctl_exec_simple(ctx, cmd, &reply);
 
-    if (fd == -1 || line == NULL) {
-        free(line);
-        if (fd != -1)
-            close(fd);
-        return NULL;
+    if (rc == TG_CTL_OK && !ctx->as_json) {
+        if (strcmp(cmd, "workers") == 0)
+            tg_ctl_print_workers(reply);
+        else if (json_is_string(json_object_get(reply, "state")))
+            printf("%s\n", json_string_value(json_object_get(reply, "state")));
+        else
+            tg_ctl_print_status(reply);
     }
-    if (write(fd, line, strlen(line)) < 0 || write(fd, "\n", 1) < 0) {
-        fprintf(stderr, "tollgatectl: write failed: %s\n", strerror(errno));
-        free(line);
-        close(fd);
-        return NULL;
-    }
-    free(line);
-    while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0) {
-        len += (size_t)n;
-        if (memchr(buf, '\n', len) != NULL)
-            break;
-    }
-    close(fd);
-    reply = json_loadb(buf, len, JSON_DISABLE_EOF_CHECK, &jerr);
-    if (reply == NULL)
-        fprintf(stderr, "tollgatectl: bad reply from the gateway: %s\n", jerr.text);
-    return reply;
+    json_decref(reply);
+    return rc;
 }
 
-static void tg_print_human(const char *cmd, json_t *r)
+/* status, workers, reload, drain: no arguments beyond --json and --help */
+static int tg_ctl_simple(tg_ctl_t *ctx, int argc, char **argv)
 {
-    if (strcmp(cmd, "workers") == 0) {
-        size_t i;
-        json_t *w;
+    int n = tg_ctl_flags(ctx, argv[0], argc - 1, argv + 1, NULL, 0, NULL, 0);
 
-        printf("%-6s %-8s %-9s %-10s %s\n", "SLOT", "PID", "RESTARTS", "GENERATION", "UPTIME");
-        json_array_foreach(json_object_get(r, "workers"), i, w)
-        {
-            long long up = json_integer_value(json_object_get(w, "uptime_ms")) / 1000;
-            printf("%-6lld %-8lld %-9lld %-10lld %lldh%02lldm%02llds\n",
-                   json_integer_value(json_object_get(w, "slot")),
-                   json_integer_value(json_object_get(w, "pid")),
-                   json_integer_value(json_object_get(w, "restarts")),
-                   json_integer_value(json_object_get(w, "generation")), up / 3600,
-                   up / 60 % 60, up % 60);
-        }
-        return;
+    if (n == TG_CTL_HELP) {
+        fputs(tg_ctl_help, stdout);
+        return TG_CTL_OK;
     }
-    if (json_object_get(r, "state") != NULL) {
-        printf("%s\n", json_string_value(json_object_get(r, "state")));
-        return;
-    }
-    printf("tollgate %s (pid %lld)\nconfiguration: %s\ngeneration:    %lld\nsha256:        %s\n"
-           "providers:     %lld\nmodels:        %lld\n",
-           json_string_value(json_object_get(r, "version")),
-           json_integer_value(json_object_get(r, "pid")),
-           json_string_value(json_object_get(r, "config")),
-           json_integer_value(json_object_get(r, "generation")),
-           json_string_value(json_object_get(r, "config_sha256")),
-           json_integer_value(json_object_get(r, "providers")),
-           json_integer_value(json_object_get(r, "models")));
+    if (n < 0)
+        return TG_CTL_USAGE;
+    return tg_ctl_gateway(ctx, argv[0]);
 }
+
+static const struct {
+    const char *name;
+    tg_ctl_group_fn fn;
+} tg_ctl_commands[] = {
+    {"status", tg_ctl_simple}, {"workers", tg_ctl_simple}, {"reload", tg_ctl_simple},
+    {"drain", tg_ctl_simple},  {"keys", tg_ctl_keys},      {"tenants", tg_ctl_tenants},
+    {"audit", tg_ctl_audit},   {"usage", tg_ctl_usage},    {"providers", tg_ctl_providers},
+    {"routes", tg_ctl_routes},
+};
 
 int main(int argc, char **argv)
 {
@@ -127,78 +115,54 @@ int main(int argc, char **argv)
                                          {"config", required_argument, NULL, 'c'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    const char *sock = getenv("TOLLGATE_SOCKET"), *config = "etc/tollgate.yaml", *cmd;
-    char err[TG_CONFIG_ERR_MAX], name[64];
-    tg_config_t *cf = NULL;
-    json_t *req, *reply;
-    int as_json = 0, ch, rc = 1;
+    tg_ctl_t ctx = {getenv("TOLLGATE_SOCKET"), "etc/tollgate.yaml", 0};
+    const char *cmd;
+    int ch;
 
-    while ((ch = getopt_long(argc, argv, "s:c:jh", opts, NULL)) != -1) {
+    if (ctx.sock != NULL && ctx.sock[0] == '\0')
+        ctx.sock = NULL;
+    opterr = 0;
+    /* "+": stop at the command, whose own flags are parsed by the command */
+    while ((ch = getopt_long(argc, argv, "+s:c:jh", opts, NULL)) != -1) {
         switch (ch) {
         case 's':
-            sock = optarg;
+            ctx.sock = optarg;
             break;
         case 'c':
-            config = optarg;
-            sock = NULL;
+            ctx.config = optarg;
+            ctx.sock = NULL;
             break;
         case 'j':
-            as_json = 1;
+            ctx.as_json = 1;
             break;
         case 'h':
-            tg_usage(stdout);
-            return 0;
+            fputs(tg_ctl_help, stdout);
+            return TG_CTL_OK;
         default:
-            tg_usage(stderr);
-            return 2;
+            /* getopt's own message would name the binary's full path */
+            fprintf(stderr, "tollgatectl: unknown option or missing value \"%s\" (see --help)\n",
+                    argv[optind - 1]);
+            return TG_CTL_USAGE;
         }
     }
     if (optind >= argc) {
-        tg_usage(stderr);
-        return 2;
+        fputs(tg_ctl_help, stderr);
+        return TG_CTL_USAGE;
     }
     cmd = argv[optind];
-    if (strcmp(cmd, "routes") == 0 && optind + 1 < argc && strcmp(argv[optind + 1], "reload") == 0)
-        cmd = "reload";
-    if (strcmp(cmd, "status") != 0 && strcmp(cmd, "workers") != 0 &&
-        strcmp(cmd, "reload") != 0 && strcmp(cmd, "drain") != 0) {
-        fprintf(stderr, "tollgatectl: unknown command \"%s\"\n", cmd);
-        tg_usage(stderr);
-        return 2;
+    if (strcmp(cmd, "help") == 0) {
+        if (optind + 1 < argc) {
+            char *sub[] = {argv[optind + 1], "--help", NULL};
+            for (size_t i = 0; i < sizeof(tg_ctl_commands) / sizeof(tg_ctl_commands[0]); i++)
+                if (strcmp(sub[0], tg_ctl_commands[i].name) == 0)
+                    return tg_ctl_commands[i].fn(&ctx, 2, sub);
+        }
+        fputs(tg_ctl_help, stdout);
+        return TG_CTL_OK;
     }
-    if (sock == NULL) {
-        cf = tg_config_load_file(config, err, sizeof(err));
-        if (cf == NULL) {
-            fprintf(stderr, "tollgatectl: %s\n", err);
-            return 1;
-        }
-        if (cf->admin_socket == NULL) {
-            fprintf(stderr, "tollgatectl: %s has no admin_socket\n", config);
-            tg_config_unref(cf);
-            return 1;
-        }
-        sock = cf->admin_socket;
-    }
-    snprintf(name, sizeof(name), "%s", cmd);
-    req = json_pack("{s:s}", "cmd", name);
-    reply = tg_call(sock, req);
-    json_decref(req);
-    if (reply != NULL) {
-        if (as_json) {
-            char *s = json_dumps(reply, JSON_COMPACT);
-            printf("%s\n", s ? s : "null");
-            free(s);
-        }
-        if (json_is_true(json_object_get(reply, "ok"))) {
-            if (!as_json)
-                tg_print_human(name, reply);
-            rc = 0;
-        } else if (!as_json) {
-            fprintf(stderr, "tollgatectl: %s\n",
-                    json_string_value(json_object_get(reply, "error")));
-        }
-        json_decref(reply);
-    }
-    tg_config_unref(cf);
-    return rc;
+    for (size_t i = 0; i < sizeof(tg_ctl_commands) / sizeof(tg_ctl_commands[0]); i++)
+        if (strcmp(cmd, tg_ctl_commands[i].name) == 0)
+            return tg_ctl_commands[i].fn(&ctx, argc - optind, argv + optind);
+    fprintf(stderr, "tollgatectl: unknown command \"%s\" (see --help)\n", cmd);
+    return TG_CTL_USAGE;
 }

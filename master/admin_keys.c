@@ -500,10 +500,11 @@ static json_t *tg_tenants_cmd(tg_store_t *s, const char *cmd, json_t *req, const
         mdb_txn_abort(txn);
         return tg_err("store: %s", mdb_strerror(rc));
     }
-    (void)before;
     if ((e = tg_commit(s, txn, a, strcmp(cmd, "tenants.create") == 0 ? "tenant.create"
                                                                      : "tenant.set",
-                       name, json_pack("{s:o}", "limits", tg_limits_json(&t.limits)))) != NULL)
+                       name, json_pack("{s:o,s:b,s:b}", "limits", tg_limits_json(&t.limits),
+                                       "disabled", t.disabled, "was_disabled",
+                                       before.disabled))) != NULL)
         return e;
     return json_pack("{s:b,s:o}", "ok", 1, "tenant", tg_tenant_json(&t));
 }

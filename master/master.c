@@ -305,7 +305,8 @@ int tg_master_provider_key(const void *by, const char *name, const char *key, ch
 {
     tg_msg_t m;
 
-    if (tg_config_set_provider_key(tg_m.cf, name, key) == -1) {
+    if (tg_config_set_provider_key(tg_m.cf, name, key) == -1 ||
+        tg_config_override_key(name, key) == -1) {
         snprintf(err, errlen, "no provider named \"%s\" (or the key has a control character)",
                  name);
         return -1;
@@ -576,5 +577,6 @@ int tg_master_run(tg_config_t *cf)
     }
     tg_log(TG_LOG_INFO, 0, "stopped");
     tg_config_unref(tg_m.cf);
+    tg_config_overrides_clear();
     return tg_m.exit_code;
 }

@@ -1132,6 +1132,70 @@ static void tg_config_defaults(tg_config_t *cf)
     cf->store.event_retention_ms = (int64_t)30 * 86400000;
 }
 
+int tg_config_set_provider_key(tg_config_t *cf, const char *provider, const char *key)
+{
+    for (const char *q = key; *q; q++)
+        if ((unsigned char)*q < 0x20 || *q == 0x7f)
+            return -1;
+    for (size_t i = 0; i < cf->nproviders; i++) {
+        tg_provider_t *p = &cf->providers[i];
+        if (strcmp(p->name, provider) != 0)
+            continue;
+        if (p->api_key != NULL) {
+            explicit_bzero(p->api_key, strlen(p->api_key));
+            free(p->api_key);
+        }
+        p->api_key = *key != '\0' ? tg_xstrdup(key) : NULL;
+        p->key_source = *key != '\0' ? TG_KEY_ROTATED : TG_KEY_NONE;
+        return 0;
+    }
+    return -1;
+}
+
+/* Live-rotated provider keys, applied to every compiled configuration (see tg_config.h). */
+static struct tg_override_s {
+    char *provider;
+    char *key;
+    struct tg_override_s *next;
+} *tg_overrides;
+
+int tg_config_override_key(const char *provider, const char *key)
+{
+    struct tg_override_s *o;
+
+    for (const char *q = key; *q; q++)
+        if ((unsigned char)*q < 0x20 || *q == 0x7f)
+            return -1;
+    for (o = tg_overrides; o != NULL; o = o->next)
+        if (strcmp(o->provider, provider) == 0)
+            break;
+    if (o == NULL) {
+        if ((o = calloc(1, sizeof(*o))) == NULL || (o->provider = strdup(provider)) == NULL) {
+            free(o);
+            return -1;
+        }
+        o->next = tg_overrides;
+        tg_overrides = o;
+    } else {
+        explicit_bzero(o->key, strlen(o->key));
+        free(o->key);
+    }
+    o->key = tg_xstrdup(key);
+    return 0;
+}
+
+void tg_config_overrides_clear(void)
+{
+    while (tg_overrides != NULL) {
+        struct tg_override_s *o = tg_overrides;
+        tg_overrides = o->next;
+        explicit_bzero(o->key, strlen(o->key));
+        free(o->key);
+        free(o->provider);
+        free(o);
+    }
+}
+
 static tg_config_t *tg_config_compile(tg_config_t *cf, char *err, size_t errlen)
 {
     tg_cctx_t c;
@@ -1160,6 +1224,8 @@ static tg_config_t *tg_config_compile(tg_config_t *cf, char *err, size_t errlen)
         cf->nmodels = i + 1;
     }
     qsort(cf->models, cf->nmodels, sizeof(tg_model_t), tg_model_cmp);
+    for (struct tg_override_s *o = tg_overrides; o != NULL; o = o->next)
+        tg_config_set_provider_key(cf, o->provider, o->key); /* a provider may be gone: fine */
     if (cf->upstream.first_byte_timeout_ms > cf->upstream.total_timeout_ms) {
         snprintf(err, errlen, "%s:1:1: upstream.first_byte_timeout exceeds total_timeout",
                  cf->path);
@@ -1219,26 +1285,6 @@ tg_config_t *tg_config_load_source(const tg_config_source_t *src, char *err, siz
     }
     cf->source.from_disk = 0;
     return tg_config_compile(cf, err, errlen);
-}
-
-int tg_config_set_provider_key(tg_config_t *cf, const char *provider, const char *key)
-{
-    for (const char *q = key; *q; q++)
-        if ((unsigned char)*q < 0x20 || *q == 0x7f)
-            return -1;
-    for (size_t i = 0; i < cf->nproviders; i++) {
-        tg_provider_t *p = &cf->providers[i];
-        if (strcmp(p->name, provider) != 0)
-            continue;
-        if (p->api_key != NULL) {
-            explicit_bzero(p->api_key, strlen(p->api_key));
-            free(p->api_key);
-        }
-        p->api_key = *key != '\0' ? tg_xstrdup(key) : NULL;
-        p->key_source = *key != '\0' ? TG_KEY_ROTATED : TG_KEY_NONE;
-        return 0;
-    }
-    return -1;
 }
 
 static void (*tg_config_ext_free)(void *ext);

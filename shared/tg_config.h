@@ -159,6 +159,16 @@ int64_t tg_parse_size(const char *s);
  */
 int tg_config_set_provider_key(tg_config_t *cf, const char *provider, const char *key);
 
+/**
+ * Remember a live-rotated key for provider in this process: every configuration compiled from
+ * now on (reloads included) uses it instead of the configured one, until the process ends.
+ * Forked workers inherit the list. Returns 0, or -1 (out of memory, control character).
+ */
+int tg_config_override_key(const char *provider, const char *key);
+
+/** Forget every remembered key (wiping them). */
+void tg_config_overrides_clear(void);
+
 /** Register how to free tg_provider_t.ext when a configuration is freed (once per process). */
 void tg_config_set_ext_free(void (*fn)(void *ext));
 

@@ -75,31 +75,24 @@ static void tg_worker_apply(tg_msg_t *m)
 }
 
 /*
- * A provider's key changes live: compile a fresh copy of the running configuration, carry over
- * every provider key of the current one (earlier rotations included), set the new key, and
- * switch to the copy. Requests in flight keep the old object and finish with the old key.
+ * A provider's key changes live: remember it (every configuration compiled from now on, reloads
+ * included, uses it), compile a fresh copy of the running configuration and switch to it.
+ * Requests in flight keep the old object and finish with the old key.
  */
 static void tg_worker_provider_key(const char *name, const char *key)
 {
     char err[TG_CONFIG_ERR_MAX];
-    tg_config_t *cf = tg_config_load_source(&tg_w.cf->source, err, sizeof(err));
+    tg_config_t *cf;
 
-    if (cf == NULL) {
+    if (tg_config_override_key(name, key) == -1) {
+        tg_log(TG_LOG_ERROR, 0, "provider key rotation for \"%s\" refused", name);
+        return;
+    }
+    if ((cf = tg_config_load_source(&tg_w.cf->source, err, sizeof(err))) == NULL) {
         tg_log(TG_LOG_ERROR, 0, "provider key rotation failed: %s", err);
         return;
     }
     cf->generation = tg_w.cf->generation;
-    for (size_t i = 0; i < cf->nproviders && i < tg_w.cf->nproviders; i++) {
-        const tg_provider_t *old = &tg_w.cf->providers[i];
-        if (strcmp(cf->providers[i].name, old->name) == 0 &&
-            old->key_source == TG_KEY_ROTATED)
-            tg_config_set_provider_key(cf, old->name, old->api_key ? old->api_key : "");
-    }
-    if (tg_config_set_provider_key(cf, name, key) == -1) {
-        tg_log(TG_LOG_ERROR, 0, "provider key rotation: no provider \"%s\"", name);
-        tg_config_unref(cf);
-        return;
-    }
     tg_http_set_config(cf);
     tg_config_unref(tg_w.cf);
     tg_w.cf = cf;
@@ -261,6 +254,7 @@ void tg_worker_main(tg_config_t *cf, int slot, int channel, const int *fds, int 
     close(tg_w.sigfd);
     event_base_free(tg_w.base);
     tg_config_unref(tg_w.cf);
+    tg_config_overrides_clear();
     tg_log(TG_LOG_INFO, 0, "exiting");
     exit(0);
 }
