@@ -19,6 +19,8 @@
 #include <string.h>
 #include <time.h>
 
+#define TG_MAX_EXPIRES_IN ((json_int_t)10 * 366 * 86400)
+
 static json_t *tg_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static json_t *tg_err(const char *fmt, ...)
@@ -205,8 +207,9 @@ static json_t *tg_keys_create(tg_store_t *s, json_t *req, const tg_actor_t *a)
     if ((e = tg_limits_from(req, &k.limits)) != NULL)
         return e;
     if ((v = json_object_get(req, "expires_in")) != NULL) {
-        if (!json_is_integer(v) || json_integer_value(v) <= 0)
-            return tg_err("expires_in must be a positive number of seconds");
+        if (!json_is_integer(v) || json_integer_value(v) <= 0 ||
+            json_integer_value(v) > TG_MAX_EXPIRES_IN)
+            return tg_err("expires_in must be a number of seconds from 1 to 10 years");
         k.expires = k.created + json_integer_value(v);
     }
     if ((v = json_object_get(req, "task")) != NULL) {
@@ -358,6 +361,11 @@ static json_t *tg_keys_mutate(tg_store_t *s, const char *cmd, json_t *req, const
         int64_t grace = json_is_integer(g) ? json_integer_value(g) : 3600;
         char id[TG_KEY_ID_LEN + 1];
 
+        if (g != NULL && !json_is_integer(g)) {
+            /* a typo must never turn into an hour of grace for a leaked secret */
+            mdb_txn_abort(txn);
+            return tg_err("grace_seconds must be an integer number of seconds");
+        }
         if (k.status == TG_KEY_REVOKED) {
             mdb_txn_abort(txn);
             return tg_err("key %s is revoked; create a new one", k.id);
@@ -404,9 +412,15 @@ static json_t *tg_keys_mutate(tg_store_t *s, const char *cmd, json_t *req, const
                     snprintf(k.models[k.nmodels++], TG_NAME_MAX, "%s", json_string_value(m));
             }
         }
-        if ((v = json_object_get(req, "expires_in")) != NULL && json_is_integer(v))
+        if ((v = json_object_get(req, "expires_in")) != NULL) {
+            if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+                json_integer_value(v) > TG_MAX_EXPIRES_IN) {
+                mdb_txn_abort(txn);
+                return tg_err("expires_in must be a number of seconds up to 10 years (0: never)");
+            }
             k.expires = json_integer_value(v) > 0 ? (int64_t)time(NULL) + json_integer_value(v)
                                                   : 0;
+        }
         extra = json_object();
         json_object_set_new(extra, "limits", tg_limits_json(&k.limits));
     }
@@ -436,6 +450,31 @@ static json_t *tg_keys_show(tg_store_t *s, json_t *req)
         return e;
     mdb_txn_abort(txn);
     return json_pack("{s:b,s:o}", "ok", 1, "key", tg_key_json(&k));
+}
+
+static void tg_tenant_hash(const tg_tenant_t *t, char out[65])
+{
+    char *buf;
+    size_t len;
+
+    if (t == NULL || tg_tenant_encode(t, &buf, &len) == -1) {
+        snprintf(out, 65, "none");
+        return;
+    }
+    tg_record_hash(buf, len, out);
+    free(buf);
+}
+
+/* Audit detail of a tenant change: limits, enabled state, record hashes before and after. */
+static json_t *tg_tenant_detail(const tg_tenant_t *before, const tg_tenant_t *after, int existed)
+{
+    char hb[65], ha[65];
+
+    tg_tenant_hash(existed ? before : NULL, hb);
+    tg_tenant_hash(after, ha);
+    return json_pack("{s:o,s:b,s:b,s:s,s:s}", "limits", tg_limits_json(&after->limits),
+                     "disabled", after->disabled, "was_disabled", existed && before->disabled,
+                     "before", hb, "after", ha);
 }
 
 static json_t *tg_tenants_cmd(tg_store_t *s, const char *cmd, json_t *req, const tg_actor_t *a)
@@ -502,9 +541,9 @@ static json_t *tg_tenants_cmd(tg_store_t *s, const char *cmd, json_t *req, const
     }
     if ((e = tg_commit(s, txn, a, strcmp(cmd, "tenants.create") == 0 ? "tenant.create"
                                                                      : "tenant.set",
-                       name, json_pack("{s:o,s:b,s:b}", "limits", tg_limits_json(&t.limits),
-                                       "disabled", t.disabled, "was_disabled",
-                                       before.disabled))) != NULL)
+                       name,
+                       tg_tenant_detail(&before, &t, strcmp(cmd, "tenants.create") != 0))) !=
+        NULL)
         return e;
     return json_pack("{s:b,s:o}", "ok", 1, "tenant", tg_tenant_json(&t));
 }
