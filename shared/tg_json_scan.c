@@ -368,7 +368,7 @@ int tg_json_span_int(const char *doc, const tg_jspan_t *s, int64_t *out)
         return -1;
     for (size_t i = 0; i < s->len; i++) {
         char c = doc[s->off + i];
-        if (c < '0' || c > '9')
+        if (c < '0' || c > '9' || v > (INT64_MAX - (c - '0')) / 10)
             return -1;
         v = v * 10 + (c - '0');
     }

@@ -279,7 +279,8 @@ static void tg_key_field(void *dst, const msgpack_object *k, const msgpack_objec
     else if (tg_key_is(k, "name"))
         tg_copy_str(key->name, sizeof(key->name), v);
     else if (tg_key_is(k, "status"))
-        key->status = (tg_key_status_t)tg_int_of(v);
+        key->status = v->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (tg_key_status_t)v->via.u64
+                                                                  : (tg_key_status_t)255;
     else if (tg_key_is(k, "created"))
         key->created = tg_int_of(v);
     else if (tg_key_is(k, "expires"))
@@ -412,8 +413,8 @@ tg_auth_t tg_key_verify(tg_store_t *s, const unsigned char pepper[TG_PEPPER_LEN]
     explicit_bzero(mac, sizeof(mac));
     if (!ok)
         return TG_AUTH_INVALID;
-    if (k->status == TG_KEY_REVOKED)
-        return TG_AUTH_REVOKED;
+    if (k->status != TG_KEY_ACTIVE)
+        return TG_AUTH_REVOKED; /* any status this build does not know fails closed */
     if (k->expires != 0 && k->expires <= now)
         return TG_AUTH_EXPIRED;
     return TG_AUTH_OK;

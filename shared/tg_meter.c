@@ -89,7 +89,8 @@ static int tg_ladd(tg_store_t *s, MDB_txn *txn, char type, int scope, const char
 
     if (rc != 0)
         return rc;
-    v += delta;
+    if (__builtin_add_overflow(v, delta, &v))
+        v = delta > 0 ? INT64_MAX : INT64_MIN; /* saturate: a wrapped counter would be a lie */
     if (floor0 && v < 0)
         v = 0;
     d.mv_size = 8;
@@ -151,7 +152,7 @@ tg_admit_t tg_meter_admit(tg_store_t *s, const tg_key_t *k, const tg_tenant_t *t
                 goto fail;
             if (sc == TG_SCOPE_KEY || info->tok_limit == 0) {
                 info->tok_limit = l->tpm;
-                info->tok_remaining = l->tpm - v - est_tokens > 0 ? l->tpm - v - est_tokens : 0;
+                info->tok_remaining = est_tokens < l->tpm - v ? l->tpm - v - est_tokens : 0;
                 info->tok_reset_ms = minute_left;
             }
             if (v >= l->tpm) {
@@ -173,7 +174,8 @@ tg_admit_t tg_meter_admit(tg_store_t *s, const tg_key_t *k, const tg_tenant_t *t
         if (verdict == TG_ADMIT_OK && l->daily_budget_micros > 0) {
             if ((rc = tg_lget(s, txn, 'd', sc, ids[sc], day, &v)) != 0)
                 goto fail;
-            if (v + est_cost_pico > l->daily_budget_micros * 1000000) {
+            /* compare without adding: the worst case may be saturated at INT64_MAX */
+            if (est_cost_pico > l->daily_budget_micros * 1000000 - v) {
                 verdict = TG_ADMIT_BUDGET;
                 info->retry_after_s = (86400000 - now_ms % 86400000 + 999) / 1000;
                 snprintf(info->refused_window, sizeof(info->refused_window), "day");
@@ -183,7 +185,7 @@ tg_admit_t tg_meter_admit(tg_store_t *s, const tg_key_t *k, const tg_tenant_t *t
         if (verdict == TG_ADMIT_OK && l->monthly_budget_micros > 0) {
             if ((rc = tg_lget(s, txn, 'm', sc, ids[sc], month, &v)) != 0)
                 goto fail;
-            if (v + est_cost_pico > l->monthly_budget_micros * 1000000) {
+            if (est_cost_pico > l->monthly_budget_micros * 1000000 - v) {
                 verdict = TG_ADMIT_BUDGET;
                 info->retry_after_s = (tg_month_left_ms(now_ms) + 999) / 1000;
                 snprintf(info->refused_window, sizeof(info->refused_window), "month");

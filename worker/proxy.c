@@ -262,7 +262,30 @@ static void tg_proxy_abort(tg_req_t *req)
 }
 
 enum { TG_F_MODEL, TG_F_STREAM, TG_F_STREAM_OPTIONS, TG_F_MESSAGES, TG_F_PROMPT, TG_F_INPUT,
-       TG_F_MAX_TOKENS, TG_F_MAX_COMPLETION_TOKENS, TG_F_COUNT };
+       TG_F_MAX_TOKENS, TG_F_MAX_COMPLETION_TOKENS, TG_F_N, TG_F_BEST_OF, TG_F_COUNT };
+
+#define TG_MAX_TOKENS_LIMIT 100000000 /* far above any model's output; beyond it: 400 */
+#define TG_MAX_CHOICES 128
+
+/*
+ * An optional positive integer field (max_tokens, n, ...): absent leaves *out alone; present
+ * but not an integer in 1..max answers 400 naming the field. Returns 0 or -1 (answered).
+ */
+static int tg_proxy_int_field(tg_req_t *r, const tg_jspan_t *s, const char *name, int64_t max,
+                              int64_t *out)
+{
+    int64_t v;
+
+    if (s->type == TG_JT_NONE || s->type == TG_JT_NULL)
+        return 0;
+    if (tg_json_span_int(r->body.data, s, &v) == -1 || v < 1 || v > max) {
+        tg_resp_error(r, 400, "invalid_request_error", "invalid_value", name,
+                      "'%s' must be an integer from 1 to %lld.", name, (long long)max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
 
 /*
  * The upstream body: the client's bytes with "model" replaced by the upstream id and, on
@@ -336,7 +359,7 @@ void tg_proxy_handle(tg_req_t *r, tg_endpoint_t ep)
 {
     static const char *const keys[TG_F_COUNT] = {
         "model", "stream", "stream_options", "messages", "prompt", "input", "max_tokens",
-        "max_completion_tokens"};
+        "max_completion_tokens", "n", "best_of"};
     tg_jspan_t f[TG_F_COUNT];
     tg_jfield_t fields[TG_F_COUNT];
     tg_jscan_t scan;
@@ -344,7 +367,7 @@ void tg_proxy_handle(tg_req_t *r, tg_endpoint_t ep)
     const char *doc = r->body.data, *name;
     char namebuf[256];
     size_t namelen;
-    int64_t max_tokens;
+    int64_t max_tokens, choices = 1, best_of = 1;
     tg_proxy_t *p;
     tg_buf_t url = {0}, body = {0};
     int stream, line, col;
@@ -427,9 +450,18 @@ void tg_proxy_handle(tg_req_t *r, tg_endpoint_t ep)
         return;
     }
     stream = ep != TG_EP_EMBEDDINGS && f[TG_F_STREAM].type == TG_JT_TRUE;
-    if (tg_json_span_int(doc, &f[TG_F_MAX_COMPLETION_TOKENS], &max_tokens) == -1 &&
-        tg_json_span_int(doc, &f[TG_F_MAX_TOKENS], &max_tokens) == -1)
-        max_tokens = ep == TG_EP_EMBEDDINGS ? 0 : m->max_output_tokens;
+    /* the worst case a budget must cover: every choice may run to max_tokens */
+    max_tokens = ep == TG_EP_EMBEDDINGS ? 0 : m->max_output_tokens;
+    if (tg_proxy_int_field(r, &f[TG_F_MAX_TOKENS], "max_tokens", TG_MAX_TOKENS_LIMIT,
+                           &max_tokens) == -1 ||
+        tg_proxy_int_field(r, &f[TG_F_MAX_COMPLETION_TOKENS], "max_completion_tokens",
+                           TG_MAX_TOKENS_LIMIT, &max_tokens) == -1 ||
+        tg_proxy_int_field(r, &f[TG_F_N], "n", TG_MAX_CHOICES, &choices) == -1 ||
+        tg_proxy_int_field(r, &f[TG_F_BEST_OF], "best_of", TG_MAX_CHOICES, &best_of) == -1)
+        return;
+    if (best_of > choices)
+        choices = best_of;
+    max_tokens *= choices;
     r->model = m->name; /* from here on the request is metered as this model */
     r->provider = m->provider->name;
     if (tg_meter_admit_request(r, m, (int64_t)(r->body.len + 3) / 4, max_tokens) == -1)
