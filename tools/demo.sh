@@ -1,10 +1,13 @@
-#!/bin/sh
+#!/bin/bash
 # `make demo`: run Tollgate on simulated providers. tollgate-sim plays every provider on
-# 127.0.0.1:9090; the gateway serves http://127.0.0.1:8080/v1 in the foreground until ^C.
+# 127.0.0.1:9090; the gateway serves http://127.0.0.1:8080/v1 until ^C. On first start a demo
+# tenant and key are created; the key is printed and kept in build/demo.key.
 set -eu
 build=${1:-build}
 cd "$(dirname "$0")/.."
 sim_log=$build/demo-sim.log
+key_file=$build/demo.key
+ctl="$build/tollgatectl -c etc/demo.yaml"
 
 port_busy() {
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0 || return 1
@@ -19,7 +22,20 @@ done
 
 "$build/tollgate-sim" --listen 127.0.0.1:9090 --quiet >"$sim_log" 2>&1 &
 sim=$!
-trap 'kill $sim 2>/dev/null; wait $sim 2>/dev/null || true' EXIT INT TERM
+gw=
+stop() {
+    # ^C in a terminal reaches the gateway too (it drains on its own): give it a moment before
+    # asking, since a second signal would make it stop at once instead of draining
+    if [ -n "$gw" ]; then
+        for _ in $(seq 10); do kill -0 "$gw" 2>/dev/null || break; sleep 0.1; done
+        kill -TERM "$gw" 2>/dev/null
+        wait "$gw" 2>/dev/null
+    fi
+    kill "$sim" 2>/dev/null
+    wait "$sim" 2>/dev/null || true
+}
+trap 'stop; exit 0' INT TERM
+trap 'stop' EXIT
 i=0
 until grep -q "listening" "$sim_log" 2>/dev/null; do
     i=$((i + 1))
@@ -31,18 +47,52 @@ until grep -q "listening" "$sim_log" 2>/dev/null; do
     sleep 0.1
 done
 
+"$build/tollgate" -c etc/demo.yaml &
+gw=$!
+i=0
+until [ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/readyz 2>/dev/null)" = 200 ]; do
+    i=$((i + 1))
+    if [ $i -gt 100 ] || ! kill -0 $gw 2>/dev/null; then
+        echo "tollgate demo: the gateway did not start (see the lines above)" >&2
+        exit 1
+    fi
+    sleep 0.1
+done
+
+# The demo key: reuse the one from an earlier run if the store still knows it, else make one.
+key=
+if [ -s "$key_file" ]; then
+    key=$(cat "$key_file")
+    id=$(printf '%s' "$key" | cut -d_ -f2)
+    $ctl --json keys show "$id" 2>/dev/null | grep -q '"status":"active"' || key=
+fi
+if [ -z "$key" ]; then
+    key=$($ctl --json keys create --tenant demo --name demo-key |
+          sed -n 's/.*"secret":"\(tg_[A-Za-z0-9_]*\)".*/\1/p')
+    [ -n "$key" ] || { echo "tollgate demo: could not create the demo key" >&2; exit 1; }
+    (umask 077 && printf '%s\n' "$key" >"$key_file")
+fi
+
 cat <<MSG
 
   Tollgate demo: http://127.0.0.1:8080/v1  (providers simulated by tollgate-sim on :9090)
 
+  Your demo key (also in $key_file):
+    $key
+
   Try it from another terminal:
-    curl http://127.0.0.1:8080/v1/chat/completions -H 'Content-Type: application/json' \\
+    export TOLLGATE_KEY=\$(cat $key_file)
+    curl http://127.0.0.1:8080/v1/chat/completions -H "Authorization: Bearer \$TOLLGATE_KEY" \\
+      -H 'Content-Type: application/json' \\
       -d '{"model":"gpt-4o","messages":[{"role":"user","content":"Hello!"}]}'
-    curl -N http://127.0.0.1:8080/v1/chat/completions -H 'Content-Type: application/json' \\
+    curl -N http://127.0.0.1:8080/v1/chat/completions -H "Authorization: Bearer \$TOLLGATE_KEY" \\
+      -H 'Content-Type: application/json' \\
       -d '{"model":"deepseek-chat","stream":true,"messages":[{"role":"user","content":"Hi"}]}'
-    $build/tollgatectl -c etc/demo.yaml status
+    $build/tollgatectl -c etc/demo.yaml usage --by model
+    $build/tollgatectl -c etc/demo.yaml keys list
 
   Access log: $build/demo-access.log    Stop: Ctrl-C
 
 MSG
-"$build/tollgate" -c etc/demo.yaml
+wait "$gw" || true
+gw=

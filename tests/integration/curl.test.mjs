@@ -11,6 +11,7 @@ import {
   run,
   startSim,
   startGateway,
+  adminCall,
   freePorts,
   tempDir,
   sseData,
@@ -44,11 +45,12 @@ function demoConfig({ dir, port, simPort }) {
   must(/^admin_socket:.*$/m, `admin_socket: ${path.join(dir, 'admin.sock')}`);
   must(/^(\s+)error_log:.*$/m, `$1error_log: ${path.join(dir, 'error.log')}`);
   must(/^(\s+)access_log:.*$/m, `$1access_log: ${path.join(dir, 'access.log')}`);
+  must(/^(\s+)path: build\/demo-data$/m, `$1path: ${path.join(dir, 'data')}`);
   return text;
 }
 
 describe('curl', () => {
-  let sim, gw, url;
+  let sim, gw, url, key;
 
   before(async () => {
     sim = await startSim();
@@ -56,6 +58,10 @@ describe('curl', () => {
     const [port] = await freePorts(1);
     gw = await startGateway({ dir, port, configText: demoConfig({ dir, port, simPort: sim.port }) });
     url = gw.url;
+    // the demo runs with auth: keys; make the key `make demo` would have printed
+    const made = await adminCall(gw.adminSocket, { cmd: 'keys.create', tenant: 'demo', name: 'demo-key' });
+    assert.equal(made.ok, true, JSON.stringify(made));
+    key = made.secret;
   });
 
   after(async () => {
@@ -63,7 +69,8 @@ describe('curl', () => {
     await sim?.stop();
   });
 
-  const curl = (args) => run('curl', ['-sS', ...args], { timeout: 30000 });
+  const curl = (args) =>
+    run('curl', ['-sS', '-H', `Authorization: Bearer ${key}`, ...args], { timeout: 30000 });
   const chatBody = (extra = {}) =>
     JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Hello!' }], ...extra });
 
@@ -77,7 +84,7 @@ describe('curl', () => {
       const ours = cmd
         .replace(/http:\/\/(127\.0\.0\.1|localhost):8080/g, url)
         .replace(/^curl\s/, 'curl -sS --fail-with-body ');
-      const r = await run('bash', ['-c', ours], { timeout: 30000 });
+      const r = await run('bash', ['-c', ours], { timeout: 30000, env: { TOLLGATE_KEY: key } });
       assert.equal(r.code, 0, `${cmd}\nexit ${r.code}: ${r.stderr}\n${r.stdout}`);
       if (/"stream":\s*true/.test(cmd)) {
         streams++;
@@ -106,6 +113,7 @@ describe('curl', () => {
     assert.match(m[1], /http:\/\/127\.0\.0\.1:8080\/v1/);
     const code = m[1].replace(/http:\/\/127\.0\.0\.1:8080/g, url);
     const r = await run(process.execPath, ['--input-type=module', '-e', code], {
+      env: { TOLLGATE_KEY: key },
       cwd: path.dirname(new URL(import.meta.url).pathname), // resolves the pinned openai package
       timeout: 30000,
     });

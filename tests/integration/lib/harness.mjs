@@ -622,3 +622,45 @@ export function costUsd(price, usage) {
   const micros = (pico + 500000n) / 1000000n;
   return `${micros / 1000000n}.${String(micros % 1000000n).padStart(6, '0')}`;
 }
+
+/* ---- admin socket ---------------------------------------------------------------------------- */
+
+/**
+ * Send one command to the admin socket on a fresh connection (one JSON line out, one JSON line
+ * back, as docs/admin-protocol.md says) and resolve with the parsed reply. Rejects on a
+ * connection error, a reply that is not JSON, or no reply within timeout ms.
+ */
+export function adminCall(socketPath, obj, { timeout = 10000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const sock = net.createConnection(socketPath);
+    let buf = '';
+    let done = false;
+    const finish = (err, value) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      sock.destroy();
+      if (err) reject(err);
+      else resolve(value);
+    };
+    const timer = setTimeout(
+      () => finish(new Error(`admin ${JSON.stringify(obj)}: no reply after ${timeout} ms`)),
+      timeout,
+    );
+    sock.setEncoding('utf8');
+    sock.on('connect', () => sock.write(`${JSON.stringify(obj)}\n`));
+    sock.on('data', (d) => {
+      buf += d;
+      const nl = buf.indexOf('\n');
+      if (nl === -1) return;
+      const line = buf.slice(0, nl);
+      try {
+        finish(null, JSON.parse(line));
+      } catch {
+        finish(new Error(`admin ${JSON.stringify(obj)}: reply is not JSON: ${line}`));
+      }
+    });
+    sock.on('error', (e) => finish(e));
+    sock.on('close', () => finish(new Error(`admin ${JSON.stringify(obj)}: closed without a reply: ${buf}`)));
+  });
+}
