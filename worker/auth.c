@@ -7,13 +7,55 @@
 #include "shared/tg_log.h"
 #include "worker/secevents.h"
 
+#include <openssl/crypto.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
 static tg_store_t tg_wstore;
 static int tg_have_store;
+
+/*
+ * Verified keys, so that a keep-alive client does not pay an HMAC, two read transactions and two
+ * record decodes per request. An entry is trusted only while the control environment has seen
+ * no write since it was filled (LMDB's last transaction id, read from the meta page without a
+ * transaction): any key or tenant change, by any process, invalidates every entry at once, so a
+ * revocation still takes effect on the next request. Time-based checks (expiry, rotation grace)
+ * are redone on every hit. Slots are chosen by the key's public id; the secret is compared in
+ * constant time.
+ */
+#define TG_AUTH_CACHE 64
+
+typedef struct {
+    size_t txnid;
+    int used, previous; /* previous: matched the pre-rotation secret */
+    int have_tenant;
+    char secret[TG_KEY_LEN + 1];
+    tg_key_t key;
+    tg_tenant_t tenant;
+} tg_auth_slot_t;
+
+static tg_auth_slot_t *tg_auth_cache;
+
+static size_t tg_control_txnid(void)
+{
+    MDB_envinfo info;
+
+    if (mdb_env_info(tg_wstore.control, &info) != 0)
+        return (size_t)-1;
+    return info.me_last_txnid;
+}
+
+static tg_auth_slot_t *tg_auth_slot(const char *secret)
+{
+    uint32_t h = 2166136261u; /* FNV-1a over the public id */
+
+    for (int i = 3; i < 3 + TG_KEY_ID_LEN && secret[i]; i++)
+        h = (h ^ (unsigned char)secret[i]) * 16777619u;
+    return &tg_auth_cache[h % TG_AUTH_CACHE];
+}
 
 int tg_auth_init(const tg_config_t *cf)
 {
@@ -28,11 +70,86 @@ int tg_auth_init(const tg_config_t *cf)
         return -1;
     }
     tg_have_store = 1;
-    return 0;
+    tg_auth_cache = calloc(TG_AUTH_CACHE, sizeof(*tg_auth_cache));
+    return tg_auth_cache != NULL ? 0 : -1;
+}
+
+int tg_auth_tenant(tg_req_t *r, tg_tenant_t *t)
+{
+    tg_auth_slot_t *slot = r->auth_slot;
+    MDB_txn *txn;
+    int rc;
+
+    if (slot != NULL && slot->used && slot->txnid == tg_control_txnid() &&
+        strcmp(slot->key.id, r->key.id) == 0) {
+        if (!slot->have_tenant)
+            return MDB_NOTFOUND;
+        *t = slot->tenant;
+        return 0;
+    }
+    if ((rc = mdb_txn_begin(tg_wstore.control, NULL, MDB_RDONLY, &txn)) != 0)
+        return rc;
+    rc = tg_tenant_get(&tg_wstore, txn, r->key.tenant, t);
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+/* Verify through the cache; fills the slot on a miss. */
+static tg_auth_t tg_auth_verify(tg_req_t *r, const char *secret, int64_t now)
+{
+    tg_auth_slot_t *slot;
+    size_t txnid, len = strlen(secret);
+    tg_auth_t a;
+    MDB_txn *txn;
+
+    r->auth_slot = NULL;
+    if (len != TG_KEY_LEN)
+        return tg_key_verify(&tg_wstore, tg_pepper, secret, now, &r->key);
+    slot = tg_auth_slot(secret);
+    txnid = tg_control_txnid();
+    if (slot->used && slot->txnid == txnid &&
+        CRYPTO_memcmp(slot->secret, secret, TG_KEY_LEN) == 0) {
+        r->key = slot->key;
+        r->auth_slot = slot;
+        if (slot->previous && slot->key.prev_until <= now)
+            return TG_AUTH_INVALID; /* the rotation grace ended */
+        if (slot->key.expires != 0 && slot->key.expires <= now)
+            return TG_AUTH_EXPIRED;
+        return TG_AUTH_OK;
+    }
+    a = tg_key_verify(&tg_wstore, tg_pepper, secret, now, &r->key);
+    if (a != TG_AUTH_OK)
+        return a;
+    /* remember it, with its tenant, as of the transaction id read before verifying */
+    memset(slot, 0, sizeof(*slot));
+    slot->txnid = txnid;
+    memcpy(slot->secret, secret, TG_KEY_LEN);
+    slot->key = r->key;
+    {
+        unsigned char mac[32];
+        tg_key_hmac(tg_pepper, secret, len, mac);
+        slot->previous = CRYPTO_memcmp(mac, r->key.hmac, 32) != 0;
+        explicit_bzero(mac, sizeof(mac));
+    }
+    if (mdb_txn_begin(tg_wstore.control, NULL, MDB_RDONLY, &txn) == 0) {
+        int rc = tg_tenant_get(&tg_wstore, txn, r->key.tenant, &slot->tenant);
+        mdb_txn_abort(txn);
+        if (rc == 0 || rc == MDB_NOTFOUND) {
+            slot->have_tenant = rc == 0;
+            slot->used = 1;
+        }
+    }
+    r->auth_slot = slot->used ? slot : NULL;
+    return a;
 }
 
 void tg_auth_shutdown(void)
 {
+    if (tg_auth_cache != NULL) {
+        explicit_bzero(tg_auth_cache, TG_AUTH_CACHE * sizeof(*tg_auth_cache));
+        free(tg_auth_cache);
+        tg_auth_cache = NULL;
+    }
     if (tg_have_store)
         tg_store_close(&tg_wstore);
     tg_have_store = 0;
@@ -63,7 +180,7 @@ int tg_auth_request(tg_req_t *r)
         secret = "";
     while (*secret == ' ')
         secret++;
-    a = tg_key_verify(&tg_wstore, tg_pepper, secret, (int64_t)time(NULL), &r->key);
+    a = tg_auth_verify(r, secret, (int64_t)time(NULL));
     if (a != TG_AUTH_OK && a != TG_AUTH_ERROR) {
         /* only the public part identifies the key in the trail: "tg_<id>" */
         char prefix[3 + TG_KEY_ID_LEN + 1] = "-";

@@ -19,6 +19,12 @@ void tg_auth_shutdown(void);
 tg_store_t *tg_worker_store(void);
 
 /**
+ * The tenant record of an authenticated request, from the same cache as the key (valid until
+ * the next write to the control store). Returns 0, MDB_NOTFOUND, or another LMDB error.
+ */
+int tg_auth_tenant(tg_req_t *r, tg_tenant_t *t);
+
+/**
  * Authenticate r when its configuration requires keys. Returns 0 (r->key set, or auth off), or
  * -1 after answering 401 (missing, invalid, revoked, expired key) or 503 (store failure).
  */

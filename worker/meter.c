@@ -67,17 +67,13 @@ int tg_meter_admit_request(tg_req_t *r, const tg_model_t *m, int64_t prompt_toke
     tg_tenant_t tenant;
     tg_admit_info_t info;
     tg_admit_t a;
-    MDB_txn *txn;
     char ra[24];
     int have_tenant = 0, rc;
 
     r->metered = s != NULL; /* with a store, every proxied request is metered */
     if (s == NULL || !r->authed)
         return 0;
-    if (mdb_txn_begin(s->control, NULL, MDB_RDONLY, &txn) != 0)
-        goto store_error;
-    rc = tg_tenant_get(s, txn, r->key.tenant, &tenant);
-    mdb_txn_abort(txn);
+    rc = tg_auth_tenant(r, &tenant);
     if (rc == 0)
         have_tenant = 1;
     else if (rc != MDB_NOTFOUND)
