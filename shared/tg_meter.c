@@ -377,16 +377,13 @@ static int tg_event_put(tg_store_t *s, MDB_txn *txn, const tg_meter_record_t *r,
     return rc;
 }
 
-int tg_meter_settle(tg_store_t *s, const tg_reservation_t *res, const tg_meter_record_t *rec,
-                    int64_t now_ms)
+int tg_meter_settle_txn(tg_store_t *s, MDB_txn *txn, const tg_reservation_t *res,
+                        const tg_meter_record_t *rec, int64_t now_ms, int with_event)
 {
     unsigned char kb[12];
-    MDB_txn *txn;
     MDB_val k, v;
     int rc;
 
-    if ((rc = mdb_txn_begin(s->meter, NULL, 0, &txn)) != 0)
-        return rc;
     if (res != NULL) {
         tg_inflight_key(kb, res->pid, res->seq);
         k.mv_size = sizeof(kb);
@@ -398,19 +395,30 @@ int tg_meter_settle(tg_store_t *s, const tg_reservation_t *res, const tg_meter_r
             if ((rc = tg_apply(s, txn, &inf, rec->usage.prompt + rec->usage.completion,
                                rec->cost_pico)) != 0 ||
                 (rc = mdb_del(txn, s->dbi[TG_DB_INFLIGHT], &k, NULL)) != 0)
-                goto fail;
+                return rc;
         } else if (rc != MDB_NOTFOUND && rc != 0) {
-            goto fail;
+            return rc;
         }
         /* MDB_NOTFOUND: already released; the usage below is still recorded once */
     }
-    if ((rc = tg_rollup_add(s, txn, rec, now_ms / 60000)) != 0 ||
-        (rc = tg_event_put(s, txn, rec, now_ms)) != 0)
-        goto fail;
+    if ((rc = tg_rollup_add(s, txn, rec, now_ms / 60000)) != 0)
+        return rc;
+    return with_event ? tg_event_put(s, txn, rec, now_ms) : 0;
+}
+
+int tg_meter_settle(tg_store_t *s, const tg_reservation_t *res, const tg_meter_record_t *rec,
+                    int64_t now_ms)
+{
+    MDB_txn *txn;
+    int rc;
+
+    if ((rc = mdb_txn_begin(s->meter, NULL, 0, &txn)) != 0)
+        return rc;
+    if ((rc = tg_meter_settle_txn(s, txn, res, rec, now_ms, 1)) != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
     return mdb_txn_commit(txn);
-fail:
-    mdb_txn_abort(txn);
-    return rc;
 }
 
 int tg_meter_release_pid(tg_store_t *s, int pid)

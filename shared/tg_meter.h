@@ -83,6 +83,14 @@ int tg_meter_settle(tg_store_t *s, const tg_reservation_t *res, const tg_meter_r
                     int64_t now_ms);
 
 /**
+ * The same inside the caller's write transaction (to settle many requests at once); with_event
+ * 0 skips the request event (when the map is full, usage still counts). An error leaves txn
+ * unusable (LMDB): abort it.
+ */
+int tg_meter_settle_txn(tg_store_t *s, MDB_txn *txn, const tg_reservation_t *res,
+                        const tg_meter_record_t *rec, int64_t now_ms, int with_event);
+
+/**
  * Release every in-flight reservation of a dead process (no usage charged: the request was
  * never answered). Returns how many were released, or -1.
  */

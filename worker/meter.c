@@ -10,6 +10,7 @@
 #include "worker/auth.h"
 #include "worker/secevents.h"
 
+#include <event2/event.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -122,35 +123,126 @@ store_error:
     return -1;
 }
 
+/*
+ * Settlements are queued and committed together once per event-loop turn (group commit): one
+ * LMDB write transaction for every request that finished in the turn instead of one each. The
+ * queue is flushed before the turn's writes reach any client socket (bufferevents write on the
+ * next turn), so a request whose answer a client received has been settled, even if the worker
+ * is killed right after.
+ */
+typedef struct {
+    int reserved;
+    tg_reservation_t res;
+    tg_meter_record_t rec;
+    char request_id[TG_REQUEST_ID_MAX + 1];
+    char key_id[TG_KEY_ID_LEN + 1];
+    char tenant[TG_NAME_MAX];
+    char model[TG_NAME_MAX * 2];
+    char provider[TG_NAME_MAX * 2];
+    char task[TG_NAME_MAX];
+    int64_t now_ms;
+} tg_settle_t;
+
+#define TG_SETTLE_MAX 256
+
+static struct {
+    struct event *flush;
+    tg_settle_t q[TG_SETTLE_MAX];
+    int n;
+} tg_settle;
+
+static void tg_settle_flush(void)
+{
+    tg_store_t *s = tg_worker_store();
+    MDB_txn *txn;
+    int rc = 0;
+
+    if (tg_settle.n == 0 || s == NULL)
+        return;
+    for (int with_event = 1; with_event >= 0; with_event--) {
+        if ((rc = mdb_txn_begin(s->meter, NULL, 0, &txn)) != 0)
+            break;
+        for (int i = 0; i < tg_settle.n && rc == 0; i++) {
+            tg_settle_t *e = &tg_settle.q[i];
+            rc = tg_meter_settle_txn(s, txn, e->reserved ? &e->res : NULL, &e->rec, e->now_ms,
+                                     with_event);
+        }
+        if (rc == 0) {
+            rc = mdb_txn_commit(txn);
+            break;
+        }
+        mdb_txn_abort(txn);
+        if (rc != MDB_MAP_FULL)
+            break;
+        /* the map is full of events: keep the usage, drop this turn's events */
+        tg_log(TG_LOG_ERROR, 0, "the metering store is full: request events dropped (raise "
+                                "store.meter_map_size or lower store.event_retention)");
+    }
+    if (rc != 0)
+        tg_log(TG_LOG_ERROR, 0, "settling %d requests failed: %s", tg_settle.n,
+               mdb_strerror(rc));
+    tg_settle.n = 0;
+}
+
+static void tg_settle_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    tg_settle_flush();
+}
+
+int tg_meter_init(struct event_base *base)
+{
+    tg_settle.flush = event_new(base, -1, 0, tg_settle_flush_cb, NULL);
+    return tg_settle.flush != NULL ? 0 : -1;
+}
+
+void tg_meter_shutdown(void)
+{
+    tg_settle_flush();
+    if (tg_settle.flush != NULL)
+        event_free(tg_settle.flush);
+    tg_settle.flush = NULL;
+}
+
 void tg_meter_finish(tg_req_t *r)
 {
     tg_store_t *s = tg_worker_store();
-    tg_meter_record_t rec;
-    int rc;
+    tg_settle_t *e;
 
     if (s == NULL || !r->metered || r->model == NULL)
         return;
     r->metered = 0; /* exactly once */
     if (!r->usage.reported && r->usage.prompt == 0 && r->usage.completion == 0)
         r->usage.reported = 1; /* nothing reached a provider: zero is exact, not estimated */
-    memset(&rec, 0, sizeof(rec));
-    rec.request_id = r->request_id;
-    rec.key_id = r->authed ? r->key.id : "";
-    rec.tenant = r->authed ? r->key.tenant : "";
-    rec.model = r->model;
-    rec.provider = r->provider != NULL ? r->provider : "";
-    rec.route = r->model;
-    rec.task = r->authed ? r->key.task : "";
-    rec.status = r->status;
-    rec.attempts = r->attempts;
-    rec.stream = r->stream;
-    rec.usage = r->usage;
-    rec.cost_pico = r->cost_pico;
-    rec.latency_us = (tg_now_ns() - r->start_ns) / 1000;
-    rec.ttft_us = r->ttft_ns / 1000;
-    rc = tg_meter_settle(s, r->reserved ? &r->reservation : NULL, &rec, tg_wall_ms());
+    if (tg_settle.n == TG_SETTLE_MAX)
+        tg_settle_flush();
+    e = &tg_settle.q[tg_settle.n++];
+    memset(&e->rec, 0, sizeof(e->rec));
+    snprintf(e->request_id, sizeof(e->request_id), "%s", r->request_id);
+    snprintf(e->key_id, sizeof(e->key_id), "%s", r->authed ? r->key.id : "");
+    snprintf(e->tenant, sizeof(e->tenant), "%s", r->authed ? r->key.tenant : "");
+    snprintf(e->model, sizeof(e->model), "%s", r->model);
+    snprintf(e->provider, sizeof(e->provider), "%s", r->provider != NULL ? r->provider : "");
+    snprintf(e->task, sizeof(e->task), "%s", r->authed ? r->key.task : "");
+    e->rec.request_id = e->request_id;
+    e->rec.key_id = e->key_id;
+    e->rec.tenant = e->tenant;
+    e->rec.model = e->model;
+    e->rec.provider = e->provider;
+    e->rec.route = e->model;
+    e->rec.task = e->task;
+    e->rec.status = r->status;
+    e->rec.attempts = r->attempts;
+    e->rec.stream = r->stream;
+    e->rec.usage = r->usage;
+    e->rec.cost_pico = r->cost_pico;
+    e->rec.latency_us = (tg_now_ns() - r->start_ns) / 1000;
+    e->rec.ttft_us = r->ttft_ns / 1000;
+    e->reserved = r->reserved;
+    e->res = r->reservation;
+    e->now_ms = tg_wall_ms();
     r->reserved = 0;
-    if (rc != 0)
-        tg_log(TG_LOG_ERROR, 0, "%s: settling usage failed: %s", r->request_id,
-               mdb_strerror(rc));
+    if (tg_settle.n == 1 && tg_settle.flush != NULL)
+        event_active(tg_settle.flush, EV_TIMEOUT, 0);
+    else if (tg_settle.flush == NULL)
+        tg_settle_flush();
 }

@@ -17,7 +17,18 @@
 int tg_meter_admit_request(tg_req_t *r, const tg_model_t *m, int64_t prompt_tokens,
                            int64_t max_tokens);
 
-/** Settle r (tg_http finish hook): release its reservation and record its usage. */
+struct event_base;
+
+/** Set up the per-loop-turn settlement commit on base. Returns 0 or -1. */
+int tg_meter_init(struct event_base *base);
+
+/** Commit what is queued and free the event (worker exit). */
+void tg_meter_shutdown(void);
+
+/**
+ * Settle r (tg_http finish hook): queue the release of its reservation and its usage for the
+ * group commit at the end of this event-loop turn.
+ */
 void tg_meter_finish(tg_req_t *r);
 
 #endif
