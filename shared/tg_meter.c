@@ -111,21 +111,37 @@ tg_admit_t tg_meter_admit(tg_store_t *s, const tg_key_t *k, const tg_tenant_t *t
                           uint64_t seq, int64_t now_ms, int64_t est_tokens, int64_t est_cost_pico,
                           tg_reservation_t *res, tg_admit_info_t *info)
 {
+    MDB_txn *txn;
+    tg_admit_t a;
+
+    memset(info, 0, sizeof(*info));
+    if (mdb_txn_begin(s->meter, NULL, 0, &txn) != 0)
+        return TG_ADMIT_ERROR;
+    a = tg_meter_admit_txn(s, txn, k, t, pid, seq, now_ms, est_tokens, est_cost_pico, res, info);
+    if (a != TG_ADMIT_OK) {
+        mdb_txn_abort(txn);
+        return a;
+    }
+    return mdb_txn_commit(txn) == 0 ? TG_ADMIT_OK : TG_ADMIT_ERROR;
+}
+
+tg_admit_t tg_meter_admit_txn(tg_store_t *s, MDB_txn *txn, const tg_key_t *k,
+                              const tg_tenant_t *t, int pid, uint64_t seq, int64_t now_ms,
+                              int64_t est_tokens, int64_t est_cost_pico, tg_reservation_t *res,
+                              tg_admit_info_t *info)
+{
     const tg_limits_t *lim[2] = {&k->limits, t != NULL ? &t->limits : NULL};
     const char *ids[2] = {k->id, t != NULL ? t->name : ""};
     int64_t minute = now_ms / 60000, day = tg_meter_day(now_ms), month = tg_meter_month(now_ms);
     int64_t minute_left = 60000 - now_ms % 60000;
     tg_inflight_t inf;
     unsigned char kb[12];
-    MDB_txn *txn;
     MDB_val key, val;
     tg_admit_t verdict = TG_ADMIT_OK;
     int rc;
 
     memset(info, 0, sizeof(*info));
     memset(&inf, 0, sizeof(inf));
-    if (mdb_txn_begin(s->meter, NULL, 0, &txn) != 0)
-        return TG_ADMIT_ERROR;
     for (int sc = 0; sc < 2 && verdict == TG_ADMIT_OK; sc++) {
         const tg_limits_t *l = lim[sc];
         int64_t v;
@@ -196,10 +212,8 @@ tg_admit_t tg_meter_admit(tg_store_t *s, const tg_key_t *k, const tg_tenant_t *t
             snprintf(info->refused_scope, sizeof(info->refused_scope), "%s",
                      sc == TG_SCOPE_KEY ? "key" : "tenant");
     }
-    if (verdict != TG_ADMIT_OK) {
-        mdb_txn_abort(txn);
-        return verdict;
-    }
+    if (verdict != TG_ADMIT_OK)
+        return verdict; /* nothing written: the transaction is still good for others */
     /* admitted: count it everywhere a limit applies */
     for (int sc = 0; sc < 2; sc++) {
         unsigned f = inf.flags[sc];
@@ -232,13 +246,10 @@ tg_admit_t tg_meter_admit(tg_store_t *s, const tg_key_t *k, const tg_tenant_t *t
     val.mv_data = &inf;
     if ((rc = mdb_put(txn, s->dbi[TG_DB_INFLIGHT], &key, &val, 0)) != 0)
         goto fail;
-    if (mdb_txn_commit(txn) != 0)
-        return TG_ADMIT_ERROR;
     *res = inf.res;
     return TG_ADMIT_OK;
 fail:
-    mdb_txn_abort(txn);
-    return TG_ADMIT_ERROR;
+    return TG_ADMIT_ERROR; /* the transaction is broken: the caller aborts it */
 }
 
 /* Undo (actual = 0) or settle (actual usage) a reservation's window counters. */

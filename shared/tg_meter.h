@@ -75,6 +75,15 @@ tg_admit_t tg_meter_admit(tg_store_t *s, const tg_key_t *k, const tg_tenant_t *t
                           tg_reservation_t *res, tg_admit_info_t *info);
 
 /**
+ * The same inside the caller's write transaction (to admit many requests at once). A refusal
+ * writes nothing and leaves txn usable; TG_ADMIT_ERROR leaves it broken (abort it).
+ */
+tg_admit_t tg_meter_admit_txn(tg_store_t *s, MDB_txn *txn, const tg_key_t *k,
+                              const tg_tenant_t *t, int pid, uint64_t seq, int64_t now_ms,
+                              int64_t est_tokens, int64_t est_cost_pico, tg_reservation_t *res,
+                              tg_admit_info_t *info);
+
+/**
  * Settle: release res (may be NULL for a request that reserved nothing), count the actual
  * tokens and cost against the windows it reserved in, add the usage rollup for the current
  * minute and the request event. Returns 0, or an LMDB error.

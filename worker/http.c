@@ -118,6 +118,7 @@ static tg_req_t *tg_req_new(tg_conn_t *c)
         tg_buf_reset(&r->body);
         r->authed = 0;
         r->auth_slot = NULL;
+        r->admission = NULL;
         r->path[0] = r->request_id[0] = r->content_type[0] = r->authorization[0] = '\0';
         r->error_code[0] = '\0';
     } else if ((r = calloc(1, sizeof(*r))) == NULL) {

@@ -68,6 +68,7 @@ struct tg_req_s {
     tg_buf_t body;
     int authed;   /* key below is valid (auth: keys) */
     void *auth_slot; /* the auth cache entry it came from, or NULL */
+    void *admission; /* its queued admission, or NULL */
     tg_key_t key; /* the caller's virtual key record */
     char path[2048];
     char request_id[TG_REQUEST_ID_MAX + 1];

@@ -60,67 +60,183 @@ static void tg_rl_headers(tg_req_t *r, const tg_admit_info_t *in)
     }
 }
 
-int tg_meter_admit_request(tg_req_t *r, const tg_model_t *m, int64_t prompt_tokens,
-                           int64_t max_tokens)
-{
-    tg_store_t *s = tg_worker_store();
-    tg_usage_t worst = {prompt_tokens, max_tokens, 0, 0, 0};
-    tg_tenant_t tenant;
+/* The verdict for one request: headers, then either go on or answer the refusal. */
+typedef struct {
+    tg_req_t *r; /* NULL: cancelled (the client left while queued) */
+    const tg_model_t *m;
+    int64_t prompt, max_tokens;
+    tg_admit_cb cb;
+    void *arg;
+    tg_admit_t verdict;
     tg_admit_info_t info;
-    tg_admit_t a;
-    char ra[24];
-    int have_tenant = 0, rc;
+    tg_tenant_t tenant;
+    int tenant_state; /* 0 none, 1 found, 2 disabled, -1 store error */
+} tg_admission_t;
 
-    r->metered = s != NULL; /* with a store, every proxied request is metered */
-    if (s == NULL || !r->authed)
-        return 0;
-    rc = tg_auth_tenant(r, &tenant);
-    if (rc == 0)
-        have_tenant = 1;
-    else if (rc != MDB_NOTFOUND)
-        goto store_error;
-    if (have_tenant && tenant.disabled) {
-        tg_resp_error(r, 403, "permission_error", "tenant_disabled", NULL,
-                      "The tenant '%s' is disabled.", tenant.name);
-        return -1;
-    }
-    a = tg_meter_admit(s, &r->key, have_tenant ? &tenant : NULL, (int)getpid(), ++tg_meter_seq,
-                       tg_wall_ms(), prompt_tokens + max_tokens, tg_cost_pico(&m->price, &worst),
-                       &r->reservation, &info);
-    tg_rl_headers(r, &info);
-    switch (a) {
-    case TG_ADMIT_OK:
+#define TG_ADMIT_MAX 256
+
+static struct {
+    struct event *flush;
+    tg_admission_t q[TG_ADMIT_MAX];
+    int n;
+} tg_admit;
+
+static void tg_admit_lookup_tenant(tg_admission_t *e)
+{
+    int rc = tg_auth_tenant(e->r, &e->tenant);
+
+    e->tenant_state = rc == 0 ? (e->tenant.disabled ? 2 : 1) : rc == MDB_NOTFOUND ? 0 : -1;
+}
+
+static tg_admit_t tg_admit_one(tg_store_t *s, MDB_txn *txn, tg_admission_t *e)
+{
+    tg_usage_t worst = {e->prompt, e->max_tokens, 0, 0, 0};
+    int64_t cost = tg_cost_pico(&e->m->price, &worst);
+    const tg_tenant_t *t = e->tenant_state == 1 ? &e->tenant : NULL;
+    uint64_t seq = ++tg_meter_seq;
+
+    memset(&e->info, 0, sizeof(e->info));
+    if (txn != NULL)
+        return tg_meter_admit_txn(s, txn, &e->r->key, t, (int)getpid(), seq, tg_wall_ms(),
+                                  e->prompt + e->max_tokens, cost, &e->r->reservation,
+                                  &e->info);
+    return tg_meter_admit(s, &e->r->key, t, (int)getpid(), seq, tg_wall_ms(),
+                          e->prompt + e->max_tokens, cost, &e->r->reservation, &e->info);
+}
+
+/* Tell the owner, then answer a refusal (the owner frees its state before r may be reused). */
+static void tg_admit_conclude(tg_admission_t *e)
+{
+    tg_req_t *r = e->r;
+    const tg_admit_info_t *info = &e->info;
+    char ra[24];
+
+    if (e->tenant_state == -1)
+        e->verdict = TG_ADMIT_ERROR;
+    tg_rl_headers(r, info);
+    if (e->tenant_state != 2 && e->verdict == TG_ADMIT_OK) {
         r->reserved = 1;
-        return 0;
+        e->cb(r, e->arg, 1);
+        return;
+    }
+    e->cb(r, e->arg, 0);
+    if (e->tenant_state == 2) {
+        tg_resp_error(r, 403, "permission_error", "tenant_disabled", NULL,
+                      "The tenant '%s' is disabled.", e->tenant.name);
+        return;
+    }
+    switch (e->verdict) {
     case TG_ADMIT_ERROR:
-        goto store_error;
+        tg_log(TG_LOG_ERROR, 0, "%s: the metering store failed at admission", r->request_id);
+        tg_resp_error(r, 503, "server_error", "store_unavailable", NULL,
+                      "The gateway could not check this key's limits; try again later.");
+        return;
     case TG_ADMIT_BUDGET:
-        tg_secevent_budget(info.refused_scope,
-                           strcmp(info.refused_scope, "key") == 0 ? r->key.id : r->key.tenant,
-                           info.refused_window);
-        snprintf(ra, sizeof(ra), "%lld", (long long)info.retry_after_s);
+        tg_secevent_budget(info->refused_scope,
+                           strcmp(info->refused_scope, "key") == 0 ? r->key.id : r->key.tenant,
+                           info->refused_window);
+        snprintf(ra, sizeof(ra), "%lld", (long long)info->retry_after_s);
         tg_resp_header(r, "retry-after", ra);
         tg_resp_error(r, 429, "insufficient_quota", "insufficient_quota", NULL,
                       "The %s budget of this %s is exhausted for this %s.",
-                      info.refused_window, info.refused_scope,
-                      info.refused_window);
-        return -1;
+                      info->refused_window, info->refused_scope, info->refused_window);
+        return;
     default:
-        snprintf(ra, sizeof(ra), "%lld", (long long)info.retry_after_s);
+        snprintf(ra, sizeof(ra), "%lld", (long long)info->retry_after_s);
         tg_resp_header(r, "retry-after", ra);
         tg_resp_error(r, 429, "rate_limit_error", "rate_limit_exceeded", NULL,
                       "Rate limit reached for %s on this %s. Retry after %lld s.",
-                      a == TG_ADMIT_RPM   ? "requests per minute"
-                      : a == TG_ADMIT_TPM ? "tokens per minute"
-                                          : "concurrent requests",
-                      info.refused_scope, (long long)info.retry_after_s);
-        return -1;
+                      e->verdict == TG_ADMIT_RPM   ? "requests per minute"
+                      : e->verdict == TG_ADMIT_TPM ? "tokens per minute"
+                                                   : "concurrent requests",
+                      info->refused_scope, (long long)info->retry_after_s);
+        return;
     }
-store_error:
-    tg_log(TG_LOG_ERROR, 0, "%s: the metering store failed at admission", r->request_id);
-    tg_resp_error(r, 503, "server_error", "store_unavailable", NULL,
-                  "The gateway could not check this key's limits; try again later.");
-    return -1;
+}
+
+/*
+ * Admissions queued during one event-loop turn are decided in one LMDB write transaction
+ * (group commit), in arrival order, so limits stay exact. If the store fails, each request is
+ * retried in its own transaction so that one bad write cannot fail the whole batch.
+ */
+static void tg_admit_flush(void)
+{
+    static tg_admission_t batch[TG_ADMIT_MAX];
+    tg_store_t *s = tg_worker_store();
+    MDB_txn *txn = NULL;
+    int n = tg_admit.n, failed = 0;
+
+    if (n == 0)
+        return;
+    memcpy(batch, tg_admit.q, (size_t)n * sizeof(batch[0]));
+    tg_admit.n = 0; /* conclusions may queue new admissions (pipelined requests) */
+    for (int i = 0; i < n; i++)
+        if (batch[i].r != NULL)
+            tg_admit_lookup_tenant(&batch[i]);
+    if (mdb_txn_begin(s->meter, NULL, 0, &txn) != 0)
+        failed = 1;
+    for (int i = 0; i < n && !failed; i++) {
+        tg_admission_t *e = &batch[i];
+        if (e->r == NULL || e->tenant_state == -1 || e->tenant_state == 2)
+            continue;
+        if ((e->verdict = tg_admit_one(s, txn, e)) == TG_ADMIT_ERROR)
+            failed = 1;
+    }
+    if (!failed && mdb_txn_commit(txn) != 0)
+        failed = 1, txn = NULL;
+    if (failed) {
+        if (txn != NULL)
+            mdb_txn_abort(txn);
+        for (int i = 0; i < n; i++)
+            if (batch[i].r != NULL && batch[i].tenant_state != -1 && batch[i].tenant_state != 2)
+                batch[i].verdict = tg_admit_one(s, NULL, &batch[i]);
+    }
+    for (int i = 0; i < n; i++)
+        if (batch[i].r != NULL && batch[i].r->admission != NULL)
+            batch[i].r->admission = NULL;
+    for (int i = 0; i < n; i++)
+        if (batch[i].r != NULL)
+            tg_admit_conclude(&batch[i]);
+}
+
+static void tg_admit_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    tg_admit_flush();
+}
+
+void tg_meter_admit_request(tg_req_t *r, const tg_model_t *m, int64_t prompt_tokens,
+                            int64_t max_tokens, tg_admit_cb cb, void *arg)
+{
+    tg_store_t *s = tg_worker_store();
+    tg_admission_t *e;
+
+    r->metered = s != NULL; /* with a store, every proxied request is metered */
+    if (s == NULL || !r->authed) {
+        cb(r, arg, 1);
+        return;
+    }
+    if (tg_admit.n == TG_ADMIT_MAX)
+        tg_admit_flush();
+    e = &tg_admit.q[tg_admit.n++];
+    memset(e, 0, sizeof(*e));
+    e->r = r;
+    e->m = m;
+    e->prompt = prompt_tokens;
+    e->max_tokens = max_tokens;
+    e->cb = cb;
+    e->arg = arg;
+    r->admission = e;
+    if (tg_admit.n == 1)
+        event_active(tg_admit.flush, EV_TIMEOUT, 0);
+}
+
+void tg_meter_admit_cancel(tg_req_t *r)
+{
+    tg_admission_t *e = r->admission;
+
+    if (e != NULL)
+        e->r = NULL;
+    r->admission = NULL;
 }
 
 /*
@@ -192,11 +308,15 @@ static void tg_settle_flush_cb(evutil_socket_t fd, short what, void *arg)
 int tg_meter_init(struct event_base *base)
 {
     tg_settle.flush = event_new(base, -1, 0, tg_settle_flush_cb, NULL);
-    return tg_settle.flush != NULL ? 0 : -1;
+    tg_admit.flush = event_new(base, -1, 0, tg_admit_flush_cb, NULL);
+    return tg_settle.flush != NULL && tg_admit.flush != NULL ? 0 : -1;
 }
 
 void tg_meter_shutdown(void)
 {
+    if (tg_admit.flush != NULL)
+        event_free(tg_admit.flush);
+    tg_admit.flush = NULL;
     tg_settle_flush();
     if (tg_settle.flush != NULL)
         event_free(tg_settle.flush);

@@ -9,13 +9,21 @@
 #include "shared/tg_config.h"
 #include "worker/http.h"
 
+/** What the owner of a request is told once admission is decided. */
+typedef void (*tg_admit_cb)(tg_req_t *r, void *arg, int admitted);
+
 /**
- * Admit r for model m with the given estimates. Returns 0 (admitted, or nothing to enforce), or
- * -1 after answering 429 (rate limit, budget), 403 (tenant disabled) or 503 (store failure).
- * Adds the x-ratelimit-* headers to r's response.
+ * Admit r for model m with the given estimates against its key's and tenant's limits. cb is
+ * called with admitted = 1 (at once when there is nothing to enforce, else at the end of this
+ * event-loop turn, after one group-committed decision for every request of the turn), or with
+ * 0 just before the refusal (429, 403 tenant disabled, 503 store failure) is answered — the
+ * owner must free its state then and not answer itself. x-ratelimit-* headers are added.
  */
-int tg_meter_admit_request(tg_req_t *r, const tg_model_t *m, int64_t prompt_tokens,
-                           int64_t max_tokens);
+void tg_meter_admit_request(tg_req_t *r, const tg_model_t *m, int64_t prompt_tokens,
+                            int64_t max_tokens, tg_admit_cb cb, void *arg);
+
+/** Forget r's queued admission (the client left); cb will not be called. */
+void tg_meter_admit_cancel(tg_req_t *r);
 
 struct event_base;
 

@@ -17,6 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+enum { TG_F_MODEL, TG_F_STREAM, TG_F_STREAM_OPTIONS, TG_F_MESSAGES, TG_F_PROMPT, TG_F_INPUT,
+       TG_F_MAX_TOKENS, TG_F_MAX_COMPLETION_TOKENS, TG_F_N, TG_F_BEST_OF, TG_F_COUNT };
+
 typedef struct {
     tg_req_t *req;
     const tg_model_t *model;
@@ -32,6 +35,9 @@ typedef struct {
     tg_sse_t sse;
     tg_buf_t resp;     /* whole answer (non-stream, or an error body) */
     tg_buf_t out;      /* scratch for one client event */
+    int upstream_started; /* admitted and sent: usage may have been produced */
+    tg_jspan_t f[TG_F_COUNT]; /* where the fields of interest lie in the request body */
+    tg_jscan_t scan;
 } tg_proxy_t;
 
 static const char *const tg_ep_names[] = {"chat.completions", "completions", "embeddings"};
@@ -252,17 +258,17 @@ static void tg_proxy_abort(tg_req_t *req)
 
     if (p == NULL)
         return;
+    tg_meter_admit_cancel(req); /* in case it left while its admission was queued */
     if (p->xfer != NULL) {
         tg_xfer_cancel(p->xfer);
         p->xfer = NULL;
     }
     /* estimated unless the usage chunk already came: the provider bills what it generated */
-    tg_proxy_meter(p, &p->st.usage);
+    if (p->upstream_started)
+        tg_proxy_meter(p, &p->st.usage);
     tg_proxy_free(p);
 }
 
-enum { TG_F_MODEL, TG_F_STREAM, TG_F_STREAM_OPTIONS, TG_F_MESSAGES, TG_F_PROMPT, TG_F_INPUT,
-       TG_F_MAX_TOKENS, TG_F_MAX_COMPLETION_TOKENS, TG_F_N, TG_F_BEST_OF, TG_F_COUNT };
 
 #define TG_MAX_TOKENS_LIMIT 100000000 /* far above any model's output; beyond it: 400 */
 #define TG_MAX_CHOICES 128
@@ -355,6 +361,8 @@ done:
     return rc;
 }
 
+static void tg_proxy_admitted(tg_req_t *r, void *arg, int admitted);
+
 void tg_proxy_handle(tg_req_t *r, tg_endpoint_t ep)
 {
     static const char *const keys[TG_F_COUNT] = {
@@ -369,7 +377,6 @@ void tg_proxy_handle(tg_req_t *r, tg_endpoint_t ep)
     size_t namelen;
     int64_t max_tokens, choices = 1, best_of = 1;
     tg_proxy_t *p;
-    tg_buf_t url = {0}, body = {0};
     int stream, line, col;
 
     if (r->body.len == 0) {
@@ -462,11 +469,6 @@ void tg_proxy_handle(tg_req_t *r, tg_endpoint_t ep)
     if (best_of > choices)
         choices = best_of;
     max_tokens *= choices;
-    r->model = m->name; /* from here on the request is metered as this model */
-    r->provider = m->provider->name;
-    if (tg_meter_admit_request(r, m, (int64_t)(r->body.len + 3) / 4, max_tokens) == -1)
-        return;
-
     if ((p = calloc(1, sizeof(*p))) == NULL) {
         tg_resp_error(r, 503, "server_error", NULL, NULL, "Out of memory.");
         return;
@@ -479,8 +481,10 @@ void tg_proxy_handle(tg_req_t *r, tg_endpoint_t ep)
     tg_sse_init(&p->sse);
     p->max_tokens = max_tokens;
     p->prompt_estimate = (int64_t)(r->body.len + 3) / 4;
+    memcpy(p->f, f, sizeof(p->f));
+    p->scan = scan;
 
-    r->model = m->name;
+    r->model = m->name; /* from here on the request is metered as this model */
     r->provider = m->provider->name;
     r->upstream_model = m->upstream_model;
     r->stream = stream;
@@ -488,11 +492,22 @@ void tg_proxy_handle(tg_req_t *r, tg_endpoint_t ep)
     r->handler = p;
     r->on_abort = tg_proxy_abort;
     r->on_drain = tg_proxy_drain;
+    tg_meter_admit_request(r, m, p->prompt_estimate, max_tokens, tg_proxy_admitted, p);
+}
+
+/* Admitted: build the upstream request and send it. */
+static void tg_proxy_start(tg_proxy_t *p)
+{
+    tg_req_t *r = p->req;
+    const tg_model_t *m = p->model;
+    tg_endpoint_t ep = p->ep;
+    tg_buf_t url = {0}, body = {0};
+    int stream = p->stream;
 
     p->xfer = tg_xfer_new();
     if (p->xfer == NULL ||
-        tg_proxy_rewrite(doc, r->body.len, f, &scan, m, stream, &p->st.client_wants_usage,
-                         &body) == -1 ||
+        tg_proxy_rewrite(r->body.data, r->body.len, p->f, &p->scan, m, stream,
+                         &p->st.client_wants_usage, &body) == -1 ||
         p->adapter->prepare(m, ep, stream, p->xfer, &url, &body) == -1) {
         tg_buf_free(&url);
         tg_buf_free(&body);
@@ -516,5 +531,18 @@ void tg_proxy_handle(tg_req_t *r, tg_endpoint_t ep)
                       "Could not start the call to provider '%s'.", m->provider->name);
         return;
     }
+    p->upstream_started = 1;
     tg_buf_free(&url);
+}
+
+/* tg_admit_cb */
+static void tg_proxy_admitted(tg_req_t *r, void *arg, int admitted)
+{
+    tg_proxy_t *p = arg;
+
+    if (admitted) {
+        tg_proxy_start(p);
+        return;
+    }
+    tg_proxy_free(p); /* the meter answers the refusal */
 }
