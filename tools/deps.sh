@@ -6,7 +6,7 @@ set -eu
 want="cmake make gcc pkg-config libevent-dev libcurl4-openssl-dev libmsgpack-dev liblmdb-dev \
 libssl-dev check libjansson-dev libyaml-dev libhttp-parser-dev"
 if [ "${1:-build}" = test ]; then
-    want="$want curl nginx-light wrk"
+    want="$want curl nginx-light wrk lmdb-utils"
     command -v node >/dev/null 2>&1 || want="$want nodejs"
     command -v npm >/dev/null 2>&1 || want="$want npm"
 fi
