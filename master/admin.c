@@ -49,19 +49,6 @@ static void tg_admin_reply(tg_admin_conn_t *c, json_t *reply)
     json_decref(reply);
 }
 
-static json_t *tg_admin_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static json_t *tg_admin_error(const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    return json_pack("{s:b,s:s}", "ok", 0, "error", msg);
-}
-
 static json_t *tg_admin_status(void)
 {
     const tg_config_t *cf = tg_master_config();
@@ -102,9 +89,8 @@ static json_t *tg_admin_providers(void)
         /* never the key; not even its length */
         json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:b,s:b,s:s,s:i}", "name", p->name,
                                              "kind", "openai", "base_url", p->base_url, "http2",
-                                             p->http2, "has_key", p->api_key != NULL,
-                                             "key_source", sources[p->key_source], "models",
-                                             models));
+                                             p->http2, "has_key", p->api_key != NULL, "key_source",
+                                             sources[p->key_source], "models", models));
     }
     return json_pack("{s:b,s:o}", "ok", 1, "providers", arr);
 }
@@ -153,7 +139,7 @@ static json_t *tg_admin_dispatch(tg_admin_conn_t *c, json_t *req)
     json_t *reply;
 
     if (cmd == NULL)
-        return tg_admin_error("missing \"cmd\"");
+        return tg_admin_err("missing \"cmd\"");
     if ((reply = tg_admin_keys(tg_master_store(), cmd, req, &actor)) != NULL)
         return reply;
     if (strcmp(cmd, "status") == 0 || strcmp(cmd, "ping") == 0)
@@ -163,7 +149,7 @@ static json_t *tg_admin_dispatch(tg_admin_conn_t *c, json_t *req)
     if (strcmp(cmd, "reload") == 0 || strcmp(cmd, "routes.reload") == 0) {
         tg_log(TG_LOG_INFO, 0, "admin (uid %d pid %d): reload", (int)c->uid, (int)c->pid);
         if (tg_master_reload_by(&actor, err, sizeof(err)) == -1)
-            return tg_admin_error("%s", err);
+            return tg_admin_err("%s", err);
         return tg_admin_status();
     }
     if (strcmp(cmd, "providers.list") == 0)
@@ -174,9 +160,9 @@ static json_t *tg_admin_dispatch(tg_admin_conn_t *c, json_t *req)
         const char *name = json_string_value(json_object_get(req, "name"));
         const char *secret = json_string_value(json_object_get(req, "secret"));
         if (name == NULL || secret == NULL)
-            return tg_admin_error("providers.rotate_key needs \"name\" and \"secret\"");
+            return tg_admin_err("providers.rotate_key needs \"name\" and \"secret\"");
         if (tg_master_provider_key(&actor, name, secret, err, sizeof(err)) == -1)
-            return tg_admin_error("%s", err);
+            return tg_admin_err("%s", err);
         return json_pack("{s:b,s:s}", "ok", 1, "provider", name);
     }
     if (strcmp(cmd, "drain") == 0 || strcmp(cmd, "stop") == 0) {
@@ -185,7 +171,7 @@ static json_t *tg_admin_dispatch(tg_admin_conn_t *c, json_t *req)
         tg_master_stop(1);
         return json_pack("{s:b,s:s}", "ok", 1, "state", "draining");
     }
-    return tg_admin_error("unknown command \"%s\"", cmd);
+    return tg_admin_err("unknown command \"%s\"", cmd);
 }
 
 static void tg_admin_close(tg_admin_conn_t *c)
@@ -214,7 +200,7 @@ static void tg_admin_read(struct bufferevent *bev, void *arg)
         free(line);
         if (!json_is_object(req)) {
             json_decref(req);
-            tg_admin_reply(c, tg_admin_error("a command is one JSON object per line"));
+            tg_admin_reply(c, tg_admin_err("a command is one JSON object per line"));
             continue;
         }
         tg_admin_reply(c, tg_admin_dispatch(c, req));
@@ -243,8 +229,7 @@ static void tg_admin_accept(struct evconnlistener *l, evutil_socket_t fd, struct
         return;
     }
     if (cred.uid != geteuid() && cred.uid != 0) {
-        static const char deny[] =
-            "{\"ok\":false,\"error\":\"permission denied: wrong user\"}\n";
+        static const char deny[] = "{\"ok\":false,\"error\":\"permission denied: wrong user\"}\n";
         tg_log(TG_LOG_WARN, 0, "admin socket: refused uid %d (pid %d)", (int)cred.uid,
                (int)cred.pid);
         if (write(fd, deny, sizeof(deny) - 1) < 0) {

@@ -21,11 +21,9 @@
 
 #define TG_MAX_EXPIRES_IN ((json_int_t)10 * 366 * 86400)
 
-static json_t *tg_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static json_t *tg_err(const char *fmt, ...)
+json_t *tg_admin_err(const char *fmt, ...)
 {
-    char msg[512];
+    char msg[1024];
     va_list ap;
 
     va_start(ap, fmt);
@@ -73,15 +71,16 @@ static json_t *tg_limits_from(json_t *req, tg_limits_t *l)
         if ((v = json_object_get(req, ints[i])) == NULL)
             continue;
         if (!json_is_integer(v) || json_integer_value(v) < 0)
-            return tg_err("%s must be a non-negative integer (0: unlimited)", ints[i]);
+            return tg_admin_err("%s must be a non-negative integer (0: unlimited)", ints[i]);
         *dst[i] = json_integer_value(v);
     }
     if ((v = json_object_get(req, "daily_budget_usd")) != NULL &&
         tg_usd(v, &l->daily_budget_micros) == -1)
-        return tg_err("daily_budget_usd must be a USD amount like 25 or 12.50 (0: unlimited)");
+        return tg_admin_err(
+            "daily_budget_usd must be a USD amount like 25 or 12.50 (0: unlimited)");
     if ((v = json_object_get(req, "monthly_budget_usd")) != NULL &&
         tg_usd(v, &l->monthly_budget_micros) == -1)
-        return tg_err("monthly_budget_usd must be a USD amount like 500 (0: unlimited)");
+        return tg_admin_err("monthly_budget_usd must be a USD amount like 500 (0: unlimited)");
     return NULL;
 }
 
@@ -95,10 +94,10 @@ static json_t *tg_usd_json(int64_t micros)
 
 static json_t *tg_limits_json(const tg_limits_t *l)
 {
-    return json_pack("{s:I,s:I,s:I,s:o,s:o}", "rpm", (json_int_t)l->rpm, "tpm",
-                     (json_int_t)l->tpm, "concurrency", (json_int_t)l->concurrency,
-                     "daily_budget_usd", tg_usd_json(l->daily_budget_micros),
-                     "monthly_budget_usd", tg_usd_json(l->monthly_budget_micros));
+    return json_pack("{s:I,s:I,s:I,s:o,s:o}", "rpm", (json_int_t)l->rpm, "tpm", (json_int_t)l->tpm,
+                     "concurrency", (json_int_t)l->concurrency, "daily_budget_usd",
+                     tg_usd_json(l->daily_budget_micros), "monthly_budget_usd",
+                     tg_usd_json(l->monthly_budget_micros));
 }
 
 static json_t *tg_key_json(const tg_key_t *k)
@@ -109,8 +108,8 @@ static json_t *tg_key_json(const tg_key_t *k)
     for (int i = 0; i < k->nmodels; i++)
         json_array_append_new(models, json_string(k->models[i]));
     snprintf(prefix, sizeof(prefix), "tg_%s_", k->id);
-    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:o,s:o}", "id", k->id, "prefix",
-                     prefix, "tenant", k->tenant, "name", k->name, "status",
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:o,s:o}", "id", k->id, "prefix", prefix,
+                     "tenant", k->tenant, "name", k->name, "status",
                      k->status == TG_KEY_REVOKED ? "revoked" : "active", "created",
                      (json_int_t)k->created, "expires", (json_int_t)k->expires,
                      "previous_secret_valid_until", (json_int_t)k->prev_until, "task", k->task,
@@ -158,10 +157,10 @@ static json_t *tg_commit(tg_store_t *s, MDB_txn *txn, const tg_actor_t *a, const
     json_decref(detail);
     if (rc != 0) {
         mdb_txn_abort(txn);
-        return tg_err("audit append failed: %s", mdb_strerror(rc));
+        return tg_admin_err("audit append failed: %s", mdb_strerror(rc));
     }
     if ((rc = mdb_txn_commit(txn)) != 0)
-        return tg_err("store commit failed: %s", mdb_strerror(rc));
+        return tg_admin_err("store commit failed: %s", mdb_strerror(rc));
     tg_log(TG_LOG_INFO, 0, "admin (uid %d pid %d): %s %s", a->uid, a->pid, action, target);
     return NULL;
 }
@@ -197,9 +196,9 @@ static json_t *tg_keys_create(tg_store_t *s, json_t *req, const tg_actor_t *a)
     int rc, tcreated;
 
     if (!tg_name_valid(tenant))
-        return tg_err("keys.create needs a tenant (letters, digits, . _ - : @)");
+        return tg_admin_err("keys.create needs a tenant (letters, digits, . _ - : @)");
     if (!tg_name_valid(name))
-        return tg_err("keys.create needs a name (letters, digits, . _ - : @)");
+        return tg_admin_err("keys.create needs a name (letters, digits, . _ - : @)");
     memset(&k, 0, sizeof(k));
     snprintf(k.tenant, sizeof(k.tenant), "%s", tenant);
     snprintf(k.name, sizeof(k.name), "%s", name);
@@ -209,37 +208,37 @@ static json_t *tg_keys_create(tg_store_t *s, json_t *req, const tg_actor_t *a)
     if ((v = json_object_get(req, "expires_in")) != NULL) {
         if (!json_is_integer(v) || json_integer_value(v) <= 0 ||
             json_integer_value(v) > TG_MAX_EXPIRES_IN)
-            return tg_err("expires_in must be a number of seconds from 1 to 10 years");
+            return tg_admin_err("expires_in must be a number of seconds from 1 to 10 years");
         k.expires = k.created + json_integer_value(v);
     }
     if ((v = json_object_get(req, "task")) != NULL) {
         if (!tg_name_valid(json_string_value(v)))
-            return tg_err("task must be a short label (letters, digits, . _ - : @)");
+            return tg_admin_err("task must be a short label (letters, digits, . _ - : @)");
         snprintf(k.task, sizeof(k.task), "%s", json_string_value(v));
     }
     if (models != NULL) {
         if (!json_is_array(models) || json_array_size(models) > TG_KEY_MAX_MODELS)
-            return tg_err("models must be a list of at most %d model or route names",
-                          TG_KEY_MAX_MODELS);
+            return tg_admin_err("models must be a list of at most %d model or route names",
+                                TG_KEY_MAX_MODELS);
         json_array_foreach(models, i, v)
         {
             const char *m = json_string_value(v);
             if (m == NULL || strlen(m) >= TG_NAME_MAX)
-                return tg_err("models must be a list of names");
+                return tg_admin_err("models must be a list of names");
             snprintf(k.models[k.nmodels++], TG_NAME_MAX, "%s", m);
         }
     }
     if ((rc = mdb_txn_begin(s->control, NULL, 0, &txn)) != 0)
-        return tg_err("store: %s", mdb_strerror(rc));
+        return tg_admin_err("store: %s", mdb_strerror(rc));
     if ((rc = tg_tenant_ensure(s, txn, a, tenant, &tcreated)) != 0) {
         mdb_txn_abort(txn);
-        return tg_err("store: %s", mdb_strerror(rc));
+        return tg_admin_err("store: %s", mdb_strerror(rc));
     }
     /* ids are random; on the rare collision draw again */
     for (int tries = 0;; tries++) {
         if (tg_key_generate(tg_pepper, &k, secret, sizeof(secret)) == -1 || tries == 8) {
             mdb_txn_abort(txn);
-            return tg_err("could not generate a key");
+            return tg_admin_err("could not generate a key");
         }
         if (tg_key_get(s, txn, k.id, &old) == MDB_NOTFOUND)
             break;
@@ -247,7 +246,7 @@ static json_t *tg_keys_create(tg_store_t *s, json_t *req, const tg_actor_t *a)
     if ((rc = tg_key_put(s, txn, &k)) != 0) {
         mdb_txn_abort(txn);
         explicit_bzero(secret, sizeof(secret));
-        return tg_err("store: %s", mdb_strerror(rc));
+        return tg_admin_err("store: %s", mdb_strerror(rc));
     }
     {
         char after[65];
@@ -276,7 +275,7 @@ static json_t *tg_keys_list(tg_store_t *s, json_t *req)
 
     if ((rc = mdb_txn_begin(s->control, NULL, MDB_RDONLY, &txn)) != 0) {
         json_decref(arr);
-        return tg_err("store: %s", mdb_strerror(rc));
+        return tg_admin_err("store: %s", mdb_strerror(rc));
     }
     if (mdb_cursor_open(txn, s->dbi[TG_DB_KEYS], &cur) == 0) {
         for (rc = mdb_cursor_get(cur, &kv, &vv, MDB_FIRST); rc == 0;
@@ -300,30 +299,29 @@ static json_t *tg_key_begin(tg_store_t *s, json_t *req, MDB_txn **txn, tg_key_t 
     int rc;
 
     if (id == NULL)
-        return tg_err("missing \"id\"");
+        return tg_admin_err("missing \"id\"");
     if (strncmp(id, "tg_", 3) == 0 && strlen(id) >= 3 + TG_KEY_ID_LEN)
         id += 3; /* accept the prefix people copy from listings */
     if ((rc = mdb_txn_begin(s->control, NULL, 0, txn)) != 0)
-        return tg_err("store: %s", mdb_strerror(rc));
+        return tg_admin_err("store: %s", mdb_strerror(rc));
     {
         char idbuf[TG_KEY_ID_LEN + 1];
         snprintf(idbuf, sizeof(idbuf), "%.*s", TG_KEY_ID_LEN, id);
         rc = tg_key_get(s, *txn, idbuf, k);
         if (rc == MDB_NOTFOUND) {
             mdb_txn_abort(*txn);
-            return tg_err("no key with id %s", idbuf);
+            return tg_admin_err("no key with id %s", idbuf);
         }
     }
     if (rc != 0) {
         mdb_txn_abort(*txn);
-        return tg_err("store: %s", mdb_strerror(rc));
+        return tg_admin_err("store: %s", mdb_strerror(rc));
     }
     return NULL;
 }
 
-static json_t *tg_key_change(tg_store_t *s, MDB_txn *txn, const tg_actor_t *a,
-                             const char *action, const tg_key_t *before, const tg_key_t *after,
-                             json_t *extra)
+static json_t *tg_key_change(tg_store_t *s, MDB_txn *txn, const tg_actor_t *a, const char *action,
+                             const tg_key_t *before, const tg_key_t *after, json_t *extra)
 {
     char hb[65], ha[65];
     json_t *detail = extra ? extra : json_object(), *e;
@@ -332,7 +330,7 @@ static json_t *tg_key_change(tg_store_t *s, MDB_txn *txn, const tg_actor_t *a,
     if ((rc = tg_key_put(s, txn, after)) != 0) {
         mdb_txn_abort(txn);
         json_decref(detail);
-        return tg_err("store: %s", mdb_strerror(rc));
+        return tg_admin_err("store: %s", mdb_strerror(rc));
     }
     tg_key_hash(before, hb);
     tg_key_hash(after, ha);
@@ -364,15 +362,15 @@ static json_t *tg_keys_mutate(tg_store_t *s, const char *cmd, json_t *req, const
         if (g != NULL && !json_is_integer(g)) {
             /* a typo must never turn into an hour of grace for a leaked secret */
             mdb_txn_abort(txn);
-            return tg_err("grace_seconds must be an integer number of seconds");
+            return tg_admin_err("grace_seconds must be an integer number of seconds");
         }
         if (k.status == TG_KEY_REVOKED) {
             mdb_txn_abort(txn);
-            return tg_err("key %s is revoked; create a new one", k.id);
+            return tg_admin_err("key %s is revoked; create a new one", k.id);
         }
         if (grace < 0 || grace > 30 * 86400) {
             mdb_txn_abort(txn);
-            return tg_err("grace_seconds must be between 0 and 30 days");
+            return tg_admin_err("grace_seconds must be between 0 and 30 days");
         }
         memcpy(k.prev_hmac, k.hmac, 32);
         k.prev_until = grace > 0 ? (int64_t)time(NULL) + grace : 0;
@@ -380,7 +378,7 @@ static json_t *tg_keys_mutate(tg_store_t *s, const char *cmd, json_t *req, const
         memcpy(id, k.id, sizeof(id));
         if (tg_key_generate(tg_pepper, &k, secret, sizeof(secret)) == -1) {
             mdb_txn_abort(txn);
-            return tg_err("could not generate a key");
+            return tg_admin_err("could not generate a key");
         }
         memcpy(k.id, id, sizeof(id));
         memcpy(secret + 3, id, TG_KEY_ID_LEN);
@@ -395,13 +393,13 @@ static json_t *tg_keys_mutate(tg_store_t *s, const char *cmd, json_t *req, const
         if ((v = json_object_get(req, "name")) != NULL) {
             if (!tg_name_valid(json_string_value(v))) {
                 mdb_txn_abort(txn);
-                return tg_err("name must be letters, digits, . _ - : @");
+                return tg_admin_err("name must be letters, digits, . _ - : @");
             }
             snprintf(k.name, sizeof(k.name), "%s", json_string_value(v));
         }
         if ((v = json_object_get(req, "task")) != NULL)
-            snprintf(k.task, sizeof(k.task), "%s", json_string_value(v) ? json_string_value(v)
-                                                                         : "");
+            snprintf(k.task, sizeof(k.task), "%s",
+                     json_string_value(v) ? json_string_value(v) : "");
         if ((v = json_object_get(req, "models")) != NULL && json_is_array(v)) {
             size_t i;
             json_t *m;
@@ -416,10 +414,10 @@ static json_t *tg_keys_mutate(tg_store_t *s, const char *cmd, json_t *req, const
             if (!json_is_integer(v) || json_integer_value(v) < 0 ||
                 json_integer_value(v) > TG_MAX_EXPIRES_IN) {
                 mdb_txn_abort(txn);
-                return tg_err("expires_in must be a number of seconds up to 10 years (0: never)");
+                return tg_admin_err(
+                    "expires_in must be a number of seconds up to 10 years (0: never)");
             }
-            k.expires = json_integer_value(v) > 0 ? (int64_t)time(NULL) + json_integer_value(v)
-                                                  : 0;
+            k.expires = json_integer_value(v) > 0 ? (int64_t)time(NULL) + json_integer_value(v) : 0;
         }
         extra = json_object();
         json_object_set_new(extra, "limits", tg_limits_json(&k.limits));
@@ -472,9 +470,9 @@ static json_t *tg_tenant_detail(const tg_tenant_t *before, const tg_tenant_t *af
 
     tg_tenant_hash(existed ? before : NULL, hb);
     tg_tenant_hash(after, ha);
-    return json_pack("{s:o,s:b,s:b,s:s,s:s}", "limits", tg_limits_json(&after->limits),
-                     "disabled", after->disabled, "was_disabled", existed && before->disabled,
-                     "before", hb, "after", ha);
+    return json_pack("{s:o,s:b,s:b,s:s,s:s}", "limits", tg_limits_json(&after->limits), "disabled",
+                     after->disabled, "was_disabled", existed && before->disabled, "before", hb,
+                     "after", ha);
 }
 
 static json_t *tg_tenants_cmd(tg_store_t *s, const char *cmd, json_t *req, const tg_actor_t *a)
@@ -492,7 +490,7 @@ static json_t *tg_tenants_cmd(tg_store_t *s, const char *cmd, json_t *req, const
 
         if ((rc = mdb_txn_begin(s->control, NULL, MDB_RDONLY, &txn)) != 0) {
             json_decref(arr);
-            return tg_err("store: %s", mdb_strerror(rc));
+            return tg_admin_err("store: %s", mdb_strerror(rc));
         }
         if (mdb_cursor_open(txn, s->dbi[TG_DB_TENANTS], &cur) == 0) {
             for (rc = mdb_cursor_get(cur, &kv, &vv, MDB_FIRST); rc == 0;
@@ -505,28 +503,28 @@ static json_t *tg_tenants_cmd(tg_store_t *s, const char *cmd, json_t *req, const
         return json_pack("{s:b,s:o}", "ok", 1, "tenants", arr);
     }
     if (!tg_name_valid(name))
-        return tg_err("%s needs a name (letters, digits, . _ - : @)", cmd);
+        return tg_admin_err("%s needs a name (letters, digits, . _ - : @)", cmd);
     if ((rc = mdb_txn_begin(s->control, NULL, strcmp(cmd, "tenants.show") == 0 ? MDB_RDONLY : 0,
                             &txn)) != 0)
-        return tg_err("store: %s", mdb_strerror(rc));
+        return tg_admin_err("store: %s", mdb_strerror(rc));
     rc = tg_tenant_get(s, txn, name, &t);
     if (strcmp(cmd, "tenants.show") == 0) {
         mdb_txn_abort(txn);
         if (rc != 0)
-            return tg_err("no tenant named %s", name);
+            return tg_admin_err("no tenant named %s", name);
         return json_pack("{s:b,s:o}", "ok", 1, "tenant", tg_tenant_json(&t));
     }
     if (strcmp(cmd, "tenants.create") == 0) {
         if (rc == 0) {
             mdb_txn_abort(txn);
-            return tg_err("tenant %s exists; use tenants set", name);
+            return tg_admin_err("tenant %s exists; use tenants set", name);
         }
         memset(&t, 0, sizeof(t));
         snprintf(t.name, sizeof(t.name), "%s", name);
         t.created = (int64_t)time(NULL);
     } else if (rc != 0) {
         mdb_txn_abort(txn);
-        return tg_err("no tenant named %s", name);
+        return tg_admin_err("no tenant named %s", name);
     }
     before = t;
     if ((e = tg_limits_from(req, &t.limits)) != NULL) {
@@ -537,13 +535,11 @@ static json_t *tg_tenants_cmd(tg_store_t *s, const char *cmd, json_t *req, const
         t.disabled = json_is_true(json_object_get(req, "disabled"));
     if ((rc = tg_tenant_put(s, txn, &t)) != 0) {
         mdb_txn_abort(txn);
-        return tg_err("store: %s", mdb_strerror(rc));
+        return tg_admin_err("store: %s", mdb_strerror(rc));
     }
-    if ((e = tg_commit(s, txn, a, strcmp(cmd, "tenants.create") == 0 ? "tenant.create"
-                                                                     : "tenant.set",
-                       name,
-                       tg_tenant_detail(&before, &t, strcmp(cmd, "tenants.create") != 0))) !=
-        NULL)
+    if ((e = tg_commit(s, txn, a,
+                       strcmp(cmd, "tenants.create") == 0 ? "tenant.create" : "tenant.set", name,
+                       tg_tenant_detail(&before, &t, strcmp(cmd, "tenants.create") != 0))) != NULL)
         return e;
     return json_pack("{s:b,s:o}", "ok", 1, "tenant", tg_tenant_json(&t));
 }
@@ -557,11 +553,11 @@ static int tg_audit_to_json(void *arg, const tg_audit_entry_t *e)
 
     for (int i = 0; i < 32; i++)
         snprintf(hash + i * 2, 3, "%02x", e->hash[i]);
-    json_array_append_new(arr, json_pack("{s:I,s:I,s:i,s:i,s:s,s:s,s:o,s:s}", "seq",
-                                         (json_int_t)e->seq, "ts_ms", (json_int_t)e->ts_ms,
-                                         "uid", e->actor.uid, "pid", e->actor.pid, "action",
-                                         e->action, "target", e->target, "detail",
-                                         detail ? detail : json_object(), "hash", hash));
+    json_array_append_new(arr,
+                          json_pack("{s:I,s:I,s:i,s:i,s:s,s:s,s:o,s:s}", "seq", (json_int_t)e->seq,
+                                    "ts_ms", (json_int_t)e->ts_ms, "uid", e->actor.uid, "pid",
+                                    e->actor.pid, "action", e->action, "target", e->target,
+                                    "detail", detail ? detail : json_object(), "hash", hash));
     return 0;
 }
 
@@ -571,8 +567,7 @@ static json_t *tg_audit_cmd(tg_store_t *s, const char *cmd, json_t *req)
         uint64_t count, bad;
         const char *why;
         if (tg_audit_verify(s, &count, &bad, &why) == 0)
-            return json_pack("{s:b,s:b,s:I}", "ok", 1, "intact", 1, "entries",
-                             (json_int_t)count);
+            return json_pack("{s:b,s:b,s:I}", "ok", 1, "intact", 1, "entries", (json_int_t)count);
         return json_pack("{s:b,s:b,s:I,s:I,s:s}", "ok", 1, "intact", 0, "entries",
                          (json_int_t)count, "first_bad", (json_int_t)bad, "why", why);
     }
@@ -588,8 +583,8 @@ static json_t *tg_audit_cmd(tg_store_t *s, const char *cmd, json_t *req)
     }
 }
 
-int tg_admin_audit(tg_store_t *s, const tg_actor_t *actor, const char *action,
-                   const char *target, const char *detail_json)
+int tg_admin_audit(tg_store_t *s, const tg_actor_t *actor, const char *action, const char *target,
+                   const char *detail_json)
 {
     MDB_txn *txn;
     int rc;
@@ -616,13 +611,12 @@ static void tg_usage_row_json(void *arg, const tg_usage_row_t *r)
 
     tg_money_format(r->cost_pico, cost, sizeof(cost));
     json_array_append_new(
-        arg, json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s,s:I}", "group", r->group,
-                       "requests", (json_int_t)r->requests, "errors", (json_int_t)r->errors,
-                       "prompt_tokens", (json_int_t)r->prompt, "completion_tokens",
-                       (json_int_t)r->completion, "cached_tokens", (json_int_t)r->cached,
-                       "estimated", (json_int_t)r->estimated, "fallbacks",
-                       (json_int_t)r->fallbacks, "cost_usd", cost, "cost_pico",
-                       (json_int_t)r->cost_pico));
+        arg, json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s,s:I}", "group", r->group, "requests",
+                       (json_int_t)r->requests, "errors", (json_int_t)r->errors, "prompt_tokens",
+                       (json_int_t)r->prompt, "completion_tokens", (json_int_t)r->completion,
+                       "cached_tokens", (json_int_t)r->cached, "estimated",
+                       (json_int_t)r->estimated, "fallbacks", (json_int_t)r->fallbacks, "cost_usd",
+                       cost, "cost_pico", (json_int_t)r->cost_pico));
 }
 
 /* usage {by, since, until}: per-minute rollups aggregated (times in unix seconds) */
@@ -639,10 +633,10 @@ static json_t *tg_usage_cmd(tg_store_t *s, json_t *req)
         by = "model";
     if (tg_meter_usage(s, by, from * 1000, to * 1000, tg_usage_row_json, rows) == -1) {
         json_decref(rows);
-        return tg_err("usage --by must be key, tenant, model, provider, route or task");
+        return tg_admin_err("usage --by must be key, tenant, model, provider, route or task");
     }
-    return json_pack("{s:b,s:s,s:I,s:I,s:o}", "ok", 1, "by", by, "since", (json_int_t)from,
-                     "until", (json_int_t)to, "rows", rows);
+    return json_pack("{s:b,s:s,s:I,s:I,s:o}", "ok", 1, "by", by, "since", (json_int_t)from, "until",
+                     (json_int_t)to, "rows", rows);
 }
 
 json_t *tg_admin_keys(tg_store_t *s, const char *cmd, json_t *req, const tg_actor_t *actor)
@@ -651,7 +645,7 @@ json_t *tg_admin_keys(tg_store_t *s, const char *cmd, json_t *req, const tg_acto
         strncmp(cmd, "audit.", 6) != 0 && strcmp(cmd, "usage") != 0)
         return NULL;
     if (s == NULL)
-        return tg_err("this gateway has no store (configure store: {path: DIR})");
+        return tg_admin_err("this gateway has no store (configure store: {path: DIR})");
     if (strcmp(cmd, "usage") == 0)
         return tg_usage_cmd(s, req);
     if (strcmp(cmd, "keys.create") == 0)
@@ -669,5 +663,5 @@ json_t *tg_admin_keys(tg_store_t *s, const char *cmd, json_t *req, const tg_acto
     if (strcmp(cmd, "audit.tail") == 0 || strcmp(cmd, "audit.verify") == 0 ||
         strcmp(cmd, "audit.export") == 0)
         return tg_audit_cmd(s, cmd, req);
-    return tg_err("unknown command \"%s\"", cmd);
+    return tg_admin_err("unknown command \"%s\"", cmd);
 }

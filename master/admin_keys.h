@@ -15,6 +15,9 @@
  */
 json_t *tg_admin_keys(tg_store_t *s, const char *cmd, json_t *req, const tg_actor_t *actor);
 
+/** An error reply: {"ok":false,"error":MESSAGE}. */
+json_t *tg_admin_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /** Append a standalone audit entry (reloads, drains, security events). Returns 0 or -1. */
 int tg_admin_audit(tg_store_t *s, const tg_actor_t *actor, const char *action,
                    const char *target, const char *detail_json);
