@@ -436,6 +436,22 @@ static void tg_master_sync_cb(evutil_socket_t fd, short what, void *arg)
 
     if (tg_store_sync(&tg_m.store) == -1)
         tg_log(TG_LOG_ERROR, 0, "syncing the metering store failed");
+    {
+        /*
+         * LMDB cannot even delete in a completely full map, so act at 80%: drop the oldest
+         * request events (never usage or limits) until back under 70%.
+         */
+        size_t used, max;
+        int rounds = 0, deleted = 0, n;
+        while (rounds++ < 50 && tg_meter_fill(&tg_m.store, &used, &max) == 0 &&
+               used * 10 > max * (deleted ? 7 : 8) && (n = tg_meter_make_room(&tg_m.store,
+                                                                                2000)) > 0)
+            deleted += n;
+        if (deleted > 0)
+            tg_log(TG_LOG_WARN, 0,
+                   "the metering store was over 80%% full: deleted the %d oldest request events "
+                   "(raise store.meter_map_size or lower store.event_retention)", deleted);
+    }
     clock_gettime(CLOCK_REALTIME, &ts);
     now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     if (now - last_prune >= 60000) {

@@ -249,6 +249,7 @@ tg_admit_t tg_meter_admit_txn(tg_store_t *s, MDB_txn *txn, const tg_key_t *k,
     *res = inf.res;
     return TG_ADMIT_OK;
 fail:
+    info->store_rc = rc;
     return TG_ADMIT_ERROR; /* the transaction is broken: the caller aborts it */
 }
 
@@ -464,6 +465,58 @@ int tg_meter_release_pid(tg_store_t *s, int pid)
     if (mdb_txn_commit(txn) != 0)
         return -1;
     return n;
+}
+
+int tg_meter_fill(tg_store_t *s, size_t *used, size_t *max)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    size_t free_pages = 0;
+    int rc;
+
+    if (mdb_env_info(s->meter, &info) != 0 || mdb_env_stat(s->meter, &st) != 0 ||
+        mdb_txn_begin(s->meter, NULL, MDB_RDONLY, &txn) != 0)
+        return -1;
+    /* the free list is database 0: each record is a page-number list, its length first */
+    if (mdb_cursor_open(txn, 0, &cur) == 0) {
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+            if (v.mv_size >= sizeof(size_t))
+                free_pages += *(const size_t *)v.mv_data;
+        mdb_cursor_close(cur);
+    }
+    mdb_txn_abort(txn);
+    *max = info.me_mapsize / st.ms_psize;
+    *used = info.me_last_pgno + 1 > free_pages ? info.me_last_pgno + 1 - free_pages : 0;
+    return 0;
+}
+
+int tg_meter_make_room(tg_store_t *s, int n)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc, done = 0;
+
+    if (mdb_txn_begin(s->meter, NULL, 0, &txn) != 0)
+        return -1;
+    if (mdb_cursor_open(txn, s->dbi[TG_DB_EVENTS], &cur) != 0) {
+        mdb_txn_abort(txn);
+        return -1;
+    }
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && done < n;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (mdb_cursor_del(cur, 0) != 0)
+            break;
+        done++;
+    }
+    mdb_cursor_close(cur);
+    if (mdb_txn_commit(txn) != 0)
+        return -1;
+    return done;
 }
 
 int tg_meter_prune(tg_store_t *s, int64_t now_ms, int64_t event_cutoff_ms)

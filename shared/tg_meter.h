@@ -44,6 +44,7 @@ typedef struct {
     int64_t retry_after_s;    /* when refused */
     char refused_scope[8];    /* "key" or "tenant" */
     char refused_window[16];  /* "day" or "month" for budgets */
+    int store_rc;             /* TG_ADMIT_ERROR: the LMDB error */
 } tg_admit_info_t;
 
 /** One finished request, for settlement: what it used and how it is filed. */
@@ -104,6 +105,18 @@ int tg_meter_settle_txn(tg_store_t *s, MDB_txn *txn, const tg_reservation_t *res
  * never answered). Returns how many were released, or -1.
  */
 int tg_meter_release_pid(tg_store_t *s, int pid);
+
+/**
+ * How full the metering map is: pages in use (the high-water mark less the free list) and the
+ * map's page count. Returns 0 or -1.
+ */
+int tg_meter_fill(tg_store_t *s, size_t *used, size_t *max);
+
+/**
+ * Make room in a full metering map: delete the n oldest request events (usage rollups, limits
+ * and reservations are kept). Returns how many were deleted, or -1.
+ */
+int tg_meter_make_room(tg_store_t *s, int n);
 
 /** Delete events older than cutoff_ms and limit windows that can no longer matter. */
 int tg_meter_prune(tg_store_t *s, int64_t now_ms, int64_t event_cutoff_ms);

@@ -159,6 +159,19 @@ static void tg_admit_conclude(tg_admission_t *e)
  * (group commit), in arrival order, so limits stay exact. If the store fails, each request is
  * retried in its own transaction so that one bad write cannot fail the whole batch.
  */
+/*
+ * The metering map is full (request events outgrew store.meter_map_size before their retention
+ * ran out): delete the oldest events so that admissions and usage keep working. Logged, since the
+ * map is too small for the traffic and retention.
+ */
+static void tg_meter_room(tg_store_t *s)
+{
+    int n = tg_meter_make_room(s, 20000);
+
+    tg_log(TG_LOG_ERROR, 0, "the metering store is full: deleted the %d oldest request events "
+                            "(raise store.meter_map_size or lower store.event_retention)", n);
+}
+
 static void tg_admit_flush(void)
 {
     static tg_admission_t batch[TG_ADMIT_MAX];
@@ -185,8 +198,13 @@ static void tg_admit_flush(void)
     if (!failed && mdb_txn_commit(txn) != 0)
         failed = 1, txn = NULL;
     if (failed) {
+        int full = 0;
         if (txn != NULL)
             mdb_txn_abort(txn);
+        for (int i = 0; i < n; i++)
+            full |= batch[i].r != NULL && batch[i].info.store_rc == MDB_MAP_FULL;
+        if (full)
+            tg_meter_room(s);
         for (int i = 0; i < n; i++)
             if (batch[i].r != NULL && batch[i].tenant_state != -1 && batch[i].tenant_state != 2)
                 batch[i].verdict = tg_admit_one(s, NULL, &batch[i]);
@@ -290,9 +308,8 @@ static void tg_settle_flush(void)
         mdb_txn_abort(txn);
         if (rc != MDB_MAP_FULL)
             break;
-        /* the map is full of events: keep the usage, drop this turn's events */
-        tg_log(TG_LOG_ERROR, 0, "the metering store is full: request events dropped (raise "
-                                "store.meter_map_size or lower store.event_retention)");
+        /* the map is full of events: make room, and settle this turn without its events */
+        tg_meter_room(s);
     }
     if (rc != 0)
         tg_log(TG_LOG_ERROR, 0, "settling %d requests failed: %s", tg_settle.n,
