@@ -394,6 +394,7 @@ describe('metering', () => {
     let next = 0;
     let finished = 0;
     const outcome = { ok: 0, err: 0, cut: 0 };
+    const okByBody = [0, 0];
     let killed = null;
     const killer = (async () => {
       await waitFor(() => finished >= 30, { timeout: 30000, interval: 5, what: '30 requests done' });
@@ -410,7 +411,10 @@ describe('metering', () => {
         try {
           const r = await postFresh(chatURL, body, auth(k.secret));
           const whole = r.status !== 200 || !body.stream || sseData(r.text).at(-1) === '[DONE]';
-          if (r.status === 200 && whole) outcome.ok++;
+          if (r.status === 200 && whole) {
+            outcome.ok++;
+            okByBody[i % 2]++;
+          }
           else if (r.status === 200) outcome.cut++; // a stream the kill cut short
           else outcome.err++;
         } catch {
@@ -432,8 +436,19 @@ describe('metering', () => {
       outcome.ok + outcome.err,
       `metered = answered (${JSON.stringify(outcome)}; rollup ${JSON.stringify(counters(row))})`,
     );
-    // and exactly their usage: non-stream 10 + 16... both bodies use 7 + ceil(len/4) prompt
-    assert.equal(row.estimated, 0);
+    // and exactly their usage, as the sim reports it (a cut-off request adds nothing)
+    const per = bodies.map((b) => ({
+      model: 'gpt-4o',
+      prompt_tokens: simChatPromptTokens(b.messages),
+      completion_tokens: b.stream ? b.sim.tokens : 16,
+    }));
+    const expected = expectRow([
+      ...Array(okByBody[0]).fill(per[0]),
+      ...Array(okByBody[1]).fill(per[1]),
+    ]);
+    expected.requests += outcome.err;
+    expected.errors += outcome.err;
+    assert.deepEqual(counters(row), expected);
     // the store is sound: new requests are served and metered, usage answers for every grouping
     const r = await postFresh(chatURL, bodies[0], auth(k.secret));
     assert.equal(r.status, 200, r.text);
