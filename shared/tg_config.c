@@ -745,8 +745,11 @@ static int tg_parse_provider(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *kn, yaml_n
         if (strcmp(k, "kind") == 0) {
             if (strcmp(s, "openai") == 0)
                 pv->kind = TG_PROVIDER_OPENAI;
+            else if (strcmp(s, "anthropic") == 0)
+                pv->kind = TG_PROVIDER_ANTHROPIC;
             else
-                return tg_cerr(c, d, v, "unknown provider kind \"%s\" (supported: openai)", s);
+                return tg_cerr(c, d, v,
+                               "unknown provider kind \"%s\" (supported: openai, anthropic)", s);
         } else if (strcmp(k, "base_url") == 0) {
             size_t len = strlen(s);
             if (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0)
@@ -794,7 +797,7 @@ static int tg_parse_provider(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *kn, yaml_n
         }
     }
     if (pv->kind == 0)
-        return tg_cerr(c, d, n, "provider \"%s\" needs a kind (openai)", name);
+        return tg_cerr(c, d, n, "provider \"%s\" needs a kind (openai or anthropic)", name);
     if (pv->base_url == NULL)
         return tg_cerr(c, d, url_node ? url_node : n, "provider \"%s\" needs a base_url", name);
     return 0;

@@ -14,7 +14,7 @@
 
 #define TG_CONFIG_ERR_MAX 512
 
-typedef enum { TG_PROVIDER_OPENAI = 1 } tg_provider_kind_t;
+typedef enum { TG_PROVIDER_OPENAI = 1, TG_PROVIDER_ANTHROPIC } tg_provider_kind_t;
 
 enum {
     TG_CAP_TOOLS = 1 << 0,

@@ -27,27 +27,39 @@ typedef struct {
     int client_wants_usage; /* the client set stream_options.include_usage */
     int64_t content_bytes;  /* bytes of generated text seen, for estimating usage */
     tg_usage_t usage;       /* the latest usage the upstream reported */
+    void *priv;             /* an adapter's own per-stream state, freed by its stream_free */
 } tg_stream_state_t;
 
 typedef struct {
     const char *kind;
+    unsigned endpoints; /* 1 << tg_endpoint_t for each endpoint the wire format serves */
     /**
      * Prepare the upstream call: request headers on x and the URL into url. body holds the
      * canonical request (OpenAI's JSON, "model" already the upstream id); an adapter for another
-     * wire format replaces it with the translated body. Returns 0 or -1.
+     * wire format replaces it with the translated body. Returns 0; -2 when the request cannot be
+     * expressed for this provider (the reason, for the client, in x->errbuf: answered 400); or
+     * -1 on an internal failure (500).
      */
     int (*prepare)(const tg_model_t *m, tg_endpoint_t ep, int stream, tg_xfer_t *x,
                    tg_buf_t *url, tg_buf_t *body);
     /**
      * A complete 2xx answer. Fill usage (usage->reported = 0 if there was none). If the client
      * body differs from the upstream's, write it to out; leave out empty to send body as is.
+     * Returns 0, -1 (no usage found: it is estimated), or -2 when the answer cannot be turned
+     * into the client's shape at all (answered 502).
      */
     int (*response)(const tg_model_t *m, tg_endpoint_t ep, const char *body, size_t len,
                     tg_usage_t *usage, tg_buf_t *out);
     /** One stream event: decide what the client gets; usage updates go into st->usage. */
     tg_event_action_t (*event)(tg_stream_state_t *st, const char *event, const char *data,
                                size_t datalen, const char *raw, size_t rawlen, tg_buf_t *out);
+    /** Free st->priv (may be NULL when the adapter keeps none). */
+    void (*stream_free)(tg_stream_state_t *st);
 } tg_adapter_t;
+
+/** The adapters, one file each. */
+extern const tg_adapter_t tg_openai_adapter;
+extern const tg_adapter_t tg_anthropic_adapter;
 
 /**
  * Per-provider data an adapter builds once per configuration generation (tg_provider_t.ext),

@@ -305,8 +305,9 @@ static tg_event_action_t tg_openai_event(tg_stream_state_t *st, const char *even
     return action;
 }
 
-static const tg_adapter_t tg_openai_adapter = {
+const tg_adapter_t tg_openai_adapter = {
     .kind = "openai",
+    .endpoints = 1u << TG_EP_CHAT | 1u << TG_EP_COMPLETIONS | 1u << TG_EP_EMBEDDINGS,
     .prepare = tg_openai_prepare,
     .response = tg_openai_response,
     .event = tg_openai_event,
@@ -324,6 +325,8 @@ const tg_adapter_t *tg_adapter_for(tg_provider_kind_t kind)
     switch (kind) {
     case TG_PROVIDER_OPENAI:
         return &tg_openai_adapter;
+    case TG_PROVIDER_ANTHROPIC:
+        return &tg_anthropic_adapter;
     }
     return NULL;
 }

@@ -44,6 +44,8 @@ static const char *const tg_ep_names[] = {"chat.completions", "completions", "em
 
 static void tg_proxy_free(tg_proxy_t *p)
 {
+    if (p->adapter != NULL && p->adapter->stream_free != NULL)
+        p->adapter->stream_free(&p->st);
     tg_sse_free(&p->sse);
     tg_buf_free(&p->resp);
     tg_buf_free(&p->out);
@@ -234,7 +236,17 @@ static void tg_proxy_done(tg_xfer_t *x, tg_xfer_result_t result)
         tg_buf_t out = {0};
         char cost[32];
 
-        p->adapter->response(p->model, p->ep, p->resp.data, p->resp.len, &usage, &out);
+        if (p->adapter->response(p->model, p->ep, p->resp.data, p->resp.len, &usage, &out) ==
+            -2) {
+            tg_errmap_t bad = {502, "server_error", "upstream_error", 1, 0};
+            tg_buf_free(&out);
+            tg_log(TG_LOG_WARN, 0, "%s: provider \"%s\" sent an answer that cannot be read",
+                   r->request_id, p->model->provider->name);
+            tg_proxy_meter(p, NULL); /* the provider may still bill it: estimate */
+            p->xfer = NULL;
+            tg_proxy_fail(p, &bad, "sent an answer that could not be read");
+            return;
+        }
         tg_proxy_meter(p, &usage);
         tg_money_format(r->cost_pico, cost, sizeof(cost));
         tg_proxy_headers(p);
@@ -430,6 +442,13 @@ void tg_proxy_handle(tg_req_t *r, tg_endpoint_t ep)
                       (int)(namelen > 200 ? 200 : namelen), name);
         return;
     }
+    if (!(tg_adapter_for(m->provider->kind)->endpoints & (1u << ep))) {
+        static const char *const what[] = {"chat completions", "completions", "embeddings"};
+        tg_resp_error(r, 400, "invalid_request_error", "unsupported_endpoint", "model",
+                      "The model `%s` is served by provider '%s', which does not offer %s.",
+                      m->name, m->provider->name, what[ep]);
+        return;
+    }
     if (r->authed && !tg_key_allows(&r->key, m->name)) {
         tg_resp_error(r, 403, "invalid_request_error", "model_not_allowed", "model",
                       "This API key is not allowed to use the model `%s`.", m->name);
@@ -502,20 +521,30 @@ static void tg_proxy_start(tg_proxy_t *p)
     const tg_model_t *m = p->model;
     tg_endpoint_t ep = p->ep;
     tg_buf_t url = {0}, body = {0};
-    int stream = p->stream;
+    int stream = p->stream, rc;
 
     p->xfer = tg_xfer_new();
-    if (p->xfer == NULL ||
-        tg_proxy_rewrite(r->body.data, r->body.len, p->f, &p->scan, m, stream,
-                         &p->st.client_wants_usage, &body) == -1 ||
-        p->adapter->prepare(m, ep, stream, p->xfer, &url, &body) == -1) {
+    rc = p->xfer == NULL ? -1
+                         : tg_proxy_rewrite(r->body.data, r->body.len, p->f, &p->scan, m, stream,
+                                            &p->st.client_wants_usage, &body);
+    if (rc == 0)
+        rc = p->adapter->prepare(m, ep, stream, p->xfer, &url, &body);
+    if (rc != 0) {
+        char why[256];
+
+        snprintf(why, sizeof(why), "%s", p->xfer != NULL ? p->xfer->errbuf : "");
         tg_buf_free(&url);
         tg_buf_free(&body);
         if (p->xfer != NULL)
             tg_xfer_cancel(p->xfer);
+        p->xfer = NULL;
         tg_proxy_free(p);
-        tg_resp_error(r, 500, "server_error", NULL, NULL,
-                      "Could not build the request for provider '%s'.", m->provider->name);
+        if (rc == -2)
+            tg_resp_error(r, 400, "invalid_request_error", "unsupported_for_provider", NULL,
+                          "Provider '%s' cannot serve this request: %s.", m->provider->name, why);
+        else
+            tg_resp_error(r, 500, "server_error", NULL, NULL,
+                          "Could not build the request for provider '%s'.", m->provider->name);
         return;
     }
     p->xfer->arg = p;

@@ -1,7 +1,7 @@
 /*
  * tollgate-sim entry point: command-line options, the listening socket, signal handling and
- * orderly teardown. The simulator is one libevent loop serving OpenAI-compatible endpoints
- * with deterministic answers and injectable faults; see docs/sim.md for the full contract.
+ * orderly teardown. The simulator is one libevent loop serving OpenAI, Anthropic and Gemini
+ * endpoints with deterministic answers and injectable faults; see docs/sim.md for the contract.
  * On SIGINT/SIGTERM it frees everything (including in-flight streams) and exits 0.
  */
 #include "tools/sim/sim.h"
@@ -28,7 +28,9 @@ static void sim_usage(FILE *out)
                  "                    [--fault MODEL:key=val,...]... [--quiet]\n"
                  "  --listen HOST:PORT  address to listen on (default " SIM_DEFAULT_LISTEN
                  "; port 0 = ephemeral)\n"
-                 "  --api-key KEY       require 'Authorization: Bearer KEY' on /v1 requests\n"
+                 "  --api-key KEY       require KEY on API requests (Authorization: Bearer for\n"
+                 "                      OpenAI, x-api-key for Anthropic, x-goog-api-key or\n"
+                 "                      ?key= for Gemini)\n"
                  "  --models LIST       comma-separated ids for GET /v1/models\n"
                  "  --fault RULE        per-model fault rule, e.g. 'gpt-4o:status=500,count=3'\n"
                  "  --quiet             do not log requests to stderr\n"

@@ -2,7 +2,8 @@
  * tollgate-sim: a deterministic fake LLM provider for tests, the demo and benchmarks.
  * This header is the contract between the simulator's parts: the server core (sim.c,
  * sim_http.c), the response engine (sim_reply.c), fault rules (sim_fault.c), the control
- * API (sim_control.c), deterministic text (sim_text.c) and the wire formats (sim_openai*.c).
+ * API (sim_control.c), deterministic text (sim_text.c) and the wire formats: OpenAI
+ * (sim_openai*.c), Anthropic Messages (sim_anthropic.c) and Google Gemini (sim_gemini*.c).
  */
 #ifndef TG_SIM_H
 #define TG_SIM_H
@@ -35,6 +36,8 @@ typedef struct sim_fault_t {
     long stall;
     long stall_after;
     long cached;
+    long error_event;
+    long safety;
     long count;
 } sim_fault_t;
 
@@ -55,6 +58,13 @@ typedef struct sim_stats_t {
 } sim_stats_t;
 
 typedef struct sim_job_t sim_job_t;
+
+/** Which provider's wire format a request speaks; it decides the shape of every reply. */
+typedef enum sim_wire_t {
+    SIM_WIRE_OPENAI = 0,
+    SIM_WIRE_ANTHROPIC,
+    SIM_WIRE_GEMINI,
+} sim_wire_t;
 
 /** The whole simulator. One per process; passed to every callback, never global. */
 typedef struct sim_t {
@@ -90,6 +100,9 @@ typedef struct sim_req_t {
     const char *model; /* body's "model" if a string, else NULL; borrowed */
     sim_fault_t fault; /* merged headers > body "sim" > rules */
     bool stream;       /* the response will be an event stream */
+    sim_wire_t wire;   /* chosen from the path (and headers) before the request is recorded */
+    const char *ctype; /* content type of a stream; NULL: text/event-stream */
+    int key_in_url;    /* Gemini: 1 if the API key came as ?key=, 0 if not; -1: other formats */
 } sim_req_t;
 
 /* ---- sim_http.c: routing and plain responses ---- */
@@ -126,6 +139,20 @@ typedef struct sim_events_t {
 
 /** Appends `data: <compact json>\n\n`. Returns 0 or -1 (out of memory). */
 int sim_events_add_json(sim_events_t *ev, const json_t *obj, unsigned flags);
+
+/**
+ * Appends `<prefix><compact json><suffix>`, for the other framings: Anthropic's
+ * `event: NAME\ndata: ` prefix, Gemini's `\r\n\r\n` suffix, or a streamed JSON array.
+ * Returns 0 or -1 (out of memory).
+ */
+int sim_events_add_frame(sim_events_t *ev, const char *prefix, const json_t *obj,
+                         const char *suffix, unsigned flags);
+
+/**
+ * Keeps the first `n` events and drops the rest (no-op if there are fewer), so a format can
+ * end a stream early with an error event of its own.
+ */
+void sim_events_truncate(sim_events_t *ev, size_t n);
 
 /** Appends raw framed text. Returns 0 or -1 (out of memory). */
 int sim_events_add_raw(sim_events_t *ev, const char *text, unsigned flags);
@@ -229,6 +256,41 @@ int sim_fmt(char *buf, size_t len, const char *fmt, ...) __attribute__((format(p
 /** Base64 (standard alphabet, padded) of `len` bytes; returns a malloc'd string or NULL. */
 char *sim_base64(const unsigned char *data, size_t len);
 
+/** The seed of an answer: a hash of the model name, a newline and the last user text. */
+uint64_t sim_text_seed(const char *model, const char *text, size_t len);
+
+/**
+ * Piece i of an n-token answer into `buf`: the word, a space unless it is the last piece,
+ * and in JSON mode `{"answer":"` before the first and `"}` after the last. An empty string
+ * if it does not fit.
+ */
+void sim_text_piece(uint64_t seed, size_t i, size_t n, bool json_mode, char *buf, size_t len);
+
+/** An answer's text split into its stream pieces (one per output token). */
+typedef struct sim_words_t {
+    char *text;       /* the whole answer, NUL-terminated; owned */
+    size_t *end;      /* end[i] is the offset just past piece i; owned */
+    size_t n;         /* pieces, after a stop sequence cut the text */
+    const char *stop; /* the stop sequence that cut it (borrowed from the request) or NULL */
+} sim_words_t;
+
+/**
+ * Builds an n-token answer and cuts it before the earliest occurrence of any string in the
+ * JSON array `stops` (may be NULL); a piece the cut goes through is shortened, pieces after
+ * it are dropped. Returns 0 or -1 (out of memory; `w` is then empty).
+ */
+int sim_words_make(sim_words_t *w, uint64_t seed, size_t n, bool json_mode, const json_t *stops);
+
+/** Piece i of `w` as a JSON string, or NULL (out of memory). */
+json_t *sim_words_piece(const sim_words_t *w, size_t i);
+
+/** Frees the storage of `w`. */
+void sim_words_free(sim_words_t *w);
+
+/** The canned arguments of a simulated tool call: `{"location":"Paris"}` if the JSON schema
+ * `schema` has a `location` property, otherwise `{}`. */
+const char *sim_text_tool_args(const json_t *schema);
+
 /* ---- sim_openai.c / sim_openai_embed.c: OpenAI wire format ---- */
 
 /** POST /v1/chat/completions; r->body is a JSON object. */
@@ -245,5 +307,66 @@ void sim_openai_models(sim_req_t *r, const char *id);
 
 /** The usage object shared by chat and completions. */
 json_t *sim_openai_usage(long prompt, long completion, long cached);
+
+/** A deterministic unit vector of `dims` values for the input hash `h` (embeddings). */
+void sim_embed_vector(uint64_t h, float *vec, size_t dims);
+
+/* ---- sim_anthropic.c: Anthropic Messages API ---- */
+
+/** POST /v1/messages; r->body is a JSON object. */
+void sim_anthropic_messages(sim_req_t *r);
+
+/** POST /v1/messages/count_tokens; r->body is a JSON object. */
+void sim_anthropic_count_tokens(sim_req_t *r);
+
+/** GET /v1/models and /v1/models/{id} for a client that sends anthropic-version. */
+void sim_anthropic_models(sim_req_t *r, const char *id);
+
+/**
+ * Sends `{"type":"error","error":{"type",...,"message"},"request_id"}` with the error type
+ * Anthropic uses for `status` (429 adds retry-after: 1). Faults still apply, as for OpenAI.
+ */
+void sim_anthropic_error(sim_req_t *r, int status, const char *message);
+
+/**
+ * The x-api-key check and the anthropic-version check. Returns 0 if the request may go on,
+ * or -1 after sending the 401 or 400.
+ */
+int sim_anthropic_check(sim_req_t *r);
+
+/* ---- sim_gemini.c / sim_gemini_embed.c: Google Gemini API ---- */
+
+/** POST .../models/{model}:generateContent and :streamGenerateContent. */
+void sim_gemini_generate(sim_req_t *r);
+void sim_gemini_stream(sim_req_t *r);
+
+/** POST .../models/{model}:countTokens. */
+void sim_gemini_count_tokens(sim_req_t *r);
+
+/** POST .../models/{model}:embedContent and :batchEmbedContents. */
+void sim_gemini_embed(sim_req_t *r);
+void sim_gemini_batch_embed(sim_req_t *r);
+
+/** GET /v1beta/models and /v1beta/models/{model}. */
+void sim_gemini_models(sim_req_t *r, const char *id);
+
+/**
+ * Sends `{"error":{"code","message","status"}}` with Google's status name for `code`
+ * (429 adds a RetryInfo detail). Faults still apply.
+ */
+void sim_gemini_error(sim_req_t *r, int code, const char *message);
+
+/**
+ * The API key check (x-goog-api-key, else ?key=). Returns 0 if the request may go on, or -1
+ * after sending Google's answer: 403 PERMISSION_DENIED without a key, 400 INVALID_ARGUMENT
+ * (reason API_KEY_INVALID) with a wrong one.
+ */
+int sim_gemini_check(sim_req_t *r);
+
+/**
+ * A request field by its JSON name or its proto (snake_case) name: Google accepts both
+ * `generationConfig` and `generation_config`.
+ */
+const json_t *sim_gemini_get(const json_t *obj, const char *camel, const char *snake);
 
 #endif /* TG_SIM_H */

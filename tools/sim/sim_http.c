@@ -1,8 +1,8 @@
 /*
  * Request routing for tollgate-sim: builds the per-request context (id, parsed JSON body,
- * resolved faults), records the request for /_sim/stats, checks the API key, applies a
- * simulated error status, and hands the request to the handler of its wire format. Also
- * holds the shared error-body and logging helpers.
+ * wire format, resolved faults), records the request for /_sim/stats, checks the API key the
+ * way the format's provider does, applies a simulated error status in that provider's error
+ * shape, and hands the request to the handler. Also holds the OpenAI error body and the log.
  */
 #include "tools/sim/sim.h"
 
@@ -10,6 +10,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/queue.h>
+
+#include <stdlib.h>
 
 #include <event2/buffer.h>
 #include <event2/keyvalq_struct.h>
@@ -29,6 +31,24 @@ static const sim_route_t sim_routes[] = {
 };
 
 #define SIM_NROUTES (sizeof(sim_routes) / sizeof(sim_routes[0]))
+
+static const sim_route_t sim_anthropic_routes[] = {
+    {"/v1/messages", EVHTTP_REQ_POST, sim_anthropic_messages},
+    {"/v1/messages/count_tokens", EVHTTP_REQ_POST, sim_anthropic_count_tokens},
+};
+
+#define SIM_NANTHROPIC (sizeof(sim_anthropic_routes) / sizeof(sim_anthropic_routes[0]))
+
+/* Gemini routes are matched by the method after the model: /v1beta/models/{model}:{path}. */
+static const sim_route_t sim_gemini_routes[] = {
+    {"generateContent", EVHTTP_REQ_POST, sim_gemini_generate},
+    {"streamGenerateContent", EVHTTP_REQ_POST, sim_gemini_stream},
+    {"countTokens", EVHTTP_REQ_POST, sim_gemini_count_tokens},
+    {"embedContent", EVHTTP_REQ_POST, sim_gemini_embed},
+    {"batchEmbedContents", EVHTTP_REQ_POST, sim_gemini_batch_embed},
+};
+
+#define SIM_NGEMINI (sizeof(sim_gemini_routes) / sizeof(sim_gemini_routes[0]))
 
 const char *sim_http_reason(int status)
 {
@@ -125,6 +145,15 @@ static void sim_http_fault_status(sim_req_t *r, int status)
     const char *code = NULL;
     char msg[64];
 
+    sim_fmt(msg, sizeof(msg), "simulated error %d", status);
+    if (r->wire == SIM_WIRE_ANTHROPIC) {
+        sim_anthropic_error(r, status, msg);
+        return;
+    }
+    if (r->wire == SIM_WIRE_GEMINI) {
+        sim_gemini_error(r, status, msg);
+        return;
+    }
     switch (status) {
     case 400:
         type = "invalid_request_error";
@@ -153,7 +182,6 @@ static void sim_http_fault_status(sim_req_t *r, int status)
         type = status >= 500 ? "server_error" : "api_error";
         break;
     }
-    sim_fmt(msg, sizeof(msg), "simulated error %d", status);
     sim_reply_error(r, status, type, msg, NULL, code);
 }
 
@@ -171,6 +199,22 @@ static bool sim_http_authorized(const sim_req_t *r)
            memcmp(auth + 7, r->sim->api_key, keylen) == 0;
 }
 
+/* A 400 before the handler runs, in the shape of the request's wire format. */
+static void sim_http_bad_request(sim_req_t *r, const char *message, const char *param)
+{
+    switch (r->wire) {
+    case SIM_WIRE_ANTHROPIC:
+        sim_anthropic_error(r, 400, message);
+        break;
+    case SIM_WIRE_GEMINI:
+        sim_gemini_error(r, 400, message);
+        break;
+    case SIM_WIRE_OPENAI:
+        sim_reply_error(r, 400, "invalid_request_error", message, param, NULL);
+        break;
+    }
+}
+
 /* A POST to a generation endpoint: faults first (so tests can fail even malformed requests
  * with a chosen status), then the format handler. */
 static void sim_http_generate(sim_req_t *r, sim_handler_fn handler, bool body_bad)
@@ -178,15 +222,19 @@ static void sim_http_generate(sim_req_t *r, sim_handler_fn handler, bool body_ba
     char err[160];
 
     if (body_bad || !json_is_object(r->body)) {
-        sim_reply_error(r, 400, "invalid_request_error",
-                        "We could not parse the JSON body of your request. The body must be a "
-                        "JSON object.",
-                        NULL, NULL);
+        sim_http_bad_request(r,
+                             r->wire == SIM_WIRE_GEMINI
+                                 ? "Invalid JSON payload received. The body must be a JSON object."
+                             : r->wire == SIM_WIRE_ANTHROPIC
+                                 ? "The request body is not valid JSON: it must be a JSON object."
+                                 : "We could not parse the JSON body of your request. The body "
+                                   "must be a JSON object.",
+                             NULL);
         return;
     }
     if (sim_fault_resolve(r, err, sizeof(err)) != 0) {
         sim_fault_init(&r->fault);
-        sim_reply_error(r, 400, "invalid_request_error", err, "sim", NULL);
+        sim_http_bad_request(r, err, "sim");
         return;
     }
     r->stream = json_is_true(json_object_get(r->body, "stream"));
@@ -195,6 +243,75 @@ static void sim_http_generate(sim_req_t *r, sim_handler_fn handler, bool body_ba
         return;
     }
     handler(r);
+}
+
+static void sim_http_route_anthropic(sim_req_t *r, bool body_bad)
+{
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(r->req);
+    char msg[256];
+
+    if (sim_anthropic_check(r) != 0) {
+        return;
+    }
+    for (size_t i = 0; i < SIM_NANTHROPIC; i++) {
+        if (strcmp(r->path, sim_anthropic_routes[i].path) != 0) {
+            continue;
+        }
+        if (cmd != sim_anthropic_routes[i].method) {
+            evhttp_add_header(evhttp_request_get_output_headers(r->req), "Allow", "POST");
+            sim_anthropic_error(r, 405, "Method Not Allowed");
+            return;
+        }
+        sim_http_generate(r, sim_anthropic_routes[i].handler, body_bad);
+        return;
+    }
+    if (strcmp(r->path, "/v1/models") == 0 || strncmp(r->path, "/v1/models/", 11) == 0) {
+        if (cmd != EVHTTP_REQ_GET) {
+            evhttp_add_header(evhttp_request_get_output_headers(r->req), "Allow", "GET");
+            sim_anthropic_error(r, 405, "Method Not Allowed");
+            return;
+        }
+        sim_anthropic_models(r, r->path[10] == '/' ? r->path + 11 : NULL);
+        return;
+    }
+    sim_fmt(msg, sizeof(msg), "Not found: %s %.200s", r->method, r->path);
+    sim_anthropic_error(r, 404, msg);
+}
+
+/* `model` and `action` come from the path (NULL if absent): .../models/{model}:{action}. */
+static void sim_http_route_gemini(sim_req_t *r, const char *model, const char *action,
+                                  bool body_bad)
+{
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(r->req);
+    char msg[256];
+
+    if (sim_gemini_check(r) != 0) {
+        return;
+    }
+    if (action != NULL) {
+        for (size_t i = 0; i < SIM_NGEMINI; i++) {
+            if (strcmp(action, sim_gemini_routes[i].path) != 0) {
+                continue;
+            }
+            if (cmd != sim_gemini_routes[i].method) {
+                evhttp_add_header(evhttp_request_get_output_headers(r->req), "Allow", "POST");
+                sim_gemini_error(r, 405, "Method not allowed.");
+                return;
+            }
+            sim_http_generate(r, sim_gemini_routes[i].handler, body_bad);
+            return;
+        }
+    } else if (strcmp(r->path, "/v1beta/models") == 0 || model != NULL) {
+        if (cmd != EVHTTP_REQ_GET) {
+            evhttp_add_header(evhttp_request_get_output_headers(r->req), "Allow", "GET");
+            sim_gemini_error(r, 405, "Method not allowed.");
+            return;
+        }
+        sim_gemini_models(r, model);
+        return;
+    }
+    sim_fmt(msg, sizeof(msg), "Method not found: %s %.200s", r->method, r->path);
+    sim_gemini_error(r, 404, msg);
 }
 
 static void sim_http_route_v1(sim_req_t *r, bool body_bad)
@@ -237,15 +354,88 @@ static void sim_http_route_v1(sim_req_t *r, bool body_bad)
     sim_reply_error(r, 404, "invalid_request_error", msg, NULL, "unknown_url");
 }
 
+static bool sim_http_is_gemini_action(const char *action)
+{
+    for (size_t i = 0; i < SIM_NGEMINI; i++) {
+        if (strcmp(action, sim_gemini_routes[i].path) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Picks the wire format from the path: /v1/messages... is Anthropic, /v1beta/... and a POST to
+ * /v1/models/{model}:{gemini method} are Gemini, /v1/models with an anthropic-version header
+ * is Anthropic's model list, everything else OpenAI. For Gemini the model and method come
+ * from the path: `*decoded` (owned by the caller) holds them. */
+static void sim_http_classify(sim_req_t *r, char **decoded, const char **model, const char **action)
+{
+    const char *seg = NULL;
+    char *colon;
+
+    *decoded = NULL;
+    *model = NULL;
+    *action = NULL;
+    if (strcmp(r->path, "/v1/messages") == 0 || strncmp(r->path, "/v1/messages/", 13) == 0) {
+        r->wire = SIM_WIRE_ANTHROPIC;
+        return;
+    }
+    if (strncmp(r->path, "/v1beta/models/", 15) == 0) {
+        seg = r->path + 15;
+    } else if (strncmp(r->path, "/v1/models/", 11) == 0 && strchr(r->path, ':') != NULL) {
+        seg = r->path + 11;
+    }
+    if (seg != NULL && (*decoded = evhttp_uridecode(seg, 0, NULL)) != NULL) {
+        if ((colon = strrchr(*decoded, ':')) != NULL) {
+            *colon = '\0';
+            *action = colon + 1;
+        }
+        if (seg == r->path + 11 && (*action == NULL || !sim_http_is_gemini_action(*action))) {
+            /* An OpenAI model id with a colon, like GET /v1/models/llama3:8b. */
+            free(*decoded);
+            *decoded = NULL;
+            *action = NULL;
+        } else {
+            *model = (*decoded)[0] != '\0' ? *decoded : NULL;
+            r->wire = SIM_WIRE_GEMINI;
+        }
+    }
+    if (strcmp(r->path, "/v1beta") == 0 || strncmp(r->path, "/v1beta/", 8) == 0) {
+        r->wire = SIM_WIRE_GEMINI;
+    }
+    if (r->wire == SIM_WIRE_GEMINI) {
+        const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(r->req);
+        const char *query = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
+        struct evkeyvalq q = {0};
+
+        r->key_in_url = 0;
+        if (query != NULL && evhttp_parse_query_str(query, &q) == 0) {
+            r->key_in_url = evhttp_find_header(&q, "key") != NULL;
+        }
+        evhttp_clear_headers(&q);
+        if (*model != NULL) {
+            r->model = *model;
+        }
+        return;
+    }
+    if ((strcmp(r->path, "/v1/models") == 0 || strncmp(r->path, "/v1/models/", 11) == 0) &&
+        evhttp_find_header(evhttp_request_get_input_headers(r->req), "anthropic-version") != NULL) {
+        r->wire = SIM_WIRE_ANTHROPIC;
+    }
+}
+
 void sim_http_dispatch(struct evhttp_request *req, void *arg)
 {
     sim_t *sim = arg;
-    sim_req_t r = {.sim = sim, .req = req};
+    sim_req_t r = {.sim = sim, .req = req, .key_in_url = -1};
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
     bool body_bad = false;
+    char *decoded = NULL;
+    const char *gmodel = NULL;
+    const char *gaction = NULL;
 
     r.id = ++sim->next_id;
     sim_fmt(r.rid, sizeof(r.rid), "sim-%llu", (unsigned long long)r.id);
@@ -268,8 +458,17 @@ void sim_http_dispatch(struct evhttp_request *req, void *arg)
     } else if (strncmp(r.path, "/_sim/", 6) == 0) {
         sim_control_handle(&r);
     } else {
+        sim_http_classify(&r, &decoded, &gmodel, &gaction);
         sim_stats_record(&r);
-        if (strcmp(r.path, "/v1") == 0 || strncmp(r.path, "/v1/", 4) == 0) {
+        if (r.wire == SIM_WIRE_ANTHROPIC) {
+            char rid[48];
+
+            sim_fmt(rid, sizeof(rid), "req_sim%llu", (unsigned long long)r.id);
+            evhttp_add_header(evhttp_request_get_output_headers(req), "request-id", rid);
+            sim_http_route_anthropic(&r, body_bad);
+        } else if (r.wire == SIM_WIRE_GEMINI) {
+            sim_http_route_gemini(&r, gmodel, gaction, body_bad);
+        } else if (strcmp(r.path, "/v1") == 0 || strncmp(r.path, "/v1/", 4) == 0) {
             sim_http_route_v1(&r, body_bad);
         } else {
             char msg[256];
@@ -280,4 +479,5 @@ void sim_http_dispatch(struct evhttp_request *req, void *arg)
         }
     }
     json_decref(r.body);
+    free(decoded);
 }

@@ -60,13 +60,7 @@ json_t *sim_openai_usage(long prompt, long completion, long cached)
  * around the first and last pieces. */
 static void sim_plan_piece(const sim_plan_t *p, size_t i, char *buf, size_t len)
 {
-    int n = snprintf(buf, len, "%s%s%s%s", i == 0 && p->json_mode ? "{\"answer\":\"" : "",
-                     sim_word(p->seed, i), i + 1 < p->ntok ? " " : "",
-                     i + 1 == p->ntok && p->json_mode ? "\"}" : "");
-
-    if (n < 0 || (size_t)n >= len) {
-        buf[0] = '\0';
-    }
+    sim_text_piece(p->seed, i, p->ntok, p->json_mode, buf, len);
 }
 
 static char *sim_plan_text(const sim_plan_t *p)

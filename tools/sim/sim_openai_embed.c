@@ -25,8 +25,9 @@ static double sim_embed_sqrt(double x)
     return x > 0 ? y : 0;
 }
 
-/* Fills `vec` with a deterministic unit vector for the input hash `h`. */
-static void sim_embed_vector(uint64_t h, float *vec, size_t dims)
+/* Fills `vec` with a deterministic unit vector for the input hash `h`. Gemini embeddings use
+ * it too, so one text embeds equally in both formats. */
+void sim_embed_vector(uint64_t h, float *vec, size_t dims)
 {
     uint64_t state = h;
     double norm = 0;

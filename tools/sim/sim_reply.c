@@ -88,7 +88,8 @@ int sim_events_add_raw(sim_events_t *ev, const char *text, unsigned flags)
     return 0;
 }
 
-int sim_events_add_json(sim_events_t *ev, const json_t *obj, unsigned flags)
+int sim_events_add_frame(sim_events_t *ev, const char *prefix, const json_t *obj,
+                         const char *suffix, unsigned flags)
 {
     char *body = obj != NULL ? json_dumps(obj, JSON_COMPACT) : NULL;
     char *framed = NULL;
@@ -98,12 +99,12 @@ int sim_events_add_json(sim_events_t *ev, const json_t *obj, unsigned flags)
     if (body == NULL) {
         return -1;
     }
-    len = strlen(body) + sizeof("data: \n\n");
+    len = strlen(prefix) + strlen(body) + strlen(suffix) + 1;
     framed = malloc(len);
     if (framed == NULL) {
         goto done;
     }
-    int n = snprintf(framed, len, "data: %s\n\n", body);
+    int n = snprintf(framed, len, "%s%s%s", prefix, body, suffix);
     if (n < 0 || (size_t)n >= len) {
         goto done;
     }
@@ -113,6 +114,18 @@ done:
     free(framed);
     free(body);
     return rc;
+}
+
+int sim_events_add_json(sim_events_t *ev, const json_t *obj, unsigned flags)
+{
+    return sim_events_add_frame(ev, "data: ", obj, "\n\n", flags);
+}
+
+void sim_events_truncate(sim_events_t *ev, size_t n)
+{
+    while (ev->n > n) {
+        free(ev->text[--ev->n]);
+    }
 }
 
 void sim_events_clear(sim_events_t *ev)
@@ -523,7 +536,7 @@ void sim_reply_stream(sim_req_t *r, sim_events_t *ev)
     job->ev = *ev;
     memset(ev, 0, sizeof(*ev));
     job->status = 200;
-    sim_reply_headers(r, "text/event-stream");
+    sim_reply_headers(r, r->ctype != NULL ? r->ctype : "text/event-stream");
     evhttp_add_header(h, "Cache-Control", "no-cache");
     sim_job_start(job);
 }

@@ -1,7 +1,8 @@
 /*
  * Deterministic text for tollgate-sim: the hash that seeds every answer, the word list
- * completions are drawn from, the token-counting rule shared by all formats, and base64
- * for embeddings. Nothing here depends on time or global state, so the same request always
+ * completions are drawn from, the token-counting rule shared by all formats, the answer
+ * builder every wire format uses (so one prompt gets the same words in each), and base64 for
+ * embeddings. Nothing here depends on time or global state, so the same request always
  * produces the same bytes.
  */
 #include "tools/sim/sim.h"
@@ -10,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <event2/buffer.h>
 
 static const char *const sim_words[] = {
     "the",     "quick",   "brown",   "fox",     "jumps",   "over",    "lazy",   "dog",
@@ -109,4 +112,111 @@ char *sim_base64(const unsigned char *data, size_t len)
     }
     out[o] = '\0';
     return out;
+}
+
+uint64_t sim_text_seed(const char *model, const char *text, size_t len)
+{
+    uint64_t h = sim_hash(SIM_HASH_INIT, model, strlen(model));
+
+    return sim_hash(sim_hash(h, "\n", 1), text, len);
+}
+
+void sim_text_piece(uint64_t seed, size_t i, size_t n, bool json_mode, char *buf, size_t len)
+{
+    int w = snprintf(buf, len, "%s%s%s%s", i == 0 && json_mode ? "{\"answer\":\"" : "",
+                     sim_word(seed, i), i + 1 < n ? " " : "", i + 1 == n && json_mode ? "\"}" : "");
+
+    if (w < 0 || (size_t)w >= len) {
+        buf[0] = '\0';
+    }
+}
+
+/* The earliest offset in `text` where one of `stops` begins, or `len` if none does. */
+static size_t sim_words_cut(const char *text, size_t len, const json_t *stops, const char **which)
+{
+    size_t cut = len;
+    size_t i;
+    const json_t *s;
+
+    *which = NULL;
+    json_array_foreach(stops, i, s)
+    {
+        size_t slen = json_is_string(s) ? json_string_length(s) : 0;
+        const char *hit;
+
+        if (slen == 0) {
+            continue;
+        }
+        hit = memmem(text, len, json_string_value(s), slen);
+        if (hit != NULL && (size_t)(hit - text) < cut) {
+            cut = (size_t)(hit - text);
+            *which = json_string_value(s);
+        }
+    }
+    return cut;
+}
+
+int sim_words_make(sim_words_t *w, uint64_t seed, size_t n, bool json_mode, const json_t *stops)
+{
+    struct evbuffer *b = evbuffer_new();
+    char piece[64];
+    size_t len, cut;
+
+    memset(w, 0, sizeof(*w));
+    if (b == NULL || (w->end = malloc((n > 0 ? n : 1) * sizeof(*w->end))) == NULL) {
+        goto fail;
+    }
+    for (size_t i = 0; i < n; i++) {
+        sim_text_piece(seed, i, n, json_mode, piece, sizeof(piece));
+        if (evbuffer_add(b, piece, strlen(piece)) != 0) {
+            goto fail;
+        }
+        w->end[i] = evbuffer_get_length(b);
+    }
+    len = evbuffer_get_length(b);
+    if ((w->text = malloc(len + 1)) == NULL) {
+        goto fail;
+    }
+    evbuffer_remove(b, w->text, len);
+    evbuffer_free(b);
+    b = NULL;
+    cut = sim_words_cut(w->text, len, json_is_array(stops) ? stops : NULL, &w->stop);
+    w->text[cut] = '\0';
+    /* Keep every piece that starts before the cut; the last one may be shortened. */
+    w->n = 0;
+    while (w->n < n && (w->n == 0 ? 0 : w->end[w->n - 1]) < cut) {
+        w->n++;
+    }
+    if (w->n > 0 && w->end[w->n - 1] > cut) {
+        w->end[w->n - 1] = cut;
+    }
+    return 0;
+
+fail:
+    if (b != NULL) {
+        evbuffer_free(b);
+    }
+    sim_words_free(w);
+    return -1;
+}
+
+json_t *sim_words_piece(const sim_words_t *w, size_t i)
+{
+    size_t start = i == 0 ? 0 : w->end[i - 1];
+
+    return json_stringn(w->text + start, w->end[i] - start);
+}
+
+void sim_words_free(sim_words_t *w)
+{
+    free(w->text);
+    free(w->end);
+    memset(w, 0, sizeof(*w));
+}
+
+const char *sim_text_tool_args(const json_t *schema)
+{
+    const json_t *props = json_object_get(schema, "properties");
+
+    return json_object_get(props, "location") != NULL ? "{\"location\":\"Paris\"}" : "{}";
 }

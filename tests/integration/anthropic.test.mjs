@@ -1,0 +1,166 @@
+// A provider of kind `anthropic` behind the OpenAI API: the official openai SDK talks to the
+// gateway, the gateway talks Anthropic's Messages API to tollgate-sim. Text, streams and tool
+// calls must come back in OpenAI's shape, and streamed and non-streamed usage and cost must
+// agree to the micro-dollar.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+import { startSim, startGateway, postJson } from './lib/harness.mjs';
+
+const PRICE = { input: 3.0, output: 15.0, cached_input: 0.3 };
+
+describe('anthropic provider through the OpenAI API', () => {
+  let sim, gw, client;
+
+  before(async () => {
+    sim = await startSim({ args: ['--api-key', 'sk-ant-test'] });
+    gw = await startGateway({
+      workers: 2,
+      providers: {
+        anthropic: {
+          kind: 'anthropic',
+          base_url: `http://127.0.0.1:${sim.port}/v1`,
+          api_key: '${ANT_KEY}',
+        },
+      },
+      models: {
+        'claude-sonnet': {
+          provider: 'anthropic',
+          upstream_model: 'claude-sonnet-5-5',
+          price: PRICE,
+          max_output_tokens: 1024,
+          capabilities: ['tools', 'vision'],
+        },
+      },
+      env: { ANT_KEY: 'sk-ant-test' },
+    });
+    client = new OpenAI({ baseURL: gw.baseURL, apiKey: 'unused', maxRetries: 0 });
+  });
+
+  after(async () => {
+    await gw?.stop();
+    await sim?.stop();
+  });
+
+  const messages = [
+    { role: 'system', content: 'You are terse.' },
+    { role: 'user', content: 'Say something about transports.' },
+  ];
+
+  it('a chat completion comes back in OpenAI shape, sent upstream as Anthropic Messages', async () => {
+    const { data: r, response } = await client.chat.completions
+      .create({ model: 'claude-sonnet', messages, max_tokens: 50 })
+      .withResponse();
+    assert.equal(r.object, 'chat.completion');
+    assert.equal(r.choices[0].message.role, 'assistant');
+    assert.ok(r.choices[0].message.content.length > 0);
+    assert.equal(r.choices[0].finish_reason, 'stop');
+    assert.ok(r.usage.prompt_tokens > 0 && r.usage.completion_tokens > 0);
+    assert.equal(r.usage.total_tokens, r.usage.prompt_tokens + r.usage.completion_tokens);
+    assert.equal(response.headers.get('x-tollgate-provider'), 'anthropic');
+    const seen = await sim.lastRequest();
+    assert.equal(seen.path, '/v1/messages');
+    assert.equal(seen.headers['x-api-key'], 'sk-ant-test');
+    assert.ok(seen.headers['anthropic-version']);
+    assert.equal(seen.body.model, 'claude-sonnet-5-5');
+    assert.equal(seen.body.max_tokens, 50);
+    assert.match(JSON.stringify(seen.body.system), /terse/);
+    assert.equal(seen.body.messages[0].role, 'user');
+  });
+
+  it('streamed and non-streamed answers agree on text, usage and cost', async () => {
+    const body = { model: 'claude-sonnet', messages, max_tokens: 40 };
+    const whole = await postJson(`${gw.baseURL}/chat/completions`, body);
+    assert.equal(whole.status, 200, whole.text);
+    let text = '';
+    let usage = null;
+    const stream = await client.chat.completions.create({
+      ...body,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta?.content ?? '';
+      if (chunk.usage) usage = chunk.usage;
+    }
+    assert.equal(text, whole.json.choices[0].message.content);
+    assert.ok(usage, 'a usage chunk when asked for');
+    assert.equal(usage.prompt_tokens, whole.json.usage.prompt_tokens);
+    assert.equal(usage.completion_tokens, whole.json.usage.completion_tokens);
+    // the access log bills both exactly the same
+    const lines = gw.readAccessLog().filter((l) => l.model === 'claude-sonnet' && l.status === 200);
+    const last2 = lines.slice(-2);
+    assert.equal(last2.length, 2);
+    assert.equal(last2[0].cost_usd, last2[1].cost_usd, JSON.stringify(last2));
+    assert.equal(last2[0].usage_estimated, false);
+    assert.equal(last2[1].usage_estimated, false);
+  });
+
+  it('tool calls come back as OpenAI tool_calls, streamed and not', async () => {
+    const tools = [
+      {
+        type: 'function',
+        function: {
+          name: 'get_weather',
+          description: 'Weather for a city',
+          parameters: { type: 'object', properties: { location: { type: 'string' } } },
+        },
+      },
+    ];
+    const ask = [{ role: 'user', content: 'What is the weather in Paris?' }];
+    const r = await client.chat.completions.create({ model: 'claude-sonnet', messages: ask, tools });
+    assert.equal(r.choices[0].finish_reason, 'tool_calls');
+    const call = r.choices[0].message.tool_calls[0];
+    assert.equal(call.type, 'function');
+    assert.equal(call.function.name, 'get_weather');
+    assert.equal(typeof JSON.parse(call.function.arguments), 'object');
+    const seen = await sim.lastRequest();
+    assert.equal(seen.body.tools[0].name, 'get_weather');
+    assert.ok(seen.body.tools[0].input_schema);
+
+    const stream = await client.chat.completions.create({
+      model: 'claude-sonnet',
+      messages: ask,
+      tools,
+      stream: true,
+    });
+    let name = '';
+    let args = '';
+    let finish = null;
+    for await (const chunk of stream) {
+      const tc = chunk.choices[0]?.delta?.tool_calls?.[0];
+      if (tc?.function?.name) name += tc.function.name;
+      if (tc?.function?.arguments) args += tc.function.arguments;
+      if (chunk.choices[0]?.finish_reason) finish = chunk.choices[0].finish_reason;
+    }
+    assert.equal(name, 'get_weather');
+    assert.deepEqual(JSON.parse(args), JSON.parse(call.function.arguments));
+    assert.equal(finish, 'tool_calls');
+
+    // the tool result goes back as an Anthropic tool_result block
+    const r2 = await client.chat.completions.create({
+      model: 'claude-sonnet',
+      tools,
+      messages: [
+        ...ask,
+        { role: 'assistant', content: null, tool_calls: [call] },
+        { role: 'tool', tool_call_id: call.id, content: '{"temp": 21}' },
+      ],
+    });
+    assert.equal(r2.object, 'chat.completion');
+    const sent = (await sim.lastRequest()).body.messages;
+    const blocks = sent.flatMap((m) => (Array.isArray(m.content) ? m.content : []));
+    assert.ok(blocks.some((b) => b.type === 'tool_use' && b.id === call.id), JSON.stringify(sent));
+    assert.ok(
+      blocks.some((b) => b.type === 'tool_result' && b.tool_use_id === call.id),
+      JSON.stringify(sent),
+    );
+  });
+
+  it('an overloaded provider (529) becomes 503 upstream_overloaded, an InternalServerError', async () => {
+    await assert.rejects(
+      client.chat.completions.create({ model: 'claude-sonnet', messages, sim: { status: 529 } }),
+      (e) => e instanceof OpenAI.InternalServerError && e.status === 503,
+    );
+  });
+});

@@ -1,0 +1,586 @@
+/*
+ * The Anthropic Messages adapter, answer side: a whole Anthropic message becomes an OpenAI
+ * chat.completion, and Anthropic's typed stream events (message_start, content_block_*,
+ * message_delta, message_stop, ping, error) become OpenAI chat.completion.chunk events ending in
+ * "data: [DONE]". Token usage is read from both and reported for metering. The compact JSON
+ * writer both directions use lives here too.
+ */
+#include "worker/provider.h"
+#include "shared/tg_json_scan.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Declared here for provider_anthropic.c, which holds the adapter's vtable. */
+int tg_anthropic_response(const tg_model_t *m, tg_endpoint_t ep, const char *body, size_t len,
+                          tg_usage_t *usage, tg_buf_t *out);
+tg_event_action_t tg_anthropic_event(tg_stream_state_t *st, const char *event, const char *data,
+                                     size_t datalen, const char *raw, size_t rawlen, tg_buf_t *out);
+void tg_anthropic_stream_free(tg_stream_state_t *st);
+
+/* Also used by provider_anthropic.c. */
+int tg_anthropic_dump(json_t *v, tg_buf_t *out);
+
+/* ---- JSON output ---------------------------------------------------------------------------- */
+
+/*
+ * The fewest significant digits (15..17) that print every real in v exactly. jansson prints
+ * reals with one fixed precision; 17 turns a client's 0.7 into 0.69999999999999996, which is
+ * the same double but not what anyone wrote.
+ */
+static int tg_anthropic_real_digits(json_t *v, int depth)
+{
+    int need = 15, d;
+
+    if (json_is_real(v)) {
+        double x = json_real_value(v);
+        char buf[40];
+
+        for (d = 15; d < 17; d++) {
+            snprintf(buf, sizeof(buf), "%.*g", d, x);
+            if (strtod(buf, NULL) == x)
+                return d;
+        }
+        return 17;
+    }
+    if (depth > TG_JSON_MAX_DEPTH)
+        return 17;
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *e;
+
+        json_object_foreach(v, k, e)
+        {
+            if ((d = tg_anthropic_real_digits(e, depth + 1)) > need)
+                need = d;
+            if (need == 17)
+                break;
+        }
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *e;
+
+        json_array_foreach(v, i, e)
+        {
+            if ((d = tg_anthropic_real_digits(e, depth + 1)) > need)
+                need = d;
+            if (need == 17)
+                break;
+        }
+    }
+    return need;
+}
+
+/* json_dump_callback_t: append to a tg_buf_t. */
+static int tg_anthropic_dump_cb(const char *buffer, size_t size, void *data)
+{
+    return tg_buf_append(data, buffer, size);
+}
+
+/* Append v as compact JSON, reals as short as exactness allows. Returns 0 or -1. */
+int tg_anthropic_dump(json_t *v, tg_buf_t *out)
+{
+    size_t flags =
+        JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(tg_anthropic_real_digits(v, 0));
+
+    return json_dump_callback(v, tg_anthropic_dump_cb, out, flags);
+}
+
+#define TG_MAX_BLOCKS 65536 /* content blocks of one message we track; far above real answers */
+
+/* Anthropic's token counts, as last reported (they are cumulative, never summed). */
+typedef struct {
+    int64_t input, output, cache_read, cache_write;
+} tg_anthropic_usage_t;
+
+/* Read the counts present in an Anthropic usage object into u; absent ones stay as they were. */
+static void tg_anthropic_usage_read(json_t *usage, tg_anthropic_usage_t *u)
+{
+    json_t *v;
+
+    if (json_is_integer(v = json_object_get(usage, "input_tokens")))
+        u->input = json_integer_value(v);
+    if (json_is_integer(v = json_object_get(usage, "output_tokens")))
+        u->output = json_integer_value(v);
+    if (json_is_integer(v = json_object_get(usage, "cache_read_input_tokens")))
+        u->cache_read = json_integer_value(v);
+    if (json_is_integer(v = json_object_get(usage, "cache_creation_input_tokens")))
+        u->cache_write = json_integer_value(v);
+}
+
+/*
+ * OpenAI counts every prompt token, cached or not, in prompt_tokens; Anthropic splits input into
+ * uncached, cache reads and cache writes.
+ */
+static void tg_anthropic_usage_fill(const tg_anthropic_usage_t *a, tg_usage_t *u)
+{
+    memset(u, 0, sizeof(*u));
+    u->prompt = a->input + a->cache_read + a->cache_write;
+    u->completion = a->output;
+    u->cached = a->cache_read;
+    u->reported = 1;
+}
+
+/* The OpenAI usage object for u (a new reference). */
+static json_t *tg_anthropic_usage_json(const tg_usage_t *u)
+{
+    return json_pack("{s:I,s:I,s:I,s:{s:I}}", "prompt_tokens", (json_int_t)u->prompt,
+                     "completion_tokens", (json_int_t)u->completion, "total_tokens",
+                     (json_int_t)u->prompt + (json_int_t)u->completion, "prompt_tokens_details",
+                     "cached_tokens", (json_int_t)u->cached);
+}
+
+/* Anthropic's stop_reason as OpenAI's finish_reason (NULL while there is none). */
+static const char *tg_anthropic_finish(json_t *stop_reason)
+{
+    const char *s = json_string_value(stop_reason);
+
+    if (s == NULL)
+        return NULL;
+    if (strcmp(s, "max_tokens") == 0 || strcmp(s, "model_context_window_exceeded") == 0)
+        return "length";
+    if (strcmp(s, "tool_use") == 0)
+        return "tool_calls";
+    if (strcmp(s, "refusal") == 0)
+        return "content_filter";
+    return "stop"; /* end_turn, stop_sequence, pause_turn */
+}
+
+/* "chatcmpl-" + Anthropic's message id: OpenAI clients expect that prefix. */
+static json_t *tg_anthropic_id(json_t *msg_id)
+{
+    const char *id = json_string_value(msg_id);
+
+    return json_sprintf("chatcmpl-%s", id != NULL ? id : "");
+}
+
+/* ---- whole answers -------------------------------------------------------------------------- */
+
+int tg_anthropic_response(const tg_model_t *m, tg_endpoint_t ep, const char *body, size_t len,
+                          tg_usage_t *usage, tg_buf_t *out)
+{
+    json_t *root, *content, *blk, *calls = NULL, *msg = NULL, *res = NULL, *model;
+    tg_anthropic_usage_t au = {0};
+    tg_buf_t text = {0}, args = {0};
+    int has_text = 0, rc = -1;
+    size_t i;
+
+    memset(usage, 0, sizeof(*usage));
+    root = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
+    if (!json_is_object(root))
+        goto done;
+    if (json_is_object(json_object_get(root, "usage"))) {
+        tg_anthropic_usage_read(json_object_get(root, "usage"), &au);
+        tg_anthropic_usage_fill(&au, usage);
+    }
+    content = json_object_get(root, "content");
+    if (!json_is_array(content) || (calls = json_array()) == NULL)
+        goto done;
+    json_array_foreach(content, i, blk)
+    {
+        json_t *type = json_object_get(blk, "type");
+        const char *t = json_string_value(type);
+
+        if (t != NULL && strcmp(t, "text") == 0) {
+            json_t *s = json_object_get(blk, "text");
+            if (tg_buf_append(&text, json_string_value(s), json_string_length(s)) == -1)
+                goto done;
+            has_text = 1;
+        } else if (t != NULL && strcmp(t, "tool_use") == 0) {
+            json_t *input = json_object_get(blk, "input");
+            tg_buf_reset(&args);
+            if ((input != NULL ? tg_anthropic_dump(input, &args) : tg_buf_append(&args, "{}", 2)) ||
+                json_array_append_new(calls,
+                                      json_pack("{s:O,s:s,s:{s:O,s:s#}}", "id",
+                                                json_object_get(blk, "id"), "type", "function",
+                                                "function", "name", json_object_get(blk, "name"),
+                                                "arguments", args.data, (int)args.len)) == -1)
+                goto done;
+        }
+        /* thinking and redacted_thinking blocks have no place in a chat.completion */
+    }
+    msg = json_pack("{s:s,s:o,s:n}", "role", "assistant", "content",
+                    has_text ? json_stringn(text.data, text.len) : json_null(), "refusal");
+    if (msg == NULL)
+        goto done;
+    if (json_array_size(calls) > 0)
+        json_object_set(msg, "tool_calls", calls);
+    model = json_object_get(root, "model");
+    res = json_pack("{s:o,s:s,s:I,s:o,s:[{s:i,s:O,s:n,s:s?}]}", "id",
+                    tg_anthropic_id(json_object_get(root, "id")), "object", "chat.completion",
+                    "created", (json_int_t)time(NULL), "model",
+                    json_is_string(model) ? json_incref(model) : json_string(m->upstream_model),
+                    "choices", "index", 0, "message", msg, "logprobs", "finish_reason",
+                    tg_anthropic_finish(json_object_get(root, "stop_reason")));
+    if (res == NULL)
+        goto done;
+    if (usage->reported)
+        json_object_set_new(res, "usage", tg_anthropic_usage_json(usage));
+    rc = tg_anthropic_dump(res, out);
+done:
+    if (rc == -1) {
+        tg_buf_reset(out);
+        rc = -2; /* an answer we cannot read is unusable, not merely without usage */
+    }
+    json_decref(res);
+    json_decref(msg);
+    json_decref(calls);
+    json_decref(root);
+    tg_buf_free(&text);
+    tg_buf_free(&args);
+    (void)ep; /* only chat reaches this adapter: prepare refuses the others */
+    return rc;
+}
+
+/* ---- errors --------------------------------------------------------------------------------- */
+
+/*
+ * Anthropic's error object {"type": ..., "message": ...} as OpenAI's error object. The types
+ * follow the gateway's own mapping of upstream statuses (worker/errors.c).
+ */
+static json_t *tg_anthropic_error_json(json_t *err)
+{
+    static const struct {
+        const char *anthropic, *type, *code;
+    } map[] = {
+        {"invalid_request_error", "invalid_request_error", NULL},
+        {"not_found_error", "invalid_request_error", "upstream_not_found"},
+        {"request_too_large", "invalid_request_error", "request_too_large"},
+        {"rate_limit_error", "rate_limit_error", "rate_limit_exceeded"},
+        {"overloaded_error", "server_error", "upstream_overloaded"},
+        {"timeout_error", "server_error", "upstream_timeout"},
+        {"authentication_error", "server_error", "upstream_auth_failed"},
+        {"permission_error", "server_error", "upstream_auth_failed"},
+        {"billing_error", "server_error", "upstream_auth_failed"},
+    };
+    const char *t = json_string_value(json_object_get(err, "type"));
+    const char *msg = json_string_value(json_object_get(err, "message"));
+    const char *type = "server_error", *code = "upstream_error";
+
+    for (size_t i = 0; t != NULL && i < sizeof(map) / sizeof(map[0]); i++) {
+        if (strcmp(t, map[i].anthropic) == 0) {
+            type = map[i].type;
+            code = map[i].code;
+            break;
+        }
+    }
+    return json_pack("{s:{s:s,s:s,s:n,s:s?}}", "error", "message",
+                     msg != NULL ? msg : "The provider reported an error.", "type", type, "param",
+                     "code", code);
+}
+
+/* ---- streams -------------------------------------------------------------------------------- */
+
+typedef struct {
+    tg_buf_t prefix;    /* every chunk's start: data: {"id":...,"choices":[ */
+    int *tool_of_block; /* content block index -> tool call index, -1 when not a tool */
+    size_t nblocks;     /* entries in tool_of_block */
+    int ntools;         /* tool calls so far */
+    tg_anthropic_usage_t usage;
+    int final;    /* message_delta gave the final output count */
+    int finished; /* the finish_reason chunk went out */
+} tg_anthropic_stream_t;
+
+void tg_anthropic_stream_free(tg_stream_state_t *st)
+{
+    tg_anthropic_stream_t *s = st->priv;
+
+    if (s == NULL)
+        return;
+    tg_buf_free(&s->prefix);
+    free(s->tool_of_block);
+    free(s);
+    st->priv = NULL;
+}
+
+/* Append s[0..len) escaped for a JSON string, without quotes. Returns 0 or -1. */
+static int tg_json_esc(tg_buf_t *b, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t run = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+        size_t elen = 6;
+
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        if (tg_buf_append(b, s + run, i - run) == -1)
+            return -1;
+        run = i + 1;
+        switch (c) {
+        case '"':
+        case '\\':
+            esc[1] = (char)c;
+            elen = 2;
+            break;
+        case '\n':
+            esc[1] = 'n';
+            elen = 2;
+            break;
+        case '\r':
+            esc[1] = 'r';
+            elen = 2;
+            break;
+        case '\t':
+            esc[1] = 't';
+            elen = 2;
+            break;
+        default:
+            break;
+        }
+        if (tg_buf_append(b, esc, elen) == -1)
+            return -1;
+    }
+    return tg_buf_append(b, s + run, len - run);
+}
+
+/* Append s[0..len) as a JSON string. Returns 0 or -1. */
+static int tg_json_str(tg_buf_t *b, const char *s, size_t len)
+{
+    return tg_buf_append(b, "\"", 1) == -1 || tg_json_esc(b, s, len) == -1 ||
+                   tg_buf_append(b, "\"", 1) == -1
+               ? -1
+               : 0;
+}
+
+#define TG_LIT(b, str) tg_buf_append(b, str, sizeof(str) - 1)
+
+/* The chunk prefix, from message_start (or empty fields if the stream lacks one). */
+static int tg_anthropic_prefix(tg_anthropic_stream_t *s, json_t *msg)
+{
+    json_t *id = json_object_get(msg, "id"), *model = json_object_get(msg, "model");
+    char created[32];
+    int n = snprintf(created, sizeof(created), "%lld", (long long)time(NULL));
+
+    tg_buf_reset(&s->prefix);
+    if (TG_LIT(&s->prefix, "data: {\"id\":\"chatcmpl-") ||
+        tg_json_esc(&s->prefix, json_string_value(id), json_string_length(id)) ||
+        TG_LIT(&s->prefix, "\",\"object\":\"chat.completion.chunk\",\"created\":") ||
+        tg_buf_append(&s->prefix, created, (size_t)n) || TG_LIT(&s->prefix, ",\"model\":") ||
+        tg_json_str(&s->prefix, json_string_value(model), json_string_length(model)) ||
+        TG_LIT(&s->prefix, ",\"choices\":["))
+        return -1;
+    return 0;
+}
+
+/* Open a chunk: the prefix and {"index":0,"delta": */
+static int tg_chunk_open(tg_buf_t *out, const tg_anthropic_stream_t *s)
+{
+    return tg_buf_append(out, s->prefix.data, s->prefix.len) == -1 ||
+                   TG_LIT(out, "{\"index\":0,\"delta\":") == -1
+               ? -1
+               : 0;
+}
+
+/* Close a chunk opened by tg_chunk_open after its delta. */
+static int tg_chunk_close(tg_buf_t *out, const char *finish)
+{
+    if (finish == NULL)
+        return TG_LIT(out, ",\"finish_reason\":null}]}\n\n");
+    return TG_LIT(out, ",\"finish_reason\":\"") == -1 ||
+                   tg_buf_append(out, finish, strlen(finish)) == -1 ||
+                   TG_LIT(out, "\"}]}\n\n") == -1
+               ? -1
+               : 0;
+}
+
+/* A chunk whose delta is {"<key>":"<text>"}. */
+static int tg_chunk_text(tg_buf_t *out, const tg_anthropic_stream_t *s, json_t *text)
+{
+    return tg_chunk_open(out, s) == -1 || TG_LIT(out, "{\"content\":") == -1 ||
+                   tg_json_str(out, json_string_value(text), json_string_length(text)) == -1 ||
+                   TG_LIT(out, "}") == -1 || tg_chunk_close(out, NULL) == -1
+               ? -1
+               : 0;
+}
+
+/* Report usage so far. Until message_delta's final count, output is at least what was seen. */
+static void tg_anthropic_stream_usage(tg_stream_state_t *st, const tg_anthropic_stream_t *s)
+{
+    int64_t est = (st->content_bytes + 3) / 4;
+
+    tg_anthropic_usage_fill(&s->usage, &st->usage);
+    if (!s->final && est > st->usage.completion)
+        st->usage.completion = est;
+}
+
+/* The tool call index of a content block, or -1. */
+static int tg_anthropic_tool_of(const tg_anthropic_stream_t *s, json_t *index)
+{
+    json_int_t i = json_integer_value(index);
+
+    return json_is_integer(index) && i >= 0 && (size_t)i < s->nblocks ? s->tool_of_block[i] : -1;
+}
+
+/* content_block_start: a tool_use block opens a tool call; text may start with some text. */
+static int tg_anthropic_block_start(tg_anthropic_stream_t *s, json_t *root, tg_buf_t *out)
+{
+    json_t *index = json_object_get(root, "index"), *cb = json_object_get(root, "content_block");
+    json_t *type = json_object_get(cb, "type"), *id, *name;
+    json_int_t i = json_integer_value(index);
+    char num[24];
+    int n;
+
+    if (json_is_string(type) && strcmp(json_string_value(type), "text") == 0) {
+        json_t *text = json_object_get(cb, "text");
+        return json_string_length(text) > 0 ? tg_chunk_text(out, s, text) : 0;
+    }
+    if (!json_is_string(type) || strcmp(json_string_value(type), "tool_use") != 0 ||
+        !json_is_integer(index) || i < 0 || i >= TG_MAX_BLOCKS)
+        return 0; /* thinking, server tools, ...: nothing for an OpenAI client */
+    if ((size_t)i >= s->nblocks) {
+        int *nm = realloc(s->tool_of_block, ((size_t)i + 1) * sizeof(*nm));
+        if (nm == NULL)
+            return -1;
+        for (size_t k = s->nblocks; k <= (size_t)i; k++)
+            nm[k] = -1;
+        s->tool_of_block = nm;
+        s->nblocks = (size_t)i + 1;
+    }
+    s->tool_of_block[i] = s->ntools++;
+    id = json_object_get(cb, "id");
+    name = json_object_get(cb, "name");
+    n = snprintf(num, sizeof(num), "%d", s->tool_of_block[i]);
+    if (tg_chunk_open(out, s) || TG_LIT(out, "{\"tool_calls\":[{\"index\":") ||
+        tg_buf_append(out, num, (size_t)n) || TG_LIT(out, ",\"id\":") ||
+        tg_json_str(out, json_string_value(id), json_string_length(id)) ||
+        TG_LIT(out, ",\"type\":\"function\",\"function\":{\"name\":") ||
+        tg_json_str(out, json_string_value(name), json_string_length(name)) ||
+        TG_LIT(out, ",\"arguments\":\"\"}}]}") || tg_chunk_close(out, NULL))
+        return -1;
+    return 0;
+}
+
+/* content_block_delta: text, or a fragment of a tool call's arguments. */
+static int tg_anthropic_block_delta(tg_stream_state_t *st, tg_anthropic_stream_t *s, json_t *root,
+                                    tg_buf_t *out)
+{
+    json_t *delta = json_object_get(root, "delta");
+    const char *type = json_string_value(json_object_get(delta, "type"));
+    json_t *v;
+    char num[24];
+    int tool, n;
+
+    if (type == NULL)
+        return 0;
+    if (strcmp(type, "text_delta") == 0) {
+        v = json_object_get(delta, "text");
+        st->content_bytes += (int64_t)json_string_length(v);
+        return json_string_length(v) > 0 ? tg_chunk_text(out, s, v) : 0;
+    }
+    if (strcmp(type, "input_json_delta") != 0)
+        return 0; /* thinking_delta, signature_delta, citations_delta */
+    v = json_object_get(delta, "partial_json");
+    st->content_bytes += (int64_t)json_string_length(v);
+    if (json_string_length(v) == 0 ||
+        (tool = tg_anthropic_tool_of(s, json_object_get(root, "index"))) < 0)
+        return 0;
+    n = snprintf(num, sizeof(num), "%d", tool);
+    if (tg_chunk_open(out, s) || TG_LIT(out, "{\"tool_calls\":[{\"index\":") ||
+        tg_buf_append(out, num, (size_t)n) || TG_LIT(out, ",\"function\":{\"arguments\":") ||
+        tg_json_str(out, json_string_value(v), json_string_length(v)) || TG_LIT(out, "}}]}") ||
+        tg_chunk_close(out, NULL))
+        return -1;
+    return 0;
+}
+
+/* message_stop: the usage chunk if the client asked for it, then the terminator. */
+static int tg_anthropic_stop(const tg_stream_state_t *st, const tg_anthropic_stream_t *s,
+                             tg_buf_t *out)
+{
+    if (st->client_wants_usage && st->usage.reported) {
+        json_t *u = tg_anthropic_usage_json(&st->usage);
+        int rc = u == NULL || tg_buf_append(out, s->prefix.data, s->prefix.len) ||
+                 TG_LIT(out, "],\"usage\":") || tg_anthropic_dump(u, out) || TG_LIT(out, "}\n\n");
+
+        json_decref(u);
+        if (rc)
+            return -1;
+    }
+    return TG_LIT(out, "data: [DONE]\n\n");
+}
+
+tg_event_action_t tg_anthropic_event(tg_stream_state_t *st, const char *event, const char *data,
+                                     size_t datalen, const char *raw, size_t rawlen, tg_buf_t *out)
+{
+    tg_anthropic_stream_t *s = st->priv;
+    tg_event_action_t action = TG_EVENT_FORWARD;
+    json_t *root, *v;
+    const char *type;
+    int rc = 0;
+
+    (void)raw, (void)rawlen; /* nothing goes through untranslated */
+    if (s == NULL) {
+        if ((s = calloc(1, sizeof(*s))) == NULL)
+            return TG_EVENT_DROP;
+        st->priv = s;
+    }
+    root = json_loadb(data, datalen, JSON_ALLOW_NUL, NULL);
+    /* every event names its type in both the event: line and the data's "type" */
+    type = json_string_value(json_object_get(root, "type"));
+    if (type == NULL)
+        type = event != NULL ? event : "";
+    if (root == NULL && strcmp(type, "error") != 0)
+        return TG_EVENT_DROP;
+    if (s->prefix.len == 0 && strcmp(type, "message_start") != 0 &&
+        tg_anthropic_prefix(s, NULL) == -1) {
+        json_decref(root);
+        return TG_EVENT_DROP; /* out of memory */
+    }
+    if (strcmp(type, "message_start") == 0) {
+        v = json_object_get(root, "message");
+        tg_anthropic_usage_read(json_object_get(v, "usage"), &s->usage);
+        tg_anthropic_stream_usage(st, s);
+        rc = tg_anthropic_prefix(s, v) == -1 || tg_chunk_open(out, s) == -1 ||
+                     TG_LIT(out, "{\"role\":\"assistant\",\"content\":\"\"}") == -1 ||
+                     tg_chunk_close(out, NULL) == -1
+                 ? -1
+                 : 0;
+    } else if (strcmp(type, "content_block_start") == 0) {
+        rc = tg_anthropic_block_start(s, root, out);
+    } else if (strcmp(type, "content_block_delta") == 0) {
+        rc = tg_anthropic_block_delta(st, s, root, out);
+        if (s->prefix.len > 0 && st->usage.reported)
+            tg_anthropic_stream_usage(st, s);
+    } else if (strcmp(type, "message_delta") == 0) {
+        const char *finish =
+            tg_anthropic_finish(json_object_get(json_object_get(root, "delta"), "stop_reason"));
+
+        /* usage here is cumulative: it replaces what was known, and output becomes exact */
+        v = json_object_get(root, "usage");
+        tg_anthropic_usage_read(v, &s->usage);
+        if (json_is_integer(json_object_get(v, "output_tokens")))
+            s->final = 1;
+        tg_anthropic_stream_usage(st, s);
+        if (finish != NULL && !s->finished) {
+            s->finished = 1;
+            rc = tg_chunk_open(out, s) == -1 || TG_LIT(out, "{}") == -1 ||
+                         tg_chunk_close(out, finish) == -1
+                     ? -1
+                     : 0;
+        }
+    } else if (strcmp(type, "message_stop") == 0) {
+        rc = tg_anthropic_stop(st, s, out);
+        action = TG_EVENT_DONE;
+    } else if (strcmp(type, "error") == 0) {
+        json_t *e = tg_anthropic_error_json(json_object_get(root, "error"));
+
+        rc = e == NULL || TG_LIT(out, "data: ") || tg_anthropic_dump(e, out) || TG_LIT(out, "\n\n")
+                 ? -1
+                 : 0;
+        json_decref(e);
+    }
+    /* ping, content_block_stop and event types added later: nothing to send */
+    json_decref(root);
+    if (rc == -1) {
+        tg_buf_reset(out);
+        return action == TG_EVENT_DONE ? TG_EVENT_DONE : TG_EVENT_DROP;
+    }
+    if (out->len == 0 && action == TG_EVENT_FORWARD)
+        action = TG_EVENT_DROP;
+    return action;
+}
