@@ -55,6 +55,12 @@ typedef struct {
                                size_t datalen, const char *raw, size_t rawlen, tg_buf_t *out);
     /** Free st->priv (may be NULL when the adapter keeps none). */
     void (*stream_free)(tg_stream_state_t *st);
+    /**
+     * An upstream error body (a 4xx the client should see) in OpenAI's error shape, written to
+     * out. Returns 0, or -1 when body is not this provider's error shape. NULL: bodies are
+     * OpenAI-shaped already.
+     */
+    int (*error)(const char *body, size_t len, tg_buf_t *out);
 } tg_adapter_t;
 
 /** The adapters, one file each. */

@@ -18,6 +18,7 @@
 #define TG_ANTHROPIC_DEFAULT_MAX_TOKENS 4096 /* Anthropic requires max_tokens; models know none */
 
 /* Defined in provider_anthropic_stream.c (the adapter's answer side). */
+int tg_anthropic_error(const char *body, size_t len, tg_buf_t *out);
 int tg_anthropic_response(const tg_model_t *m, tg_endpoint_t ep, const char *body, size_t len,
                           tg_usage_t *usage, tg_buf_t *out);
 tg_event_action_t tg_anthropic_event(tg_stream_state_t *st, const char *event, const char *data,
@@ -828,4 +829,5 @@ const tg_adapter_t tg_anthropic_adapter = {
     .response = tg_anthropic_response,
     .event = tg_anthropic_event,
     .stream_free = tg_anthropic_stream_free,
+    .error = tg_anthropic_error,
 };

@@ -240,6 +240,21 @@ done:
  * Anthropic's error object {"type": ..., "message": ...} as OpenAI's error object. The types
  * follow the gateway's own mapping of upstream statuses (worker/errors.c).
  */
+static json_t *tg_anthropic_error_json(json_t *err);
+
+int tg_anthropic_error(const char *body, size_t len, tg_buf_t *out)
+{
+    json_t *root = json_loadb(body, len, JSON_ALLOW_NUL, NULL), *e = NULL;
+    int rc = -1;
+
+    if (json_is_object(json_object_get(root, "error")) &&
+        (e = tg_anthropic_error_json(json_object_get(root, "error"))) != NULL)
+        rc = tg_anthropic_dump(e, out) == 0 ? 0 : -1;
+    json_decref(e);
+    json_decref(root);
+    return rc;
+}
+
 static json_t *tg_anthropic_error_json(json_t *err)
 {
     static const struct {

@@ -85,6 +85,16 @@ static void tg_proxy_fail(tg_proxy_t *p, const tg_errmap_t *m, const char *detai
     const char *prov = p->model->provider->name;
 
     tg_proxy_headers(p);
+    if (m->pass_body && p->resp.len > 0 && p->adapter->error != NULL) {
+        /* the provider's explanation, in OpenAI's shape */
+        tg_buf_t out = {0};
+        if (p->adapter->error(p->resp.data, p->resp.len, &out) == 0) {
+            tg_buf_free(&p->resp);
+            p->resp = out;
+        } else {
+            tg_buf_free(&out);
+        }
+    }
     if (m->pass_body && p->resp.len > 0) {
         json_t *root = json_loadb(p->resp.data, p->resp.len, 0, NULL);
         json_t *err = json_object_get(root, "error");

@@ -157,6 +157,36 @@ describe('anthropic provider through the OpenAI API', () => {
     );
   });
 
+  it("Anthropic's own error bodies reach the client in OpenAI's error shape", async () => {
+    const r = await postJson(`${gw.baseURL}/chat/completions`, {
+      model: 'claude-sonnet',
+      messages,
+      sim: { status: 400 },
+    });
+    assert.equal(r.status, 400, r.text);
+    assert.equal(r.json.type, undefined, 'not the Anthropic envelope');
+    assert.equal(r.json.error.type, 'invalid_request_error', r.text);
+    assert.ok('param' in r.json.error && 'code' in r.json.error, r.text);
+    await assert.rejects(
+      client.chat.completions.create({ model: 'claude-sonnet', messages, sim: { status: 400 } }),
+      (e) => e instanceof OpenAI.BadRequestError && e.type === 'invalid_request_error',
+    );
+  });
+
+  it('a model of a chat-only provider refuses embeddings with 400 unsupported_endpoint', async () => {
+    const r = await postJson(`${gw.baseURL}/embeddings`, { model: 'claude-sonnet', input: 'x' });
+    assert.equal(r.status, 400, r.text);
+    assert.equal(r.json.error.code, 'unsupported_endpoint');
+  });
+
+  it('a request Anthropic cannot express (n > 1) is a 400 saying why, before any upstream call', async () => {
+    const before = (await sim.stats()).requests;
+    const r = await postJson(`${gw.baseURL}/chat/completions`, { model: 'claude-sonnet', messages, n: 2 });
+    assert.equal(r.status, 400, r.text);
+    assert.equal(r.json.error.code, 'unsupported_for_provider');
+    assert.equal((await sim.stats()).requests, before, 'nothing reached the provider');
+  });
+
   it('an overloaded provider (529) becomes 503 upstream_overloaded, an InternalServerError', async () => {
     await assert.rejects(
       client.chat.completions.create({ model: 'claude-sonnet', messages, sim: { status: 529 } }),
