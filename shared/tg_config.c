@@ -747,9 +747,17 @@ static int tg_parse_provider(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *kn, yaml_n
                 pv->kind = TG_PROVIDER_OPENAI;
             else if (strcmp(s, "anthropic") == 0)
                 pv->kind = TG_PROVIDER_ANTHROPIC;
+            else if (strcmp(s, "azure") == 0)
+                pv->kind = TG_PROVIDER_AZURE;
             else
                 return tg_cerr(c, d, v,
-                               "unknown provider kind \"%s\" (supported: openai, anthropic)", s);
+                               "unknown provider kind \"%s\" (supported: openai, anthropic, azure)",
+                               s);
+        } else if (strcmp(k, "api_version") == 0) {
+            if (*s == '\0' || strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-.") != strlen(s))
+                return tg_cerr(c, d, v, "api_version must look like 2024-10-21");
+            free(pv->api_version);
+            pv->api_version = tg_xstrdup(s);
         } else if (strcmp(k, "base_url") == 0) {
             size_t len = strlen(s);
             if (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0)
@@ -797,7 +805,9 @@ static int tg_parse_provider(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *kn, yaml_n
         }
     }
     if (pv->kind == 0)
-        return tg_cerr(c, d, n, "provider \"%s\" needs a kind (openai or anthropic)", name);
+        return tg_cerr(c, d, n, "provider \"%s\" needs a kind (openai, anthropic or azure)", name);
+    if (pv->kind == TG_PROVIDER_AZURE && pv->api_version == NULL)
+        pv->api_version = tg_xstrdup("2024-10-21");
     if (pv->base_url == NULL)
         return tg_cerr(c, d, url_node ? url_node : n, "provider \"%s\" needs a base_url", name);
     return 0;
@@ -1329,6 +1339,7 @@ void tg_config_unref(tg_config_t *cf)
             tg_config_ext_free(p->ext);
         free(p->name);
         free(p->base_url);
+        free(p->api_version);
         tg_free_secret(p->api_key);
         for (size_t j = 0; j < p->nheaders; j++) {
             free(p->headers[j].name);

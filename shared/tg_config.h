@@ -14,7 +14,7 @@
 
 #define TG_CONFIG_ERR_MAX 512
 
-typedef enum { TG_PROVIDER_OPENAI = 1, TG_PROVIDER_ANTHROPIC } tg_provider_kind_t;
+typedef enum { TG_PROVIDER_OPENAI = 1, TG_PROVIDER_ANTHROPIC, TG_PROVIDER_AZURE } tg_provider_kind_t;
 
 enum {
     TG_CAP_TOOLS = 1 << 0,
@@ -39,6 +39,7 @@ typedef struct {
     tg_header_t *headers;
     size_t nheaders;
     int http2; /* use libcurl's full HTTP stack (HTTP/2 when offered) instead of the h1 pool */
+    char *api_version; /* kind azure: the api-version query parameter */
     enum {
         TG_KEY_NONE = 0,
         TG_KEY_FROM_ENV,

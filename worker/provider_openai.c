@@ -193,11 +193,87 @@ static tg_openai_ext_t *tg_openai_ext(tg_provider_t *p)
     return e;
 }
 
+/*
+ * Azure OpenAI: the deployment (the model's upstream id) is in the path, the API version in the
+ * query, the key in an api-key header. The path differs per model, so the request head is built
+ * per request (into x->owned; the HTTP/1.1 pool copies it when the request is sent).
+ */
+static int tg_azure_prepare(const tg_model_t *m, tg_endpoint_t ep, int stream, tg_xfer_t *x,
+                            tg_buf_t *url)
+{
+    const tg_provider_t *p = m->provider;
+    tg_openai_ext_t *e = tg_openai_ext(m->provider);
+    tg_buf_t h = {0};
+    const char *host = strstr(p->base_url, "://"), *slash;
+    char hostbuf[256];
+    int rc = -1;
+
+    /* Host as the base_url writes it; the base_url's path (if any) goes before /openai/... */
+    host = host != NULL ? host + 3 : p->base_url;
+    slash = strchr(host, '/');
+    snprintf(hostbuf, sizeof(hostbuf), "%.*s", slash ? (int)(slash - host) : (int)strlen(host),
+             host);
+#define TG_S(b, str) tg_buf_append(b, str, strlen(str))
+    if (TG_S(url, p->base_url) || TG_S(url, "/openai/deployments/") ||
+        TG_S(url, m->upstream_model) || TG_S(url, tg_openai_paths[ep]) ||
+        TG_S(url, "?api-version=") || TG_S(url, p->api_version))
+        goto done;
+    if (p->http2) {
+        char line[4096];
+        int n = snprintf(line, sizeof(line), "api-key: %s", p->api_key ? p->api_key : "");
+        if (n < 0 || (size_t)n >= sizeof(line) ||
+            tg_xfer_header(x, "Content-Type: application/json") == -1 ||
+            tg_xfer_header(x, stream ? "Accept: text/event-stream" : "Accept: application/json") ==
+                -1 ||
+            (p->api_key != NULL && tg_xfer_header(x, line) == -1)) {
+            explicit_bzero(line, sizeof(line));
+            goto done;
+        }
+        explicit_bzero(line, sizeof(line));
+        for (size_t i = 0; i < p->nheaders; i++) {
+            n = snprintf(line, sizeof(line), "%s: %s", p->headers[i].name, p->headers[i].value);
+            if (n < 0 || (size_t)n >= sizeof(line) || tg_xfer_header(x, line) == -1)
+                goto done;
+        }
+        rc = 0;
+        goto done;
+    }
+    if (TG_S(&h, "POST ") || (slash != NULL && TG_S(&h, slash)) ||
+        TG_S(&h, "/openai/deployments/") || TG_S(&h, m->upstream_model) ||
+        TG_S(&h, tg_openai_paths[ep]) || TG_S(&h, "?api-version=") || TG_S(&h, p->api_version) ||
+        TG_S(&h, " HTTP/1.1\r\nHost: ") || TG_S(&h, hostbuf) ||
+        TG_S(&h, "\r\nUser-Agent: tollgate/" TG_VERSION "\r\nContent-Type: application/json"
+                 "\r\nAccept: ") ||
+        TG_S(&h, stream ? "text/event-stream" : "application/json") || TG_S(&h, "\r\n"))
+        goto done;
+    if (p->api_key != NULL && (TG_S(&h, "api-key: ") || TG_S(&h, p->api_key) || TG_S(&h, "\r\n")))
+        goto done;
+    for (size_t i = 0; i < p->nheaders; i++)
+        if (TG_S(&h, p->headers[i].name) || TG_S(&h, ": ") || TG_S(&h, p->headers[i].value) ||
+            TG_S(&h, "\r\n"))
+            goto done;
+#undef TG_S
+    x->owned = h.data; /* freed (after a wipe) with the transfer */
+    x->h1_head = h.data;
+    x->h1_head_len = h.len;
+    x->h1_origin = e->origin;
+    h.data = NULL;
+    rc = 0;
+done:
+    if (h.data != NULL)
+        explicit_bzero(h.data, h.cap);
+    tg_buf_free(&h);
+    return rc;
+}
+
 static int tg_openai_prepare(const tg_model_t *m, tg_endpoint_t ep, int stream, tg_xfer_t *x,
                              tg_buf_t *url, tg_buf_t *body)
 {
     tg_provider_t *p = m->provider;
     tg_openai_ext_t *e = tg_openai_ext(p);
+
+    if (e != NULL && p->kind == TG_PROVIDER_AZURE)
+        return tg_azure_prepare(m, ep, stream, x, url);
 
     if (e == NULL)
         return -1;
@@ -327,6 +403,8 @@ const tg_adapter_t *tg_adapter_for(tg_provider_kind_t kind)
         return &tg_openai_adapter;
     case TG_PROVIDER_ANTHROPIC:
         return &tg_anthropic_adapter;
+    case TG_PROVIDER_AZURE:
+        return &tg_openai_adapter; /* OpenAI's wire format at Azure's URLs, with api-key */
     }
     return NULL;
 }

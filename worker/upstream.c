@@ -130,8 +130,13 @@ static void tg_xfer_free(tg_xfer_t *x)
         event_free(x->timer);
     curl_slist_free_all(x->headers);
     free(x->body);
+    if (x->out != NULL)
+        explicit_bzero(x->out, x->out_len); /* the request head carries the provider's key */
     free(x->out);
     free(x->pending);
+    if (x->owned != NULL)
+        explicit_bzero(x->owned, strlen(x->owned));
+    free(x->owned);
     free(x);
     tg_up.nxfers--;
 }

@@ -55,6 +55,7 @@ struct tg_xfer_s {
     const char *h1_origin;
     const char *h1_head;
     size_t h1_head_len;
+    char *owned;       /* a per-request head or URL an adapter built (freed with x) */
 
     /* private */
     void *easy;

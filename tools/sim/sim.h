@@ -95,6 +95,7 @@ typedef struct sim_req_t {
     uint64_t id;
     char rid[32];     /* "sim-<id>", sent as x-request-id */
     const char *path; /* decoded path without the query string */
+    bool azure;       /* an Azure OpenAI deployment path (api-key header) */
     const char *method;
     json_t *body;      /* parsed JSON body or NULL; borrowed */
     const char *model; /* body's "model" if a string, else NULL; borrowed */

@@ -193,8 +193,13 @@ static bool sim_http_authorized(const sim_req_t *r)
     if (r->sim->api_key == NULL) {
         return true;
     }
-    auth = evhttp_find_header(evhttp_request_get_input_headers(r->req), "Authorization");
     keylen = strlen(r->sim->api_key);
+    if (r->azure) {
+        /* Azure OpenAI authenticates with an api-key header instead of a bearer token */
+        auth = evhttp_find_header(evhttp_request_get_input_headers(r->req), "api-key");
+        return auth != NULL && strcmp(auth, r->sim->api_key) == 0;
+    }
+    auth = evhttp_find_header(evhttp_request_get_input_headers(r->req), "Authorization");
     return auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0 && strlen(auth + 7) == keylen &&
            memcmp(auth + 7, r->sim->api_key, keylen) == 0;
 }
@@ -354,6 +359,43 @@ static void sim_http_route_v1(sim_req_t *r, bool body_bad)
     sim_reply_error(r, 404, "invalid_request_error", msg, NULL, "unknown_url");
 }
 
+/*
+ * Azure OpenAI: /openai/deployments/{deployment}/{chat/completions|completions|embeddings}
+ * ?api-version=..., authenticated with an api-key header; the deployment names the model.
+ */
+static void sim_http_route_azure(sim_req_t *r, bool body_bad)
+{
+    static const char *const eps[] = {"/chat/completions", "/completions", "/embeddings"};
+    static char path[64];
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(r->req);
+    const char *query = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
+    const char *dep = r->path + 20, *slash = strchr(dep, '/');
+    struct evkeyvalq q = {0};
+    bool versioned = false;
+
+    r->azure = true;
+    if (query != NULL && evhttp_parse_query_str(query, &q) == 0)
+        versioned = evhttp_find_header(&q, "api-version") != NULL;
+    evhttp_clear_headers(&q);
+    if (slash == NULL || !versioned) {
+        sim_reply_error(r, slash == NULL ? 404 : 400, "invalid_request_error",
+                        slash == NULL ? "Unknown deployment path."
+                                      : "Missing required query parameter: api-version.",
+                        NULL, slash == NULL ? "unknown_url" : "missing_api_version");
+        return;
+    }
+    for (size_t i = 0; i < sizeof(eps) / sizeof(eps[0]); i++) {
+        if (strcmp(slash, eps[i]) == 0) {
+            sim_fmt(path, sizeof(path), "/v1%s", eps[i]);
+            r->path = path;
+            sim_http_route_v1(r, body_bad);
+            return;
+        }
+    }
+    sim_reply_error(r, 404, "invalid_request_error", "Unknown deployment operation.", NULL,
+                    "unknown_url");
+}
+
 static bool sim_http_is_gemini_action(const char *action)
 {
     for (size_t i = 0; i < SIM_NGEMINI; i++) {
@@ -470,6 +512,8 @@ void sim_http_dispatch(struct evhttp_request *req, void *arg)
             sim_http_route_gemini(&r, gmodel, gaction, body_bad);
         } else if (strcmp(r.path, "/v1") == 0 || strncmp(r.path, "/v1/", 4) == 0) {
             sim_http_route_v1(&r, body_bad);
+        } else if (strncmp(r.path, "/openai/deployments/", 20) == 0) {
+            sim_http_route_azure(&r, body_bad);
         } else {
             char msg[256];
 

@@ -784,7 +784,7 @@ START_TEST(error_other_values)
     expect_error("listen: 8080\n"
                  "providers:\n"
                  "  openai: {kind: gemini, base_url: \"http://h\"}\n",
-                 "main.yaml:3:18: unknown provider kind \"gemini\" (supported: openai, anthropic)");
+                 "main.yaml:3:18: unknown provider kind \"gemini\" (supported: openai, anthropic, azure)");
     expect_error("listen: 8080\n"
                  "providers:\n"
                  "  openai: {kind: openai, base_url: \"ftp://h\"}\n",
@@ -796,7 +796,7 @@ START_TEST(error_other_values)
     expect_error("listen: 8080\n"
                  "providers:\n"
                  "  openai: {base_url: \"http://h\"}\n",
-                 "main.yaml:3:11: provider \"openai\" needs a kind (openai or anthropic)");
+                 "main.yaml:3:11: provider \"openai\" needs a kind (openai, anthropic or azure)");
     expect_error("listen: 8080\n"
                  "providers:\n"
                  "  openai: {kind: openai, base_url: \"http://h\", headers: {\"Bad Name\": x}}\n",
