@@ -147,6 +147,8 @@ static int tg_audit_decode2(const void *data, size_t len, tg_audit_entry_t *e, i
     tg_sha256(d + 33, len - 33, h);
     if (hash_ok != NULL)
         *hash_ok = memcmp(h, e->hash, 32) == 0;
+    if (memcmp(h, e->hash, 32) != 0)
+        return -1; /* altered: never feed tampered bytes to the decoder (sizes may be absurd) */
     msgpack_unpacked_init(&up);
     if (msgpack_unpack_next(&up, (const char *)d + 33, len - 33, NULL) != MSGPACK_UNPACK_SUCCESS ||
         up.data.type != MSGPACK_OBJECT_ARRAY || up.data.via.array.size != 8)
@@ -218,13 +220,8 @@ int tg_audit_verify(tg_store_t *s, uint64_t *count, uint64_t *bad, const char **
         if (tg_audit_decode2(v.mv_data, v.mv_size, &e, &hash_ok) == -1 || e.seq != seq) {
             tg_audit_entry_clear(&e);
             *bad = seq;
-            *why = "entry unreadable or its sequence number altered";
-            goto out;
-        }
-        if (!hash_ok) {
-            tg_audit_entry_clear(&e);
-            *bad = seq;
-            *why = "entry altered: its contents do not match its hash";
+            *why = !hash_ok ? "entry altered: its contents do not match its hash"
+                            : "entry unreadable or its sequence number altered";
             goto out;
         }
         if (memcmp(e.prev, prev, 32) != 0) {

@@ -749,9 +749,11 @@ static int tg_parse_provider(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *kn, yaml_n
                 pv->kind = TG_PROVIDER_ANTHROPIC;
             else if (strcmp(s, "azure") == 0)
                 pv->kind = TG_PROVIDER_AZURE;
+            else if (strcmp(s, "gemini") == 0)
+                pv->kind = TG_PROVIDER_GEMINI;
             else
                 return tg_cerr(c, d, v,
-                               "unknown provider kind \"%s\" (supported: openai, anthropic, azure)",
+                               "unknown provider kind \"%s\" (supported: openai, anthropic, azure, gemini)",
                                s);
         } else if (strcmp(k, "api_version") == 0) {
             if (*s == '\0' || strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-.") != strlen(s))
@@ -805,7 +807,7 @@ static int tg_parse_provider(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *kn, yaml_n
         }
     }
     if (pv->kind == 0)
-        return tg_cerr(c, d, n, "provider \"%s\" needs a kind (openai, anthropic or azure)", name);
+        return tg_cerr(c, d, n, "provider \"%s\" needs a kind (openai, anthropic, azure or gemini)", name);
     if (pv->kind == TG_PROVIDER_AZURE && pv->api_version == NULL)
         pv->api_version = tg_xstrdup("2024-10-21");
     if (pv->base_url == NULL)

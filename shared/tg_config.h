@@ -14,7 +14,8 @@
 
 #define TG_CONFIG_ERR_MAX 512
 
-typedef enum { TG_PROVIDER_OPENAI = 1, TG_PROVIDER_ANTHROPIC, TG_PROVIDER_AZURE } tg_provider_kind_t;
+typedef enum { TG_PROVIDER_OPENAI = 1, TG_PROVIDER_ANTHROPIC, TG_PROVIDER_AZURE,
+               TG_PROVIDER_GEMINI } tg_provider_kind_t;
 
 enum {
     TG_CAP_TOOLS = 1 << 0,

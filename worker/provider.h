@@ -66,6 +66,7 @@ typedef struct {
 /** The adapters, one file each. */
 extern const tg_adapter_t tg_openai_adapter;
 extern const tg_adapter_t tg_anthropic_adapter;
+extern const tg_adapter_t tg_gemini_adapter;
 
 /**
  * Per-provider data an adapter builds once per configuration generation (tg_provider_t.ext),

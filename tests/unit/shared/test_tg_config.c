@@ -783,8 +783,8 @@ START_TEST(error_other_values)
                  "main.yaml:1:1: upstream.first_byte_timeout exceeds total_timeout");
     expect_error("listen: 8080\n"
                  "providers:\n"
-                 "  openai: {kind: gemini, base_url: \"http://h\"}\n",
-                 "main.yaml:3:18: unknown provider kind \"gemini\" (supported: openai, anthropic, azure)");
+                 "  openai: {kind: bedrock, base_url: \"http://h\"}\n",
+                 "main.yaml:3:18: unknown provider kind \"bedrock\" (supported: openai, anthropic, azure, gemini)");
     expect_error("listen: 8080\n"
                  "providers:\n"
                  "  openai: {kind: openai, base_url: \"ftp://h\"}\n",
@@ -796,7 +796,7 @@ START_TEST(error_other_values)
     expect_error("listen: 8080\n"
                  "providers:\n"
                  "  openai: {base_url: \"http://h\"}\n",
-                 "main.yaml:3:11: provider \"openai\" needs a kind (openai, anthropic or azure)");
+                 "main.yaml:3:11: provider \"openai\" needs a kind (openai, anthropic, azure or gemini)");
     expect_error("listen: 8080\n"
                  "providers:\n"
                  "  openai: {kind: openai, base_url: \"http://h\", headers: {\"Bad Name\": x}}\n",

@@ -1,0 +1,226 @@
+// A provider of kind `gemini` behind the OpenAI API: the official openai SDK talks to the
+// gateway, the gateway talks Google's generateContent API to tollgate-sim. Text, streams and tool
+// calls must come back in OpenAI's shape, streamed and non-streamed usage and cost must agree to
+// the micro-dollar, and the API key must travel in x-goog-api-key, never in the URL.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+import { startSim, startGateway, postJson } from './lib/harness.mjs';
+
+const PRICE = { input: 0.3, output: 2.5, cached_input: 0.075 };
+
+describe('gemini provider through the OpenAI API', () => {
+  let sim, gw, client;
+
+  before(async () => {
+    sim = await startSim({ args: ['--api-key', 'AIza-sim-test'] });
+    gw = await startGateway({
+      workers: 2,
+      providers: {
+        google: {
+          kind: 'gemini',
+          base_url: `http://127.0.0.1:${sim.port}/v1beta`,
+          api_key: '${GEMINI_KEY}',
+        },
+      },
+      models: {
+        'gemini-flash': {
+          provider: 'google',
+          upstream_model: 'gemini-2.5-flash',
+          price: PRICE,
+          max_output_tokens: 1024,
+          capabilities: ['tools', 'vision'],
+        },
+        'gemini-faulty': {
+          provider: 'google',
+          upstream_model: 'gemini-faulty-model',
+          price: PRICE,
+        },
+      },
+      env: { GEMINI_KEY: 'AIza-sim-test' },
+    });
+    client = new OpenAI({ baseURL: gw.baseURL, apiKey: 'unused', maxRetries: 0 });
+  });
+
+  after(async () => {
+    await gw?.stop();
+    await sim?.stop();
+  });
+
+  const messages = [
+    { role: 'system', content: 'You are terse.' },
+    { role: 'user', content: 'Say something about transports.' },
+  ];
+
+  it('a chat completion comes back in OpenAI shape, sent upstream as generateContent', async () => {
+    const { data: r, response } = await client.chat.completions
+      .create({ model: 'gemini-flash', messages, max_tokens: 50 })
+      .withResponse();
+    assert.equal(r.object, 'chat.completion');
+    assert.equal(r.choices[0].message.role, 'assistant');
+    assert.ok(r.choices[0].message.content.length > 0);
+    assert.equal(r.choices[0].finish_reason, 'stop');
+    assert.ok(r.usage.prompt_tokens > 0 && r.usage.completion_tokens > 0);
+    assert.equal(r.usage.total_tokens, r.usage.prompt_tokens + r.usage.completion_tokens);
+    assert.equal(response.headers.get('x-tollgate-provider'), 'google');
+    const seen = await sim.lastRequest();
+    assert.equal(seen.path, '/v1beta/models/gemini-2.5-flash:generateContent');
+    assert.equal(seen.query, null);
+    assert.equal(seen.key_in_url, false);
+    assert.equal(seen.headers['x-goog-api-key'], 'AIza-sim-test');
+    assert.equal(seen.headers.authorization, undefined);
+    assert.equal(seen.body.generationConfig.maxOutputTokens, 50);
+    assert.match(JSON.stringify(seen.body.systemInstruction), /terse/);
+    assert.equal(seen.body.contents[0].role, 'user');
+    assert.equal(seen.body.model, undefined);
+    assert.equal(seen.body.messages, undefined);
+  });
+
+  it('max_tokens reached is finish_reason length', async () => {
+    const r = await client.chat.completions.create({ model: 'gemini-flash', messages, max_tokens: 3 });
+    assert.equal(r.choices[0].finish_reason, 'length');
+    assert.equal(r.usage.completion_tokens, 3);
+  });
+
+  it('streamed and non-streamed answers agree on text, usage and cost', async () => {
+    const body = { model: 'gemini-flash', messages, max_tokens: 40 };
+    const whole = await postJson(`${gw.baseURL}/chat/completions`, body);
+    assert.equal(whole.status, 200, whole.text);
+    let text = '';
+    let usage = null;
+    let finish = null;
+    let role = null;
+    const stream = await client.chat.completions.create({
+      ...body,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta?.content ?? '';
+      role ??= chunk.choices[0]?.delta?.role ?? null;
+      if (chunk.choices[0]?.finish_reason) finish = chunk.choices[0].finish_reason;
+      if (chunk.usage) usage = chunk.usage;
+    }
+    const seen = await sim.lastRequest();
+    assert.equal(seen.path, '/v1beta/models/gemini-2.5-flash:streamGenerateContent');
+    assert.equal(seen.query, 'alt=sse');
+    assert.equal(seen.key_in_url, false);
+    assert.equal(role, 'assistant');
+    assert.equal(finish, 'stop');
+    assert.equal(text, whole.json.choices[0].message.content);
+    assert.ok(usage, 'a usage chunk when asked for');
+    assert.equal(usage.prompt_tokens, whole.json.usage.prompt_tokens);
+    assert.equal(usage.completion_tokens, whole.json.usage.completion_tokens, 'latest, not summed');
+    const lines = gw.readAccessLog().filter((l) => l.model === 'gemini-flash' && l.status === 200);
+    const last2 = lines.slice(-2);
+    assert.equal(last2.length, 2);
+    assert.equal(last2[0].cost_usd, last2[1].cost_usd, JSON.stringify(last2));
+    assert.equal(last2[0].usage_estimated, false);
+    assert.equal(last2[1].usage_estimated, false);
+  });
+
+  it('without include_usage the stream has no usage chunk and still ends', async () => {
+    const stream = await client.chat.completions.create({
+      model: 'gemini-flash',
+      messages,
+      max_tokens: 5,
+      stream: true,
+    });
+    let n = 0;
+    for await (const chunk of stream) {
+      assert.equal(chunk.usage ?? null, null);
+      n++;
+    }
+    assert.ok(n >= 3);
+  });
+
+  it('tool calls come back as OpenAI tool_calls, streamed and not, and results go back', async () => {
+    const tools = [
+      {
+        type: 'function',
+        function: {
+          name: 'get_weather',
+          description: 'Weather for a city',
+          parameters: { type: 'object', properties: { location: { type: 'string' } } },
+        },
+      },
+    ];
+    const ask = [{ role: 'user', content: 'What is the weather in Paris?' }];
+    const r = await client.chat.completions.create({ model: 'gemini-flash', messages: ask, tools });
+    assert.equal(r.choices[0].finish_reason, 'tool_calls');
+    const call = r.choices[0].message.tool_calls[0];
+    assert.equal(call.type, 'function');
+    assert.equal(call.function.name, 'get_weather');
+    assert.deepEqual(JSON.parse(call.function.arguments), { location: 'Paris' });
+    const seen = await sim.lastRequest();
+    assert.equal(seen.body.tools[0].functionDeclarations[0].name, 'get_weather');
+
+    const stream = await client.chat.completions.create({
+      model: 'gemini-flash',
+      messages: ask,
+      tools,
+      stream: true,
+    });
+    let name = '';
+    let args = '';
+    let finish = null;
+    for await (const chunk of stream) {
+      const tc = chunk.choices[0]?.delta?.tool_calls?.[0];
+      if (tc?.function?.name) name += tc.function.name;
+      if (tc?.function?.arguments) args += tc.function.arguments;
+      if (chunk.choices[0]?.finish_reason) finish = chunk.choices[0].finish_reason;
+    }
+    assert.equal(name, 'get_weather');
+    assert.deepEqual(JSON.parse(args), { location: 'Paris' });
+    assert.equal(finish, 'tool_calls');
+
+    const r2 = await client.chat.completions.create({
+      model: 'gemini-flash',
+      tools,
+      messages: [
+        ...ask,
+        { role: 'assistant', content: null, tool_calls: [call] },
+        { role: 'tool', tool_call_id: call.id, content: '{"temp": 21}' },
+      ],
+    });
+    assert.equal(r2.object, 'chat.completion');
+    const sent = (await sim.lastRequest()).body.contents;
+    const parts = sent.flatMap((c) => c.parts);
+    assert.ok(parts.some((p) => p.functionCall?.name === 'get_weather'), JSON.stringify(sent));
+    assert.ok(
+      parts.some((p) => p.functionResponse?.name === 'get_weather' && p.functionResponse.response.temp === 21),
+      JSON.stringify(sent),
+    );
+  });
+
+  it("Google's error bodies reach the client in OpenAI's error shape", async () => {
+    await sim.addFault({ model: 'gemini-faulty-model', status: 400 });
+    try {
+      const r = await postJson(`${gw.baseURL}/chat/completions`, { model: 'gemini-faulty', messages });
+      assert.equal(r.status, 400, r.text);
+      assert.equal(r.json.error.status, undefined, 'not the Google envelope');
+      assert.equal(r.json.error.type, 'invalid_request_error', r.text);
+      assert.ok('param' in r.json.error && 'code' in r.json.error, r.text);
+      await assert.rejects(
+        client.chat.completions.create({ model: 'gemini-faulty', messages }),
+        (e) => e instanceof OpenAI.BadRequestError && e.type === 'invalid_request_error',
+      );
+    } finally {
+      await sim.clearFaults();
+    }
+  });
+
+  it('a model of a chat-only provider refuses embeddings with 400 unsupported_endpoint', async () => {
+    const r = await postJson(`${gw.baseURL}/embeddings`, { model: 'gemini-flash', input: 'x' });
+    assert.equal(r.status, 400, r.text);
+    assert.equal(r.json.error.code, 'unsupported_endpoint');
+  });
+
+  it('a request Gemini cannot express (n > 1) is a 400 saying why, before any upstream call', async () => {
+    const before = (await sim.stats()).requests;
+    const r = await postJson(`${gw.baseURL}/chat/completions`, { model: 'gemini-flash', messages, n: 2 });
+    assert.equal(r.status, 400, r.text);
+    assert.equal(r.json.error.code, 'unsupported_for_provider');
+    assert.equal((await sim.stats()).requests, before, 'nothing reached the provider');
+  });
+});

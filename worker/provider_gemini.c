@@ -1,0 +1,911 @@
+/*
+ * The Google Gemini adapter (generateContent): an OpenAI chat completion request becomes a
+ * GenerateContentRequest for POST <base_url>/models/<model>:generateContent (or
+ * :streamGenerateContent?alt=sse), the key in x-goog-api-key, never in the URL. Answers and SSE
+ * events (each a GenerateContentResponse) become OpenAI chat.completion(.chunk)s. The model is
+ * in the path, so the request head is built per request (x->owned), as for Azure.
+ */
+#include "worker/provider.h"
+#include "shared/tg_log.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* provider_anthropic_stream.c: compact JSON, reals kept short. */
+int tg_anthropic_dump(json_t *v, tg_buf_t *out);
+
+#define TG_S(b, str) tg_buf_append(b, str, strlen(str))
+
+/* ---- per-provider data: the HTTP/1.1 origin, host header and base path ---------------------- */
+
+typedef struct {
+    tg_provider_ext_t base;
+    char origin[300]; /* h1 pool key: scheme://host:port */
+    char host[300];   /* Host header value */
+    char *path;       /* base_url's path, no trailing slash */
+} tg_gemini_ext_t;
+
+static void tg_gemini_ext_destroy(tg_provider_ext_t *ext)
+{
+    tg_gemini_ext_t *e = (tg_gemini_ext_t *)ext;
+
+    free(e->path);
+    free(e);
+}
+
+static tg_gemini_ext_t *tg_gemini_ext(tg_provider_t *p)
+{
+    tg_gemini_ext_t *e = p->ext;
+    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
+    CURLU *u;
+    int ok = 0;
+
+    if (e != NULL)
+        return e;
+    if ((e = calloc(1, sizeof(*e))) == NULL)
+        return NULL;
+    e->base.destroy = tg_gemini_ext_destroy;
+    u = curl_url();
+    if (u != NULL && curl_url_set(u, CURLUPART_URL, p->base_url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK) {
+        size_t plen = strlen(path);
+        int https = strcmp(scheme, "https") == 0;
+
+        while (plen > 0 && path[plen - 1] == '/')
+            plen--;
+        snprintf(e->origin, sizeof(e->origin), "%s://%s:%s", scheme, host, port);
+        if (strcmp(port, https ? "443" : "80") != 0)
+            snprintf(e->host, sizeof(e->host), "%s:%s", host, port);
+        else
+            snprintf(e->host, sizeof(e->host), "%s", host);
+        if ((e->path = malloc(plen + 1)) != NULL) {
+            memcpy(e->path, path, plen);
+            e->path[plen] = '\0';
+            ok = 1;
+        }
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_free(path);
+    curl_url_cleanup(u);
+    if (!ok) {
+        tg_log(TG_LOG_ERROR, 0, "provider \"%s\": cannot parse its Gemini base_url", p->name);
+        tg_gemini_ext_destroy(&e->base);
+        return NULL;
+    }
+    p->ext = e;
+    return e;
+}
+
+/* ---- request translation -------------------------------------------------------------------- */
+
+#define TG_FAIL(msg)                                                                               \
+    do {                                                                                           \
+        *why = (msg);                                                                              \
+        goto fail;                                                                                 \
+    } while (0)
+
+static int tg_str_is(json_t *v, const char *s)
+{
+    return json_is_string(v) && strcmp(json_string_value(v), s) == 0;
+}
+
+/* An image part: only base64 data: URLs (Gemini's fileData wants uploaded files). */
+static json_t *tg_gemini_image(json_t *part, const char **why)
+{
+    json_t *iu = json_object_get(part, "image_url");
+    const char *url = json_string_value(json_is_object(iu) ? json_object_get(iu, "url") : iu);
+    const char *mt, *comma, *semi;
+
+    if (url == NULL) {
+        *why = "an image_url part has no url";
+        return NULL;
+    }
+    if (strncmp(url, "data:", 5) != 0) {
+        *why = "Gemini accepts images only as base64 data: URLs";
+        return NULL;
+    }
+    mt = url + 5;
+    comma = strchr(mt, ',');
+    if (comma == NULL || comma - mt < 7 || memcmp(comma - 7, ";base64", 7) != 0) {
+        *why = "an image data: URL is not base64-encoded";
+        return NULL;
+    }
+    semi = memchr(mt, ';', (size_t)(comma - mt));
+    return json_pack("{s:{s:s#,s:s}}", "inlineData", "mimeType", mt, (int)(semi - mt), "data",
+                     comma + 1);
+}
+
+/* Append the parts of an OpenAI content (string, parts array or null). Returns 0 or -1. */
+static int tg_gemini_parts(json_t *content, int media, json_t *parts, const char **why)
+{
+    size_t i;
+    json_t *part, *b;
+
+    if (content == NULL || json_is_null(content))
+        return 0;
+    if (json_is_string(content))
+        return json_string_length(content) == 0
+                   ? 0
+                   : json_array_append_new(parts, json_pack("{s:O}", "text", content));
+    if (!json_is_array(content)) {
+        *why = "a message content is neither a string nor an array of parts";
+        return -1;
+    }
+    json_array_foreach(content, i, part)
+    {
+        json_t *type = json_object_get(part, "type");
+
+        if (tg_str_is(type, "text")) {
+            json_t *text = json_object_get(part, "text");
+            if (!json_is_string(text)) {
+                *why = "a text part has no text";
+                return -1;
+            }
+            if (json_string_length(text) == 0)
+                continue;
+            b = json_pack("{s:O}", "text", text);
+        } else if (tg_str_is(type, "refusal")) {
+            continue;
+        } else if (media && tg_str_is(type, "image_url")) {
+            if ((b = tg_gemini_image(part, why)) == NULL)
+                return -1;
+        } else {
+            *why = "a message content part has an unsupported type";
+            return -1;
+        }
+        if (json_array_append_new(parts, b) == -1) {
+            *why = "out of memory";
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Move parts (stolen) into the last turn if it has role, else a new one. Returns 0 or -1. */
+static int tg_gemini_add(json_t *contents, const char *role, json_t *parts)
+{
+    size_t n = json_array_size(contents);
+    json_t *last = n > 0 ? json_array_get(contents, n - 1) : NULL;
+    int rc = 0;
+
+    if (json_array_size(parts) == 0) {
+        json_decref(parts);
+        return 0;
+    }
+    if (last != NULL && tg_str_is(json_object_get(last, "role"), role))
+        rc = json_array_extend(json_object_get(last, "parts"), parts);
+    else
+        rc = json_array_append_new(contents, json_pack("{s:s,s:O}", "role", role, "parts", parts));
+    json_decref(parts);
+    return rc;
+}
+
+/* An assistant message: text parts, then functionCall parts. */
+static int tg_gemini_assistant(json_t *msg, json_t *contents, const char **why)
+{
+    json_t *parts = json_array(), *calls = json_object_get(msg, "tool_calls"), *call;
+    size_t i;
+
+    if (parts == NULL)
+        TG_FAIL("out of memory");
+    if (json_object_get(msg, "function_call") != NULL &&
+        !json_is_null(json_object_get(msg, "function_call")))
+        TG_FAIL("the legacy function_call is not supported; use tool_calls");
+    if (tg_gemini_parts(json_object_get(msg, "content"), 0, parts, why) == -1)
+        goto fail;
+    if (calls != NULL && !json_is_null(calls) && !json_is_array(calls))
+        TG_FAIL("tool_calls must be an array");
+    json_array_foreach(calls, i, call)
+    {
+        json_t *fn = json_object_get(call, "function"), *name = json_object_get(fn, "name");
+        json_t *a = json_object_get(fn, "arguments"), *args;
+        const char *s = json_string_value(a);
+        size_t k = 0;
+
+        if (!json_is_string(name))
+            TG_FAIL("a tool call has no function name");
+        while (s != NULL && (s[k] == ' ' || s[k] == '\n' || s[k] == '\t' || s[k] == '\r'))
+            k++;
+        args = s == NULL || s[k] == '\0' ? json_object()
+                                         : json_loadb(s, json_string_length(a), 0, NULL);
+        if (!json_is_object(args)) {
+            json_decref(args);
+            TG_FAIL("a tool call's arguments are not a JSON object");
+        }
+        if (json_array_append_new(
+                parts, json_pack("{s:{s:O,s:o}}", "functionCall", "name", name, "args", args)))
+            TG_FAIL("out of memory");
+    }
+    if (tg_gemini_add(contents, "model", parts) == -1) {
+        *why = "out of memory";
+        return -1;
+    }
+    return 0;
+fail:
+    json_decref(parts);
+    return -1;
+}
+
+/* The function name of an earlier tool call with this id, or NULL. */
+static json_t *tg_gemini_call_name(json_t *messages, size_t upto, json_t *id)
+{
+    for (size_t i = upto; i-- > 0;) {
+        json_t *calls = json_object_get(json_array_get(messages, i), "tool_calls"), *c;
+        size_t k;
+
+        json_array_foreach(calls, k, c)
+        {
+            if (json_equal(json_object_get(c, "id"), id))
+                return json_object_get(json_object_get(c, "function"), "name");
+        }
+    }
+    return NULL;
+}
+
+/* A tool message: a functionResponse part in a user turn. */
+static int tg_gemini_tool(json_t *messages, size_t at, json_t *contents, const char **why)
+{
+    json_t *msg = json_array_get(messages, at), *id = json_object_get(msg, "tool_call_id");
+    json_t *c = json_object_get(msg, "content"), *name, *resp = NULL, *parts;
+    tg_buf_t text = {0};
+
+    if (!json_is_string(id)) {
+        *why = "a tool message has no tool_call_id";
+        return -1;
+    }
+    if ((name = tg_gemini_call_name(messages, at, id)) == NULL || !json_is_string(name)) {
+        *why = "a tool message's tool_call_id matches no earlier tool call";
+        return -1;
+    }
+    if (json_is_string(c)) {
+        resp = json_loadb(json_string_value(c), json_string_length(c), 0, NULL);
+        if (!json_is_object(resp)) {
+            json_decref(resp);
+            resp = json_pack("{s:O}", "content", c);
+        }
+    } else if (json_is_array(c)) {
+        size_t i;
+        json_t *p;
+        json_array_foreach(c, i, p)
+        {
+            json_t *t = json_object_get(p, "text");
+            if (json_is_string(t))
+                tg_buf_append(&text, json_string_value(t), json_string_length(t));
+        }
+        resp = json_pack("{s:s#}", "content", text.data ? text.data : "", (int)text.len);
+        tg_buf_free(&text);
+    } else {
+        resp = json_pack("{s:s}", "content", "");
+    }
+    parts = json_pack("[{s:{s:O,s:o}}]", "functionResponse", "name", name, "response", resp);
+    if (parts == NULL || tg_gemini_add(contents, "user", parts) == -1) {
+        *why = "out of memory";
+        return -1;
+    }
+    return 0;
+}
+
+static json_t *tg_gemini_tools(json_t *tools, const char **why)
+{
+    json_t *decls = json_array(), *t;
+    size_t i;
+
+    if (decls == NULL || !json_is_array(tools))
+        TG_FAIL("tools must be an array");
+    json_array_foreach(tools, i, t)
+    {
+        json_t *fn = json_object_get(t, "function"), *name = json_object_get(fn, "name");
+        json_t *desc = json_object_get(fn, "description"),
+               *params = json_object_get(fn, "parameters");
+        json_t *d;
+
+        if (!tg_str_is(json_object_get(t, "type"), "function") || !json_is_string(name))
+            TG_FAIL("only tools of type function with a name are supported");
+        if ((d = json_pack("{s:O}", "name", name)) == NULL)
+            TG_FAIL("out of memory");
+        if (json_is_string(desc))
+            json_object_set(d, "description", desc);
+        if (json_is_object(params))
+            json_object_set(d, "parameters", params);
+        if (json_array_append_new(decls, d) == -1)
+            TG_FAIL("out of memory");
+    }
+    return json_pack("[{s:o}]", "functionDeclarations", decls);
+fail:
+    json_decref(decls);
+    return NULL;
+}
+
+/* tool_choice as toolConfig; NULL with *why unset: none to send. */
+static json_t *tg_gemini_tool_config(json_t *tc, const char **why)
+{
+    if (tc == NULL || json_is_null(tc))
+        return NULL;
+    if (tg_str_is(tc, "auto"))
+        return json_pack("{s:{s:s}}", "functionCallingConfig", "mode", "AUTO");
+    if (tg_str_is(tc, "required"))
+        return json_pack("{s:{s:s}}", "functionCallingConfig", "mode", "ANY");
+    if (tg_str_is(tc, "none"))
+        return json_pack("{s:{s:s}}", "functionCallingConfig", "mode", "NONE");
+    if (json_is_object(tc) && tg_str_is(json_object_get(tc, "type"), "function") &&
+        json_is_string(json_object_get(json_object_get(tc, "function"), "name")))
+        return json_pack("{s:{s:s,s:[O]}}", "functionCallingConfig", "mode", "ANY",
+                         "allowedFunctionNames",
+                         json_object_get(json_object_get(tc, "function"), "name"));
+    *why = "tool_choice must be auto, required, none or a named function";
+    return NULL;
+}
+
+/* The GenerateContentRequest for an OpenAI chat request. */
+static json_t *tg_gemini_request(const tg_model_t *m, json_t *in, const char **why)
+{
+    json_t *out = json_object(), *system = json_array(), *contents = json_array();
+    json_t *gc = json_object(), *messages = json_object_get(in, "messages"), *msg, *v;
+    json_t *n = json_object_get(in, "n"), *tools = json_object_get(in, "tools");
+    size_t i;
+
+    if (out == NULL || system == NULL || contents == NULL || gc == NULL)
+        TG_FAIL("out of memory");
+    if (json_is_integer(n) && json_integer_value(n) > 1)
+        TG_FAIL("n > 1 is not supported by Gemini");
+    if ((v = json_object_get(in, "functions")) != NULL && !json_is_null(v))
+        TG_FAIL("the legacy functions field is not supported; use tools");
+    json_array_foreach(messages, i, msg)
+    {
+        json_t *role = json_object_get(msg, "role"), *content = json_object_get(msg, "content");
+
+        if (tg_str_is(role, "system") || tg_str_is(role, "developer")) {
+            if (tg_gemini_parts(content, 0, system, why) == -1)
+                goto fail;
+        } else if (tg_str_is(role, "user")) {
+            json_t *parts = json_array();
+            if (parts == NULL || tg_gemini_parts(content, 1, parts, why) == -1) {
+                json_decref(parts);
+                goto fail;
+            }
+            if (tg_gemini_add(contents, "user", parts) == -1)
+                TG_FAIL("out of memory");
+        } else if (tg_str_is(role, "assistant")) {
+            if (tg_gemini_assistant(msg, contents, why) == -1)
+                goto fail;
+        } else if (tg_str_is(role, "tool")) {
+            if (tg_gemini_tool(messages, i, contents, why) == -1)
+                goto fail;
+        } else {
+            TG_FAIL("a message has an unsupported role (system, developer, user, assistant "
+                    "and tool are)");
+        }
+    }
+    if (json_array_size(contents) == 0)
+        TG_FAIL("the request has no user or assistant content");
+    if (json_array_size(system) > 0)
+        json_object_set_new(out, "systemInstruction", json_pack("{s:O}", "parts", system));
+    json_object_set(out, "contents", contents);
+    if (tools != NULL && !json_is_null(tools) && json_array_size(tools) > 0) {
+        json_t *tc;
+        if ((v = tg_gemini_tools(tools, why)) == NULL)
+            goto fail;
+        json_object_set_new(out, "tools", v);
+        tc = tg_gemini_tool_config(json_object_get(in, "tool_choice"), why);
+        if (tc == NULL && *why != NULL)
+            goto fail;
+        if (tc != NULL)
+            json_object_set_new(out, "toolConfig", tc);
+    }
+
+    v = json_object_get(in, "max_completion_tokens");
+    if (!json_is_integer(v) || json_integer_value(v) < 1)
+        v = json_object_get(in, "max_tokens");
+    if (json_is_integer(v) && json_integer_value(v) >= 1)
+        json_object_set(gc, "maxOutputTokens", v);
+    else if (m->max_output_tokens > 0)
+        json_object_set_new(gc, "maxOutputTokens", json_integer(m->max_output_tokens));
+    if (json_is_number(v = json_object_get(in, "temperature")))
+        json_object_set(gc, "temperature", v);
+    if (json_is_number(v = json_object_get(in, "top_p")))
+        json_object_set(gc, "topP", v);
+    v = json_object_get(in, "stop");
+    if (json_is_string(v)) {
+        if (json_string_length(v) > 0)
+            json_object_set_new(gc, "stopSequences", json_pack("[O]", v));
+    } else if (json_is_array(v)) {
+        json_t *seqs = json_array(), *s;
+        size_t k;
+        json_array_foreach(v, k, s)
+        {
+            if (!json_is_string(s)) {
+                json_decref(seqs);
+                TG_FAIL("stop must be a string or an array of strings");
+            }
+            if (json_string_length(s) > 0)
+                json_array_append(seqs, s);
+        }
+        if (json_array_size(seqs) > 0)
+            json_object_set(gc, "stopSequences", seqs);
+        json_decref(seqs);
+    } else if (v != NULL && !json_is_null(v)) {
+        TG_FAIL("stop must be a string or an array of strings");
+    }
+    v = json_object_get(in, "response_format");
+    if (v != NULL && !json_is_null(v)) {
+        json_t *type = json_object_get(v, "type");
+        if (tg_str_is(type, "json_object")) {
+            json_object_set_new(gc, "responseMimeType", json_string("application/json"));
+        } else if (tg_str_is(type, "json_schema")) {
+            json_t *schema = json_object_get(json_object_get(v, "json_schema"), "schema");
+            if (!json_is_object(schema))
+                TG_FAIL("response_format json_schema has no schema object");
+            json_object_set_new(gc, "responseMimeType", json_string("application/json"));
+            json_object_set(gc, "responseJsonSchema", schema);
+        } else if (!tg_str_is(type, "text")) {
+            TG_FAIL("response_format has an unsupported type");
+        }
+    }
+    if (json_object_size(gc) > 0)
+        json_object_set(out, "generationConfig", gc);
+    json_decref(gc);
+    json_decref(system);
+    json_decref(contents);
+    return out;
+fail:
+    json_decref(out);
+    json_decref(gc);
+    json_decref(system);
+    json_decref(contents);
+    return NULL;
+}
+
+/* The request head (HTTP/1.1) or header lines (HTTP/2) for one call; the key never in the URL. */
+static int tg_gemini_head(const tg_provider_t *p, tg_gemini_ext_t *e, const tg_model_t *m,
+                          int stream, tg_xfer_t *x)
+{
+    const char *method = stream ? ":streamGenerateContent?alt=sse" : ":generateContent";
+    const char *accept = stream ? "Accept: text/event-stream" : "Accept: application/json";
+    char line[4096];
+    tg_buf_t h = {0};
+    int n, rc = -1;
+
+    if (p->http2) {
+        if (tg_xfer_header(x, "Content-Type: application/json") == -1 ||
+            tg_xfer_header(x, accept) == -1)
+            return -1;
+        if (p->api_key != NULL) {
+            n = snprintf(line, sizeof(line), "x-goog-api-key: %s", p->api_key);
+            rc = n < 0 || (size_t)n >= sizeof(line) ? -1 : tg_xfer_header(x, line);
+            explicit_bzero(line, sizeof(line));
+            if (rc == -1)
+                return -1;
+        }
+        for (size_t i = 0; i < p->nheaders; i++) {
+            n = snprintf(line, sizeof(line), "%s: %s", p->headers[i].name, p->headers[i].value);
+            if (n < 0 || (size_t)n >= sizeof(line) || tg_xfer_header(x, line) == -1)
+                return -1;
+        }
+        return 0;
+    }
+    if (TG_S(&h, "POST ") || TG_S(&h, e->path) || TG_S(&h, "/models/") ||
+        TG_S(&h, m->upstream_model) || TG_S(&h, method) || TG_S(&h, " HTTP/1.1\r\nHost: ") ||
+        TG_S(&h, e->host) ||
+        TG_S(&h, "\r\nUser-Agent: tollgate/" TG_VERSION "\r\nContent-Type: application/json\r\n") ||
+        TG_S(&h, accept) || TG_S(&h, "\r\n"))
+        goto done;
+    if (p->api_key != NULL &&
+        (TG_S(&h, "x-goog-api-key: ") || TG_S(&h, p->api_key) || TG_S(&h, "\r\n")))
+        goto done;
+    for (size_t i = 0; i < p->nheaders; i++)
+        if (TG_S(&h, p->headers[i].name) || TG_S(&h, ": ") || TG_S(&h, p->headers[i].value) ||
+            TG_S(&h, "\r\n"))
+            goto done;
+    x->owned = h.data; /* freed (after a wipe) with the transfer */
+    x->h1_head = h.data;
+    x->h1_head_len = h.len;
+    x->h1_origin = e->origin;
+    h.data = NULL;
+    rc = 0;
+done:
+    if (h.data != NULL)
+        explicit_bzero(h.data, h.cap);
+    tg_buf_free(&h);
+    return rc;
+}
+
+static int tg_gemini_prepare(const tg_model_t *m, tg_endpoint_t ep, int stream, tg_xfer_t *x,
+                             tg_buf_t *url, tg_buf_t *body)
+{
+    tg_provider_t *p = m->provider;
+    tg_gemini_ext_t *e;
+    json_t *in, *req = NULL;
+    const char *why = NULL;
+    tg_buf_t nb = {0};
+
+    if (ep != TG_EP_CHAT) {
+        tg_log(TG_LOG_INFO, 0, "provider \"%s\" (gemini) serves only chat completions", p->name);
+        return -1;
+    }
+    if ((e = tg_gemini_ext(p)) == NULL)
+        return -1;
+    in = json_loadb(body->data, body->len, JSON_ALLOW_NUL, NULL);
+    if (!json_is_object(in) || !json_is_array(json_object_get(in, "messages")))
+        why = "the request is not an object with a messages array";
+    else if ((req = tg_gemini_request(m, in, &why)) == NULL && why == NULL)
+        why = "out of memory";
+    json_decref(in);
+    if (req == NULL || tg_anthropic_dump(req, &nb) == -1) {
+        json_decref(req);
+        tg_buf_free(&nb);
+        if (why != NULL && strcmp(why, "out of memory") != 0) {
+            snprintf(x->errbuf, sizeof(x->errbuf), "%s", why);
+            return -2;
+        }
+        return -1;
+    }
+    json_decref(req);
+    if (TG_S(url, p->base_url) || TG_S(url, "/models/") || TG_S(url, m->upstream_model) ||
+        TG_S(url, stream ? ":streamGenerateContent?alt=sse" : ":generateContent") ||
+        tg_gemini_head(p, e, m, stream, x) == -1) {
+        tg_buf_free(&nb);
+        return -1;
+    }
+    tg_buf_free(body);
+    *body = nb;
+    return 0;
+}
+
+/* ---- answers -------------------------------------------------------------------------------- */
+
+/* usageMetadata as usage: prompt includes cached; thoughts count as completion (reasoning). */
+static int tg_gemini_usage(json_t *um, tg_usage_t *u)
+{
+    int64_t thoughts;
+
+    if (!json_is_object(um))
+        return -1;
+    memset(u, 0, sizeof(*u));
+    u->prompt = json_integer_value(json_object_get(um, "promptTokenCount"));
+    thoughts = json_integer_value(json_object_get(um, "thoughtsTokenCount"));
+    u->completion = json_integer_value(json_object_get(um, "candidatesTokenCount")) + thoughts;
+    u->reasoning = thoughts;
+    u->cached = json_integer_value(json_object_get(um, "cachedContentTokenCount"));
+    u->reported = 1;
+    return 0;
+}
+
+static json_t *tg_gemini_usage_json(const tg_usage_t *u)
+{
+    return json_pack("{s:I,s:I,s:I,s:{s:I},s:{s:I}}", "prompt_tokens", (json_int_t)u->prompt,
+                     "completion_tokens", (json_int_t)u->completion, "total_tokens",
+                     (json_int_t)(u->prompt + u->completion), "prompt_tokens_details",
+                     "cached_tokens", (json_int_t)u->cached, "completion_tokens_details",
+                     "reasoning_tokens", (json_int_t)u->reasoning);
+}
+
+/* finishReason as finish_reason (NULL while there is none). */
+static const char *tg_gemini_finish(json_t *fr, int calls)
+{
+    const char *s = json_string_value(fr);
+
+    if (s == NULL)
+        return NULL;
+    if (calls)
+        return "tool_calls";
+    if (strcmp(s, "MAX_TOKENS") == 0)
+        return "length";
+    if (strcmp(s, "SAFETY") == 0 || strcmp(s, "RECITATION") == 0 || strcmp(s, "BLOCKLIST") == 0 ||
+        strcmp(s, "PROHIBITED_CONTENT") == 0 || strcmp(s, "SPII") == 0 ||
+        strcmp(s, "IMAGE_SAFETY") == 0)
+        return "content_filter";
+    return "stop";
+}
+
+/* A functionCall part as an OpenAI tool call (index idx; id call_<idx>). */
+static json_t *tg_gemini_call(json_t *fc, int idx, int with_index)
+{
+    json_t *args = json_object_get(fc, "args"), *name = json_object_get(fc, "name"), *c;
+    tg_buf_t a = {0};
+    char id[32];
+
+    snprintf(id, sizeof(id), "call_%d", idx);
+    if ((args != NULL ? tg_anthropic_dump(args, &a) : tg_buf_append(&a, "{}", 2)) == -1) {
+        tg_buf_free(&a);
+        return NULL;
+    }
+    c = json_pack("{s:s,s:s,s:{s:s?,s:s#}}", "id", id, "type", "function", "function", "name",
+                  json_string_value(name), "arguments", a.data, (int)a.len);
+    if (c != NULL && with_index)
+        json_object_set_new(c, "index", json_integer(idx));
+    tg_buf_free(&a);
+    return c;
+}
+
+static json_t *tg_gemini_id(json_t *root)
+{
+    const char *id = json_string_value(json_object_get(root, "responseId"));
+
+    return json_sprintf("chatcmpl-%s", id != NULL ? id : "gemini");
+}
+
+static json_t *tg_gemini_model(const tg_model_t *m, json_t *root)
+{
+    json_t *v = json_object_get(root, "modelVersion");
+
+    return json_is_string(v) ? json_incref(v)
+                             : json_string(m != NULL && m->upstream_model ? m->upstream_model : "");
+}
+
+static int tg_gemini_response(const tg_model_t *m, tg_endpoint_t ep, const char *body, size_t len,
+                              tg_usage_t *usage, tg_buf_t *out)
+{
+    json_t *root, *cand, *parts, *part, *calls = NULL, *msg = NULL, *res = NULL;
+    tg_buf_t text = {0};
+    int has_text = 0, rc = -1;
+    size_t i;
+
+    (void)ep;
+    memset(usage, 0, sizeof(*usage));
+    root = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
+    if (!json_is_object(root) || (calls = json_array()) == NULL)
+        goto done;
+    tg_gemini_usage(json_object_get(root, "usageMetadata"), usage);
+    cand = json_array_get(json_object_get(root, "candidates"), 0);
+    parts = json_object_get(json_object_get(cand, "content"), "parts");
+    json_array_foreach(parts, i, part)
+    {
+        json_t *t = json_object_get(part, "text"), *fc = json_object_get(part, "functionCall");
+
+        if (json_is_true(json_object_get(part, "thought")))
+            continue;
+        if (json_is_string(t)) {
+            if (tg_buf_append(&text, json_string_value(t), json_string_length(t)) == -1)
+                goto done;
+            has_text = 1;
+        } else if (json_is_object(fc)) {
+            if (json_array_append_new(calls, tg_gemini_call(fc, (int)json_array_size(calls), 0)))
+                goto done;
+        }
+    }
+    msg = json_pack("{s:s,s:o,s:n}", "role", "assistant", "content",
+                    has_text ? json_stringn(text.data, text.len) : json_null(), "refusal");
+    if (msg == NULL)
+        goto done;
+    if (json_array_size(calls) > 0)
+        json_object_set(msg, "tool_calls", calls);
+    {
+        const char *fr =
+            tg_gemini_finish(json_object_get(cand, "finishReason"), json_array_size(calls) > 0);
+        if (fr == NULL && cand == NULL)
+            fr = "content_filter"; /* a blocked prompt: promptFeedback, no candidates */
+        res = json_pack("{s:o,s:s,s:I,s:o,s:[{s:i,s:O,s:n,s:s?}]}", "id", tg_gemini_id(root),
+                        "object", "chat.completion", "created", (json_int_t)time(NULL), "model",
+                        tg_gemini_model(m, root), "choices", "index", 0, "message", msg, "logprobs",
+                        "finish_reason", fr);
+    }
+    if (res == NULL)
+        goto done;
+    if (usage->reported)
+        json_object_set_new(res, "usage", tg_gemini_usage_json(usage));
+    rc = tg_anthropic_dump(res, out);
+done:
+    if (rc == -1) {
+        tg_buf_reset(out);
+        rc = -2;
+    }
+    json_decref(res);
+    json_decref(msg);
+    json_decref(calls);
+    json_decref(root);
+    tg_buf_free(&text);
+    return rc;
+}
+
+/* ---- errors --------------------------------------------------------------------------------- */
+
+static json_t *tg_gemini_error_json(json_t *err)
+{
+    static const struct {
+        const char *status, *type, *code;
+    } map[] = {
+        {"INVALID_ARGUMENT", "invalid_request_error", NULL},
+        {"FAILED_PRECONDITION", "invalid_request_error", NULL},
+        {"OUT_OF_RANGE", "invalid_request_error", NULL},
+        {"NOT_FOUND", "invalid_request_error", "upstream_not_found"},
+        {"RESOURCE_EXHAUSTED", "rate_limit_error", "rate_limit_exceeded"},
+        {"UNAVAILABLE", "server_error", "upstream_overloaded"},
+        {"DEADLINE_EXCEEDED", "server_error", "upstream_timeout"},
+        {"UNAUTHENTICATED", "server_error", "upstream_auth_failed"},
+        {"PERMISSION_DENIED", "server_error", "upstream_auth_failed"},
+    };
+    const char *st = json_string_value(json_object_get(err, "status"));
+    const char *msg = json_string_value(json_object_get(err, "message"));
+    const char *type = "server_error", *code = "upstream_error";
+
+    for (size_t i = 0; st != NULL && i < sizeof(map) / sizeof(map[0]); i++) {
+        if (strcmp(st, map[i].status) == 0) {
+            type = map[i].type;
+            code = map[i].code;
+            break;
+        }
+    }
+    /* Google answers a bad key with 400 INVALID_ARGUMENT: that is the gateway's fault */
+    if (msg != NULL && strstr(msg, "API key not valid") != NULL) {
+        type = "server_error";
+        code = "upstream_auth_failed";
+    }
+    return json_pack("{s:{s:s,s:s,s:n,s:s?}}", "error", "message",
+                     msg != NULL ? msg : "The provider reported an error.", "type", type, "param",
+                     "code", code);
+}
+
+static int tg_gemini_error(const char *body, size_t len, tg_buf_t *out)
+{
+    json_t *root = json_loadb(body, len, JSON_ALLOW_NUL, NULL), *e = NULL, *err;
+    int rc = -1;
+
+    /* some Google front ends wrap the error in a one-element array */
+    if (json_is_array(root))
+        err = json_object_get(json_array_get(root, 0), "error");
+    else
+        err = json_object_get(root, "error");
+    if (json_is_object(err) && (e = tg_gemini_error_json(err)) != NULL)
+        rc = tg_anthropic_dump(e, out) == 0 ? 0 : -1;
+    json_decref(e);
+    json_decref(root);
+    return rc;
+}
+
+/* ---- streams -------------------------------------------------------------------------------- */
+
+typedef struct {
+    json_t *id, *model; /* from the first event */
+    time_t created;
+    int started; /* the role chunk went out */
+    int ntools;
+} tg_gemini_stream_t;
+
+static void tg_gemini_stream_free(tg_stream_state_t *st)
+{
+    tg_gemini_stream_t *s = st->priv;
+
+    if (s == NULL)
+        return;
+    json_decref(s->id);
+    json_decref(s->model);
+    free(s);
+    st->priv = NULL;
+}
+
+/* Append one chunk: data: {...,"choices":[{"index":0,"delta":delta,"finish_reason":fr}]} */
+static int tg_gemini_chunk(const tg_gemini_stream_t *s, json_t *delta, const char *fr,
+                           json_t *usage, tg_buf_t *out)
+{
+    json_t *c = json_pack("{s:O,s:s,s:I,s:O,s:[]}", "id", s->id, "object", "chat.completion.chunk",
+                          "created", (json_int_t)s->created, "model", s->model, "choices");
+    int rc = -1;
+
+    if (c == NULL)
+        goto done;
+    if (delta != NULL && json_array_append_new(json_object_get(c, "choices"),
+                                               json_pack("{s:i,s:O,s:s?}", "index", 0, "delta",
+                                                         delta, "finish_reason", fr)) == -1)
+        goto done;
+    if (delta != NULL && fr == NULL)
+        json_object_set_new(json_array_get(json_object_get(c, "choices"), 0), "finish_reason",
+                            json_null());
+    if (usage != NULL)
+        json_object_set(c, "usage", usage);
+    rc = tg_buf_append(out, "data: ", 6) || tg_anthropic_dump(c, out) ||
+                 tg_buf_append(out, "\n\n", 2)
+             ? -1
+             : 0;
+done:
+    json_decref(c);
+    return rc;
+}
+
+static tg_event_action_t tg_gemini_event(tg_stream_state_t *st, const char *event, const char *data,
+                                         size_t datalen, const char *raw, size_t rawlen,
+                                         tg_buf_t *out)
+{
+    tg_gemini_stream_t *s = st->priv;
+    json_t *root, *cand, *parts, *part, *err, *d;
+    const char *fr = NULL;
+    int rc = 0, done = 0;
+    size_t i;
+
+    (void)event, (void)raw, (void)rawlen;
+    if (s == NULL) {
+        if ((s = calloc(1, sizeof(*s))) == NULL)
+            return TG_EVENT_DROP;
+        st->priv = s;
+    }
+    root = json_loadb(data, datalen, JSON_ALLOW_NUL, NULL);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return TG_EVENT_DROP;
+    }
+    if (json_is_object(err = json_object_get(root, "error"))) {
+        json_t *e = tg_gemini_error_json(err);
+        rc = e == NULL || TG_S(out, "data: ") || tg_anthropic_dump(e, out) || TG_S(out, "\n\n");
+        json_decref(e);
+        json_decref(root);
+        if (rc)
+            tg_buf_reset(out);
+        return out->len > 0 ? TG_EVENT_FORWARD : TG_EVENT_DROP;
+    }
+    if (s->id == NULL) {
+        s->id = tg_gemini_id(root);
+        s->model = tg_gemini_model(NULL, root);
+        s->created = time(NULL);
+    }
+    /* the latest counts replace the earlier ones: they are cumulative, never summed */
+    tg_gemini_usage(json_object_get(root, "usageMetadata"), &st->usage);
+    if (!s->started) {
+        s->started = 1;
+        d = json_pack("{s:s,s:s}", "role", "assistant", "content", "");
+        rc |= d == NULL || tg_gemini_chunk(s, d, NULL, NULL, out);
+        json_decref(d);
+    }
+    cand = json_array_get(json_object_get(root, "candidates"), 0);
+    parts = json_object_get(json_object_get(cand, "content"), "parts");
+    json_array_foreach(parts, i, part)
+    {
+        json_t *t = json_object_get(part, "text"), *fc = json_object_get(part, "functionCall");
+
+        if (json_is_true(json_object_get(part, "thought")))
+            continue;
+        d = NULL;
+        if (json_is_string(t) && json_string_length(t) > 0) {
+            st->content_bytes += (int64_t)json_string_length(t);
+            d = json_pack("{s:O}", "content", t);
+        } else if (json_is_object(fc)) {
+            json_t *c = tg_gemini_call(fc, s->ntools++, 1);
+            d = c != NULL ? json_pack("{s:[o]}", "tool_calls", c) : NULL;
+            if (d == NULL)
+                rc = -1;
+        }
+        if (d != NULL)
+            rc |= tg_gemini_chunk(s, d, NULL, NULL, out);
+        json_decref(d);
+    }
+    if ((fr = tg_gemini_finish(json_object_get(cand, "finishReason"), s->ntools > 0)) != NULL ||
+        (cand == NULL && json_object_get(root, "promptFeedback") != NULL)) {
+        if (fr == NULL)
+            fr = "content_filter";
+        d = json_object();
+        rc |= d == NULL || tg_gemini_chunk(s, d, fr, NULL, out);
+        json_decref(d);
+        if (st->client_wants_usage && st->usage.reported) {
+            json_t *u = tg_gemini_usage_json(&st->usage);
+            rc |= u == NULL || tg_gemini_chunk(s, NULL, NULL, u, out);
+            json_decref(u);
+        }
+        rc |= TG_S(out, "data: [DONE]\n\n");
+        done = 1;
+    }
+    json_decref(root);
+    if (rc) {
+        tg_buf_reset(out);
+        return done ? TG_EVENT_DONE : TG_EVENT_DROP;
+    }
+    if (done)
+        return TG_EVENT_DONE;
+    return out->len > 0 ? TG_EVENT_FORWARD : TG_EVENT_DROP;
+}
+
+const tg_adapter_t tg_gemini_adapter = {
+    .kind = "gemini",
+    .endpoints = 1u << TG_EP_CHAT,
+    .prepare = tg_gemini_prepare,
+    .response = tg_gemini_response,
+    .event = tg_gemini_event,
+    .stream_free = tg_gemini_stream_free,
+    .error = tg_gemini_error,
+};
