@@ -4,7 +4,7 @@
 # Usage: tools/deps.sh [build|test]   (test adds node/npm, nginx, wrk)
 set -eu
 want="cmake make gcc pkg-config libevent-dev libcurl4-openssl-dev libmsgpack-dev liblmdb-dev \
-libssl-dev check libjansson-dev libyaml-dev libhttp-parser-dev"
+libssl-dev check libjansson-dev libyaml-dev libhttp-parser-dev curl"
 if [ "${1:-build}" = test ]; then
     want="$want curl nginx-light wrk lmdb-utils"
     command -v node >/dev/null 2>&1 || want="$want nodejs"
