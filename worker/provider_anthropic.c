@@ -5,6 +5,7 @@
  * Translation needs a DOM (messages are regrouped, tool calls re-parsed), so jansson is used here.
  */
 #include "worker/provider.h"
+#include "worker/provider_common.h"
 #include "shared/tg_log.h"
 
 #include <curl/curl.h>
@@ -26,7 +27,6 @@ tg_event_action_t tg_anthropic_event(tg_stream_state_t *st, const char *event, c
 void tg_anthropic_stream_free(tg_stream_state_t *st);
 
 /* Defined in provider_anthropic_stream.c: append v as compact JSON, reals kept short. */
-int tg_anthropic_dump(json_t *v, tg_buf_t *out);
 
 /* ---- per-provider request heads ------------------------------------------------------------- */
 
@@ -523,7 +523,7 @@ static int tg_anthropic_format(json_t *rf, json_t *system, const char **why)
         if (tg_buf_append(&b, head, sizeof(head) - 1) ||
             (name != NULL && (tg_buf_append(&b, " (", 2) || tg_buf_append(&b, name, strlen(name)) ||
                               tg_buf_append(&b, ")", 1))) ||
-            tg_buf_append(&b, ":\n", 2) || tg_anthropic_dump(schema, &b) ||
+            tg_buf_append(&b, ":\n", 2) || tg_provider_dump(schema, &b) ||
             tg_buf_append(&b, "\n", 1) || tg_buf_append(&b, tail, sizeof(tail) - 1)) {
             tg_buf_free(&b);
             *why = "out of memory";
@@ -699,38 +699,14 @@ static json_t *tg_anthropic_request(const tg_model_t *m, int stream, json_t *in,
     json_object_set(out, "messages", msgs);
 
     /* max_completion_tokens is the newer name; either wins over the model's default */
-    v = json_object_get(in, "max_completion_tokens");
-    if (!json_is_integer(v) || json_integer_value(v) < 1)
-        v = json_object_get(in, "max_tokens");
-    if (json_is_integer(v) && json_integer_value(v) >= 1)
-        max_tokens = json_integer_value(v);
-    else
+    if ((max_tokens = tg_provider_max_tokens(in)) == 0)
         max_tokens =
             m->max_output_tokens > 0 ? m->max_output_tokens : TG_ANTHROPIC_DEFAULT_MAX_TOKENS;
     json_object_set_new(out, "max_tokens", json_integer(max_tokens));
-
-    v = json_object_get(in, "stop");
-    if (json_is_string(v)) {
-        if (json_string_length(v) > 0)
-            json_object_set_new(out, "stop_sequences", json_pack("[O]", v));
-    } else if (json_is_array(v)) {
-        json_t *seqs = json_array(), *s;
-        size_t k;
-        json_array_foreach(v, k, s)
-        {
-            if (!json_is_string(s)) {
-                json_decref(seqs);
-                TG_FAIL("stop must be a string or an array of strings");
-            }
-            if (json_string_length(s) > 0)
-                json_array_append(seqs, s);
-        }
-        if (json_array_size(seqs) > 0)
-            json_object_set(out, "stop_sequences", seqs);
-        json_decref(seqs);
-    } else if (v != NULL && !json_is_null(v)) {
-        TG_FAIL("stop must be a string or an array of strings");
-    }
+    if (tg_provider_stop(in, &v, why) == -1)
+        goto fail;
+    if (v != NULL)
+        json_object_set_new(out, "stop_sequences", v);
     if (json_is_number(v = json_object_get(in, "temperature")))
         json_object_set(out, "temperature", v);
     if (json_is_number(v = json_object_get(in, "top_p")))
@@ -793,7 +769,7 @@ static int tg_anthropic_prepare(const tg_model_t *m, tg_endpoint_t ep, int strea
     else if ((req = tg_anthropic_request(m, stream, in, &why)) == NULL && why == NULL)
         why = "out of memory";
     json_decref(in);
-    if (req == NULL || tg_anthropic_dump(req, &nb) == -1) {
+    if (req == NULL || tg_provider_dump(req, &nb) == -1) {
         json_decref(req);
         tg_buf_free(&nb);
         if (why != NULL && strcmp(why, "out of memory") != 0) {

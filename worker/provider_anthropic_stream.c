@@ -6,6 +6,7 @@
  * writer both directions use lives here too.
  */
 #include "worker/provider.h"
+#include "worker/provider_common.h"
 #include "shared/tg_json_scan.h"
 
 #include <stdio.h>
@@ -21,72 +22,9 @@ tg_event_action_t tg_anthropic_event(tg_stream_state_t *st, const char *event, c
 void tg_anthropic_stream_free(tg_stream_state_t *st);
 
 /* Also used by provider_anthropic.c. */
-int tg_anthropic_dump(json_t *v, tg_buf_t *out);
 
 /* ---- JSON output ---------------------------------------------------------------------------- */
 
-/*
- * The fewest significant digits (15..17) that print every real in v exactly. jansson prints
- * reals with one fixed precision; 17 turns a client's 0.7 into 0.69999999999999996, which is
- * the same double but not what anyone wrote.
- */
-static int tg_anthropic_real_digits(json_t *v, int depth)
-{
-    int need = 15, d;
-
-    if (json_is_real(v)) {
-        double x = json_real_value(v);
-        char buf[40];
-
-        for (d = 15; d < 17; d++) {
-            snprintf(buf, sizeof(buf), "%.*g", d, x);
-            if (strtod(buf, NULL) == x)
-                return d;
-        }
-        return 17;
-    }
-    if (depth > TG_JSON_MAX_DEPTH)
-        return 17;
-    if (json_is_object(v)) {
-        const char *k;
-        json_t *e;
-
-        json_object_foreach(v, k, e)
-        {
-            if ((d = tg_anthropic_real_digits(e, depth + 1)) > need)
-                need = d;
-            if (need == 17)
-                break;
-        }
-    } else if (json_is_array(v)) {
-        size_t i;
-        json_t *e;
-
-        json_array_foreach(v, i, e)
-        {
-            if ((d = tg_anthropic_real_digits(e, depth + 1)) > need)
-                need = d;
-            if (need == 17)
-                break;
-        }
-    }
-    return need;
-}
-
-/* json_dump_callback_t: append to a tg_buf_t. */
-static int tg_anthropic_dump_cb(const char *buffer, size_t size, void *data)
-{
-    return tg_buf_append(data, buffer, size);
-}
-
-/* Append v as compact JSON, reals as short as exactness allows. Returns 0 or -1. */
-int tg_anthropic_dump(json_t *v, tg_buf_t *out)
-{
-    size_t flags =
-        JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(tg_anthropic_real_digits(v, 0));
-
-    return json_dump_callback(v, tg_anthropic_dump_cb, out, flags);
-}
 
 #define TG_MAX_BLOCKS 65536 /* content blocks of one message we track; far above real answers */
 
@@ -191,7 +129,7 @@ int tg_anthropic_response(const tg_model_t *m, tg_endpoint_t ep, const char *bod
         } else if (t != NULL && strcmp(t, "tool_use") == 0) {
             json_t *input = json_object_get(blk, "input");
             tg_buf_reset(&args);
-            if ((input != NULL ? tg_anthropic_dump(input, &args) : tg_buf_append(&args, "{}", 2)) ||
+            if ((input != NULL ? tg_provider_dump(input, &args) : tg_buf_append(&args, "{}", 2)) ||
                 json_array_append_new(calls,
                                       json_pack("{s:O,s:s,s:{s:O,s:s#}}", "id",
                                                 json_object_get(blk, "id"), "type", "function",
@@ -218,7 +156,7 @@ int tg_anthropic_response(const tg_model_t *m, tg_endpoint_t ep, const char *bod
         goto done;
     if (usage->reported)
         json_object_set_new(res, "usage", tg_anthropic_usage_json(usage));
-    rc = tg_anthropic_dump(res, out);
+    rc = tg_provider_dump(res, out);
 done:
     if (rc == -1) {
         tg_buf_reset(out);
@@ -249,7 +187,7 @@ int tg_anthropic_error(const char *body, size_t len, tg_buf_t *out)
 
     if (json_is_object(json_object_get(root, "error")) &&
         (e = tg_anthropic_error_json(json_object_get(root, "error"))) != NULL)
-        rc = tg_anthropic_dump(e, out) == 0 ? 0 : -1;
+        rc = tg_provider_dump(e, out) == 0 ? 0 : -1;
     json_decref(e);
     json_decref(root);
     return rc;
@@ -510,7 +448,7 @@ static int tg_anthropic_stop(const tg_stream_state_t *st, const tg_anthropic_str
     if (st->client_wants_usage && st->usage.reported) {
         json_t *u = tg_anthropic_usage_json(&st->usage);
         int rc = u == NULL || tg_buf_append(out, s->prefix.data, s->prefix.len) ||
-                 TG_LIT(out, "],\"usage\":") || tg_anthropic_dump(u, out) || TG_LIT(out, "}\n\n");
+                 TG_LIT(out, "],\"usage\":") || tg_provider_dump(u, out) || TG_LIT(out, "}\n\n");
 
         json_decref(u);
         if (rc)
@@ -584,7 +522,7 @@ tg_event_action_t tg_anthropic_event(tg_stream_state_t *st, const char *event, c
     } else if (strcmp(type, "error") == 0) {
         json_t *e = tg_anthropic_error_json(json_object_get(root, "error"));
 
-        rc = e == NULL || TG_LIT(out, "data: ") || tg_anthropic_dump(e, out) || TG_LIT(out, "\n\n")
+        rc = e == NULL || TG_LIT(out, "data: ") || tg_provider_dump(e, out) || TG_LIT(out, "\n\n")
                  ? -1
                  : 0;
         json_decref(e);

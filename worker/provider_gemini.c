@@ -6,6 +6,7 @@
  * in the path, so the request head is built per request (x->owned), as for Azure.
  */
 #include "worker/provider.h"
+#include "worker/provider_common.h"
 #include "shared/tg_log.h"
 
 #include <curl/curl.h>
@@ -16,7 +17,6 @@
 #include <time.h>
 
 /* provider_anthropic_stream.c: compact JSON, reals kept short. */
-int tg_anthropic_dump(json_t *v, tg_buf_t *out);
 
 #define TG_S(b, str) tg_buf_append(b, str, strlen(str))
 
@@ -402,39 +402,21 @@ static json_t *tg_gemini_request(const tg_model_t *m, json_t *in, const char **w
             json_object_set_new(out, "toolConfig", tc);
     }
 
-    v = json_object_get(in, "max_completion_tokens");
-    if (!json_is_integer(v) || json_integer_value(v) < 1)
-        v = json_object_get(in, "max_tokens");
-    if (json_is_integer(v) && json_integer_value(v) >= 1)
-        json_object_set(gc, "maxOutputTokens", v);
-    else if (m->max_output_tokens > 0)
-        json_object_set_new(gc, "maxOutputTokens", json_integer(m->max_output_tokens));
+    {
+        int64_t mt = tg_provider_max_tokens(in);
+        if (mt == 0)
+            mt = m->max_output_tokens;
+        if (mt > 0)
+            json_object_set_new(gc, "maxOutputTokens", json_integer(mt));
+    }
     if (json_is_number(v = json_object_get(in, "temperature")))
         json_object_set(gc, "temperature", v);
     if (json_is_number(v = json_object_get(in, "top_p")))
         json_object_set(gc, "topP", v);
-    v = json_object_get(in, "stop");
-    if (json_is_string(v)) {
-        if (json_string_length(v) > 0)
-            json_object_set_new(gc, "stopSequences", json_pack("[O]", v));
-    } else if (json_is_array(v)) {
-        json_t *seqs = json_array(), *s;
-        size_t k;
-        json_array_foreach(v, k, s)
-        {
-            if (!json_is_string(s)) {
-                json_decref(seqs);
-                TG_FAIL("stop must be a string or an array of strings");
-            }
-            if (json_string_length(s) > 0)
-                json_array_append(seqs, s);
-        }
-        if (json_array_size(seqs) > 0)
-            json_object_set(gc, "stopSequences", seqs);
-        json_decref(seqs);
-    } else if (v != NULL && !json_is_null(v)) {
-        TG_FAIL("stop must be a string or an array of strings");
-    }
+    if (tg_provider_stop(in, &v, why) == -1)
+        goto fail;
+    if (v != NULL)
+        json_object_set_new(gc, "stopSequences", v);
     v = json_object_get(in, "response_format");
     if (v != NULL && !json_is_null(v)) {
         json_t *type = json_object_get(v, "type");
@@ -539,7 +521,7 @@ static int tg_gemini_prepare(const tg_model_t *m, tg_endpoint_t ep, int stream, 
     else if ((req = tg_gemini_request(m, in, &why)) == NULL && why == NULL)
         why = "out of memory";
     json_decref(in);
-    if (req == NULL || tg_anthropic_dump(req, &nb) == -1) {
+    if (req == NULL || tg_provider_dump(req, &nb) == -1) {
         json_decref(req);
         tg_buf_free(&nb);
         if (why != NULL && strcmp(why, "out of memory") != 0) {
@@ -614,7 +596,7 @@ static json_t *tg_gemini_call(json_t *fc, int idx, int with_index)
     char id[32];
 
     snprintf(id, sizeof(id), "call_%d", idx);
-    if ((args != NULL ? tg_anthropic_dump(args, &a) : tg_buf_append(&a, "{}", 2)) == -1) {
+    if ((args != NULL ? tg_provider_dump(args, &a) : tg_buf_append(&a, "{}", 2)) == -1) {
         tg_buf_free(&a);
         return NULL;
     }
@@ -692,7 +674,7 @@ static int tg_gemini_response(const tg_model_t *m, tg_endpoint_t ep, const char 
         goto done;
     if (usage->reported)
         json_object_set_new(res, "usage", tg_gemini_usage_json(usage));
-    rc = tg_anthropic_dump(res, out);
+    rc = tg_provider_dump(res, out);
 done:
     if (rc == -1) {
         tg_buf_reset(out);
@@ -755,7 +737,7 @@ static int tg_gemini_error(const char *body, size_t len, tg_buf_t *out)
     else
         err = json_object_get(root, "error");
     if (json_is_object(err) && (e = tg_gemini_error_json(err)) != NULL)
-        rc = tg_anthropic_dump(e, out) == 0 ? 0 : -1;
+        rc = tg_provider_dump(e, out) == 0 ? 0 : -1;
     json_decref(e);
     json_decref(root);
     return rc;
@@ -801,7 +783,7 @@ static int tg_gemini_chunk(const tg_gemini_stream_t *s, json_t *delta, const cha
                             json_null());
     if (usage != NULL)
         json_object_set(c, "usage", usage);
-    rc = tg_buf_append(out, "data: ", 6) || tg_anthropic_dump(c, out) ||
+    rc = tg_buf_append(out, "data: ", 6) || tg_provider_dump(c, out) ||
                  tg_buf_append(out, "\n\n", 2)
              ? -1
              : 0;
@@ -833,7 +815,7 @@ static tg_event_action_t tg_gemini_event(tg_stream_state_t *st, const char *even
     }
     if (json_is_object(err = json_object_get(root, "error"))) {
         json_t *e = tg_gemini_error_json(err);
-        rc = e == NULL || TG_S(out, "data: ") || tg_anthropic_dump(e, out) || TG_S(out, "\n\n");
+        rc = e == NULL || TG_S(out, "data: ") || tg_provider_dump(e, out) || TG_S(out, "\n\n");
         json_decref(e);
         json_decref(root);
         if (rc)

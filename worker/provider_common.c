@@ -1,0 +1,116 @@
+/*
+ * Shared request-translation helpers for adapters (see provider_common.h).
+ */
+#include "worker/provider_common.h"
+#include "shared/tg_json_scan.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * The fewest significant digits (15..17) that print every real in v exactly. jansson prints
+ * reals with one fixed precision; 17 turns a client's 0.7 into 0.69999999999999996, which is
+ * the same double but not what anyone wrote.
+ */
+static int tg_real_digits(json_t *v, int depth)
+{
+    int need = 15, d;
+
+    if (json_is_real(v)) {
+        double x = json_real_value(v);
+        char buf[40];
+
+        for (d = 15; d < 17; d++) {
+            snprintf(buf, sizeof(buf), "%.*g", d, x);
+            if (strtod(buf, NULL) == x)
+                return d;
+        }
+        return 17;
+    }
+    if (depth > TG_JSON_MAX_DEPTH)
+        return 17;
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *e;
+
+        json_object_foreach(v, k, e)
+        {
+            if ((d = tg_real_digits(e, depth + 1)) > need)
+                need = d;
+            if (need == 17)
+                break;
+        }
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *e;
+
+        json_array_foreach(v, i, e)
+        {
+            if ((d = tg_real_digits(e, depth + 1)) > need)
+                need = d;
+            if (need == 17)
+                break;
+        }
+    }
+    return need;
+}
+
+/* json_dump_callback_t: append to a tg_buf_t. */
+static int tg_dump_cb(const char *buffer, size_t size, void *data)
+{
+    return tg_buf_append(data, buffer, size);
+}
+
+/* Append v as compact JSON, reals as short as exactness allows. Returns 0 or -1. */
+int tg_provider_dump(json_t *v, tg_buf_t *out)
+{
+    size_t flags =
+        JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(tg_real_digits(v, 0));
+
+    return json_dump_callback(v, tg_dump_cb, out, flags);
+}
+
+
+int64_t tg_provider_max_tokens(json_t *req)
+{
+    json_t *v = json_object_get(req, "max_completion_tokens");
+
+    if (!json_is_integer(v) || json_integer_value(v) < 1)
+        v = json_object_get(req, "max_tokens");
+    return json_is_integer(v) && json_integer_value(v) >= 1 ? json_integer_value(v) : 0;
+}
+
+int tg_provider_stop(json_t *req, json_t **out, const char **why)
+{
+    json_t *v = json_object_get(req, "stop"), *seqs, *s;
+    size_t k;
+
+    *out = NULL;
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (json_is_string(v)) {
+        if (json_string_length(v) > 0)
+            *out = json_pack("[O]", v);
+        return 0;
+    }
+    if (!json_is_array(v) || (seqs = json_array()) == NULL) {
+        *why = "stop must be a string or an array of strings";
+        return -1;
+    }
+    json_array_foreach(v, k, s)
+    {
+        if (!json_is_string(s)) {
+            json_decref(seqs);
+            *why = "stop must be a string or an array of strings";
+            return -1;
+        }
+        if (json_string_length(s) > 0)
+            json_array_append(seqs, s);
+    }
+    if (json_array_size(seqs) > 0)
+        *out = seqs;
+    else
+        json_decref(seqs);
+    return 0;
+}

@@ -1,0 +1,29 @@
+/*
+ * Pieces every translating adapter (Anthropic, Gemini, ...) needs in the same way: reading the
+ * OpenAI request's max_tokens and stop, and writing JSON compactly without inventing digits.
+ */
+#ifndef TG_WORKER_PROVIDER_COMMON_H
+#define TG_WORKER_PROVIDER_COMMON_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "shared/tg_buf.h"
+
+/**
+ * The output limit an OpenAI request asks for: max_completion_tokens, else max_tokens (each
+ * only when a positive integer), else 0.
+ */
+int64_t tg_provider_max_tokens(json_t *req);
+
+/**
+ * The request's stop as a list of non-empty strings (OpenAI allows one string or a list).
+ * Returns 0 with *out a new array, or NULL when there is nothing to stop on; or -1 when stop is
+ * neither (with *why set).
+ */
+int tg_provider_stop(json_t *req, json_t **out, const char **why);
+
+/** Append v as compact JSON, reals as short as exactness allows (0.7 stays 0.7). 0 or -1. */
+int tg_provider_dump(json_t *v, tg_buf_t *out);
+
+#endif
