@@ -39,7 +39,7 @@ typedef struct {
     tg_provider_ext_t base;
     struct curl_slist *headers[2]; /* [stream] */
     CURLU *url;
-    char origin[300]; /* h1 pool key and connect URL: scheme://host:port */
+    char origin[320]; /* h1 pool key and connect URL: scheme://host:port */
     char *heads[2];   /* h1 request heads [stream], no Content-Length */
     size_t head_len[2];
 } tg_anthropic_ext_t;
@@ -124,30 +124,18 @@ static int tg_anthropic_slist_line(void *arg, const char *line, size_t len)
 /* The HTTP/1.1 pool's view: the origin and one complete request head per mode. */
 static int tg_anthropic_h1(const tg_provider_t *p, tg_anthropic_ext_t *e)
 {
-    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
-    CURLU *u = curl_url();
+    tg_provider_url_t pu;
     tg_buf_t b = {0};
-    int rc = -1, https;
+    int rc = -1;
 
-    if (u == NULL || curl_url_set(u, CURLUPART_URL, p->base_url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK)
+    if (tg_provider_url(p->base_url, &pu) == -1)
         goto done;
-    https = strcmp(scheme, "https") == 0;
-    snprintf(e->origin, sizeof(e->origin), "%s://%s:%s", scheme, host, port);
+    snprintf(e->origin, sizeof(e->origin), "%s", pu.origin);
     for (int s = 0; s < 2; s++) {
-        size_t plen = strlen(path);
-
         tg_buf_reset(&b);
-        while (plen > 0 && path[plen - 1] == '/')
-            plen--;
 #define TG_S(str) tg_buf_append(&b, str, strlen(str))
-        if (TG_S("POST ") || tg_buf_append(&b, path, plen) || TG_S(TG_ANTHROPIC_PATH) ||
-            TG_S(" HTTP/1.1\r\nHost: ") || TG_S(host))
-            goto done;
-        if (strcmp(port, https ? "443" : "80") != 0 && (TG_S(":") || TG_S(port)))
+        if (TG_S("POST ") || TG_S(pu.path) || TG_S(TG_ANTHROPIC_PATH) ||
+            TG_S(" HTTP/1.1\r\nHost: ") || TG_S(pu.host))
             goto done;
         if (TG_S("\r\nUser-Agent: tollgate/" TG_VERSION "\r\nAccept: ") ||
             TG_S(s ? "text/event-stream" : "application/json") || TG_S("\r\n"))
@@ -165,11 +153,6 @@ done:
     if (b.data != NULL)
         explicit_bzero(b.data, b.cap); /* it held the key */
     tg_buf_free(&b);
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(port);
-    curl_free(path);
-    curl_url_cleanup(u);
     return rc;
 }
 

@@ -4,6 +4,7 @@
 #include "worker/provider_common.h"
 #include "shared/tg_json_scan.h"
 
+#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,4 +114,42 @@ int tg_provider_stop(json_t *req, json_t **out, const char **why)
     else
         json_decref(seqs);
     return 0;
+}
+
+int tg_provider_url(const char *base_url, tg_provider_url_t *out)
+{
+    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
+    CURLU *u = curl_url();
+    int rc = -1, n;
+
+    if (u == NULL || curl_url_set(u, CURLUPART_URL, base_url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK)
+        goto done;
+    n = snprintf(out->origin, sizeof(out->origin), "%s://%s:%s", scheme, host, port);
+    if (n < 0 || (size_t)n >= sizeof(out->origin))
+        goto done;
+    if (strcmp(port, strcmp(scheme, "https") == 0 ? "443" : "80") != 0)
+        n = snprintf(out->host, sizeof(out->host), "%s:%s", host, port);
+    else
+        n = snprintf(out->host, sizeof(out->host), "%s", host);
+    if (n < 0 || (size_t)n >= sizeof(out->host))
+        goto done;
+    n = (int)strlen(path);
+    while (n > 0 && path[n - 1] == '/')
+        n--;
+    if ((size_t)n >= sizeof(out->path))
+        goto done;
+    memcpy(out->path, path, (size_t)n);
+    out->path[n] = '\0';
+    rc = 0;
+done:
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_free(path);
+    curl_url_cleanup(u);
+    return rc;
 }

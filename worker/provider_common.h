@@ -23,6 +23,16 @@ int64_t tg_provider_max_tokens(json_t *req);
  */
 int tg_provider_stop(json_t *req, json_t **out, const char **why);
 
+/** A provider's base_url, taken apart once for its cached request heads. */
+typedef struct {
+    char origin[320]; /* scheme://host:port: the HTTP/1.1 pool's key and connect URL */
+    char host[300];   /* the Host header: host, with :port only when not the default */
+    char path[1024];  /* the base path without a trailing slash ("" or "/v1") */
+} tg_provider_url_t;
+
+/** Parse base_url (with libcurl's URL parser). Returns 0 or -1. */
+int tg_provider_url(const char *base_url, tg_provider_url_t *u);
+
 /** Append v as compact JSON, reals as short as exactness allows (0.7 stays 0.7). 0 or -1. */
 int tg_provider_dump(json_t *v, tg_buf_t *out);
 

@@ -24,7 +24,7 @@
 
 typedef struct {
     tg_provider_ext_t base;
-    char origin[300]; /* h1 pool key: scheme://host:port */
+    char origin[320]; /* h1 pool key: scheme://host:port */
     char host[300];   /* Host header value */
     char *path;       /* base_url's path, no trailing slash */
 } tg_gemini_ext_t;
@@ -40,8 +40,7 @@ static void tg_gemini_ext_destroy(tg_provider_ext_t *ext)
 static tg_gemini_ext_t *tg_gemini_ext(tg_provider_t *p)
 {
     tg_gemini_ext_t *e = p->ext;
-    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
-    CURLU *u;
+    tg_provider_url_t pu;
     int ok = 0;
 
     if (e != NULL)
@@ -49,33 +48,11 @@ static tg_gemini_ext_t *tg_gemini_ext(tg_provider_t *p)
     if ((e = calloc(1, sizeof(*e))) == NULL)
         return NULL;
     e->base.destroy = tg_gemini_ext_destroy;
-    u = curl_url();
-    if (u != NULL && curl_url_set(u, CURLUPART_URL, p->base_url, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK) {
-        size_t plen = strlen(path);
-        int https = strcmp(scheme, "https") == 0;
-
-        while (plen > 0 && path[plen - 1] == '/')
-            plen--;
-        snprintf(e->origin, sizeof(e->origin), "%s://%s:%s", scheme, host, port);
-        if (strcmp(port, https ? "443" : "80") != 0)
-            snprintf(e->host, sizeof(e->host), "%s:%s", host, port);
-        else
-            snprintf(e->host, sizeof(e->host), "%s", host);
-        if ((e->path = malloc(plen + 1)) != NULL) {
-            memcpy(e->path, path, plen);
-            e->path[plen] = '\0';
-            ok = 1;
-        }
+    if (tg_provider_url(p->base_url, &pu) == 0 && (e->path = strdup(pu.path)) != NULL) {
+        snprintf(e->origin, sizeof(e->origin), "%s", pu.origin);
+        snprintf(e->host, sizeof(e->host), "%s", pu.host);
+        ok = 1;
     }
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(port);
-    curl_free(path);
-    curl_url_cleanup(u);
     if (!ok) {
         tg_log(TG_LOG_ERROR, 0, "provider \"%s\": cannot parse its Gemini base_url", p->name);
         tg_gemini_ext_destroy(&e->base);

@@ -5,6 +5,7 @@
  * usage-only chunk the gateway asked for when the client did not.
  */
 #include "worker/provider.h"
+#include "worker/provider_common.h"
 #include "shared/tg_json_scan.h"
 
 #include <curl/curl.h>
@@ -42,7 +43,7 @@ typedef struct {
     tg_provider_ext_t base;
     struct curl_slist *headers[2]; /* [stream] */
     CURLU *urls[3];                /* [endpoint] */
-    char origin[300];              /* h1 pool key and connect URL: scheme://host:port */
+    char origin[320];              /* h1 pool key and connect URL: scheme://host:port */
     char *heads[3][2];             /* h1 request heads [endpoint][stream], no Content-Length */
     size_t head_len[3][2];
 } tg_openai_ext_t;
@@ -74,30 +75,19 @@ static void tg_openai_ext_destroy(tg_provider_ext_t *ext)
  */
 static int tg_openai_h1(const tg_provider_t *p, tg_openai_ext_t *e)
 {
-    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
-    CURLU *u = curl_url();
+    tg_provider_url_t pu;
     tg_buf_t b = {0};
-    int rc = -1, https;
+    int rc = -1;
 
-    if (u == NULL || curl_url_set(u, CURLUPART_URL, p->base_url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK)
+    if (tg_provider_url(p->base_url, &pu) == -1)
         goto done;
-    https = strcmp(scheme, "https") == 0;
-    snprintf(e->origin, sizeof(e->origin), "%s://%s:%s", scheme, host, port);
+    snprintf(e->origin, sizeof(e->origin), "%s", pu.origin);
     for (int i = 0; i < 3; i++) {
         for (int s = 0; s < 2; s++) {
-            size_t plen = strlen(path);
             tg_buf_reset(&b);
-            while (plen > 0 && path[plen - 1] == '/')
-                plen--;
 #define TG_S(str) tg_buf_append(&b, str, strlen(str))
-            if (TG_S("POST ") || tg_buf_append(&b, path, plen) || TG_S(tg_openai_paths[i]) ||
-                TG_S(" HTTP/1.1\r\nHost: ") || TG_S(host))
-                goto done;
-            if (strcmp(port, https ? "443" : "80") != 0 && (TG_S(":") || TG_S(port)))
+            if (TG_S("POST ") || TG_S(pu.path) || TG_S(tg_openai_paths[i]) ||
+                TG_S(" HTTP/1.1\r\nHost: ") || TG_S(pu.host))
                 goto done;
             if (TG_S("\r\nUser-Agent: tollgate/" TG_VERSION "\r\n"
                      "Content-Type: application/json\r\nAccept: ") ||
@@ -122,11 +112,6 @@ done:
     if (b.data != NULL)
         explicit_bzero(b.data, b.cap); /* it held the key */
     tg_buf_free(&b);
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(port);
-    curl_free(path);
-    curl_url_cleanup(u);
     return rc;
 }
 
