@@ -47,10 +47,15 @@ static int tg_min_is(json_t *v, const char *s)
     return json_is_string(v) && strcmp(json_string_value(v), s) == 0;
 }
 
-/* Append v to a (steals v). Returns 0, or -1 when out of memory. */
+/*
+ * Append v to a (steals v). v NULL is a failure already explained (or, with no reason given,
+ * memory ran out). Returns 0 or -1.
+ */
 static int tg_min_push(tg_min_t *c, json_t *a, json_t *v)
 {
-    return v == NULL || json_array_append_new(a, v) == -1 ? tg_min_oom(c) : 0;
+    if (v == NULL)
+        return -1;
+    return json_array_append_new(a, v) == -1 ? tg_min_oom(c) : 0;
 }
 
 /*
