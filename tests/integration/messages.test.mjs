@@ -308,33 +308,23 @@ describe('Anthropic SDK on /v1/messages', () => {
     const bad = new Anthropic({ baseURL: gw.url, apiKey: 'tg_nope', maxRetries: 0 });
     await rejects(bad.messages.create(params), Anthropic.AuthenticationError, 401, 'authentication_error');
     const { max_tokens, ...noMax } = params;
-    await rejects(client.messages.create(noMax), Anthropic.BadRequestError, 400, 'invalid_request_error');
-    await rejects(
-      client.messages.create({ ...params, model: 'no-such-model' }),
-      Anthropic.NotFoundError,
-      404,
-      'not_found_error',
-    );
-    // the provider failing: 5xx upstream, 529 overloaded upstream
-    await rejects(
-      client.messages.create({ ...params, sim: { status: 500 } }),
-      Anthropic.InternalServerError,
-      502,
-      'api_error',
-    );
-    await rejects(
-      client.messages.create({ ...params, model: 'claude', sim: { status: 529 } }),
-      Anthropic.InternalServerError,
-      503,
-      'overloaded_error',
-    );
-    // the provider's own 400 explanation, in Anthropic's shape
-    await rejects(
-      client.messages.create({ ...params, sim: { status: 400 } }),
-      Anthropic.BadRequestError,
-      400,
-      'invalid_request_error',
-    );
+    const cases = [
+      [noMax, Anthropic.BadRequestError, 400, 'invalid_request_error'],
+      [{ ...params, model: 'no-such-model' }, Anthropic.NotFoundError, 404, 'not_found_error'],
+      // the provider failing: 5xx upstream, 529 overloaded upstream
+      [{ ...params, sim: { status: 500 } }, Anthropic.InternalServerError, 502, 'api_error'],
+      [
+        { ...params, model: 'claude', sim: { status: 529 } },
+        Anthropic.InternalServerError,
+        503,
+        'overloaded_error',
+      ],
+      // the provider's own 400 explanation, in Anthropic's shape
+      [{ ...params, sim: { status: 400 } }, Anthropic.BadRequestError, 400, 'invalid_request_error'],
+    ];
+    for (const [body, Class, status, type] of cases) {
+      await rejects(client.messages.create(body), Class, status, type);
+    }
     // a secret never appears in an error
     const r = await postJson(`${gw.url}/v1/messages`, params, { headers: { 'x-api-key': 'tg_nope' } });
     assert.equal(r.status, 401);
