@@ -209,7 +209,7 @@ static json_t *tg_min_tool_result(tg_min_t *c, json_t *blk, const char *at)
     json_t *parts = NULL, *msg, *b, *out;
     int err = json_is_true(json_object_get(blk, "is_error")), media = 0;
     tg_buf_t text = {0};
-    char sub[96];
+    char sub[128];
     size_t i;
 
     if (!json_is_string(id)) {

@@ -6,6 +6,7 @@
  * (provider_anthropic_stream.c) is the same mapping in the other direction.
  */
 #include "worker/messages.h"
+#include "shared/tg_json_scan.h"
 #include "shared/tg_sse.h"
 #include "worker/errors.h"
 #include "worker/provider_common.h"
@@ -124,11 +125,18 @@ fail:
 int tg_messages_answer(const char *body, size_t len, const char *id, const char *model,
                        const tg_usage_t *u, tg_buf_t *out)
 {
-    json_t *root = json_loadb(body, len, JSON_ALLOW_NUL, NULL), *choice, *msg, *blocks, *res;
+    json_t *root = NULL, *choice, *msg, *blocks, *res;
+    tg_jspan_t span;
+    tg_jfield_t f = {"choices", &span};
+    tg_jscan_t scan;
     const char *finish;
     int rc = -1, tools;
 
-    choice = json_array_get(json_object_get(root, "choices"), 0);
+    /* only the choices are needed (usage is the billed one): skip building the rest */
+    if (tg_json_scan(body, len, &f, 1, &scan) == -1 || span.type != TG_JT_ARRAY)
+        goto done;
+    root = json_loadb(body + span.off, span.len, JSON_ALLOW_NUL, NULL);
+    choice = json_array_get(root, 0);
     msg = json_object_get(choice, "message");
     if (!json_is_object(msg) || (blocks = tg_mout_blocks(msg)) == NULL)
         goto done;
@@ -165,7 +173,7 @@ struct tg_messages_stream_s {
     int *tool_block;         /* OpenAI tool call index -> block index, -1 before it opens */
     int ntools;              /* entries in tool_block */
     int tools;               /* a tool_use block was opened */
-    const char *finish;      /* the finish_reason seen, as a static string */
+    const char *finish;      /* the stop reason the finish_reason seen maps to (static) */
     const tg_usage_t *usage; /* for the feed call under way */
     tg_buf_t *out;           /* for the feed call under way */
     int oom;
@@ -201,73 +209,150 @@ int tg_messages_stream_ended(const tg_messages_stream_t *s)
     return s->ended;
 }
 
-/* Write one event: "event: <type>\ndata: <json>\n\n" (steals data). */
-static void tg_mout_event(tg_messages_stream_t *s, const char *type, json_t *data)
-{
-    tg_buf_t *out = s->out;
+/*
+ * Events are written directly, not through a DOM: they are small and fixed in shape, and the
+ * per-token ones run once per chunk of every stream. Each writer sets s->oom on failure.
+ */
+#define TG_LIT(b, str) tg_buf_append(b, str, sizeof(str) - 1)
 
-    if (data == NULL || tg_buf_append(out, "event: ", 7) == -1 ||
-        tg_buf_append(out, type, strlen(type)) == -1 || tg_buf_append(out, "\ndata: ", 7) == -1 ||
-        tg_provider_dump(data, out) == -1 || tg_buf_append(out, "\n\n", 2) == -1)
+static void tg_mout_put(tg_messages_stream_t *s, const char *str, size_t len)
+{
+    if (tg_buf_append(s->out, str, len) == -1)
         s->oom = 1;
-    json_decref(data);
+}
+
+#define TG_PUT(s, lit) tg_mout_put(s, lit, sizeof(lit) - 1)
+
+/* A non-negative integer, without printf. */
+static void tg_mout_int(tg_messages_stream_t *s, int64_t v)
+{
+    char num[24];
+    size_t n = sizeof(num);
+    uint64_t u = v < 0 ? 0 : (uint64_t)v;
+
+    do {
+        num[--n] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u > 0);
+    tg_mout_put(s, num + n, sizeof(num) - n);
+}
+
+static void tg_mout_str(tg_messages_stream_t *s, const char *str, size_t len)
+{
+    if (tg_provider_json_str(s->out, str, len) == -1)
+        s->oom = 1;
+}
+
+/* Anthropic's usage object for u (zeros for NULL), as tg_mout_usage builds it. */
+static void tg_mout_usage_put(tg_messages_stream_t *s, const tg_usage_t *u)
+{
+    tg_usage_t zero = {0};
+
+    if (u == NULL)
+        u = &zero;
+    TG_PUT(s, "{\"input_tokens\":");
+    tg_mout_int(s, u->prompt - u->cached);
+    TG_PUT(s, ",\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":");
+    tg_mout_int(s, u->cached);
+    TG_PUT(s, ",\"output_tokens\":");
+    tg_mout_int(s, u->completion);
+    TG_PUT(s, "}");
 }
 
 /* message_start, once: the message without content; usage as far as it is known. */
 static void tg_mout_start(tg_messages_stream_t *s)
 {
-    const tg_usage_t *u = s->usage != NULL && s->usage->reported ? s->usage : NULL;
-    json_t *usage;
-
     if (s->started)
         return;
     s->started = 1;
-    usage = tg_mout_usage(u);
-    tg_mout_event(s, "message_start",
-                  json_pack("{s:s,s:{s:s,s:s,s:s,s:s,s:[],s:n,s:n,s:o}}", "type", "message_start",
-                            "message", "id", s->id, "type", "message", "role", "assistant", "model",
-                            s->model, "content", "stop_reason", "stop_sequence", "usage", usage));
+    TG_PUT(s, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":");
+    tg_mout_str(s, s->id, strlen(s->id));
+    TG_PUT(s, ",\"type\":\"message\",\"role\":\"assistant\",\"model\":");
+    tg_mout_str(s, s->model, strlen(s->model));
+    TG_PUT(s, ",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":");
+    tg_mout_usage_put(s, s->usage != NULL && s->usage->reported ? s->usage : NULL);
+    TG_PUT(s, "}}\n\n");
+}
+
+/* The head of a content block event up to its index: "event: <type>\ndata: {...,"index":N */
+static void tg_mout_block_head(tg_messages_stream_t *s, const char *type, int index)
+{
+    TG_PUT(s, "event: ");
+    tg_mout_put(s, type, strlen(type));
+    TG_PUT(s, "\ndata: {\"type\":\"");
+    tg_mout_put(s, type, strlen(type));
+    TG_PUT(s, "\",\"index\":");
+    tg_mout_int(s, index);
 }
 
 static void tg_mout_close(tg_messages_stream_t *s)
 {
     if (s->open == TG_BLOCK_NONE)
         return;
-    tg_mout_event(s, "content_block_stop",
-                  json_pack("{s:s,s:i}", "type", "content_block_stop", "index", s->block));
+    tg_mout_block_head(s, "content_block_stop", s->block);
+    TG_PUT(s, "}\n\n");
     s->open = TG_BLOCK_NONE;
 }
 
-/* Open the next block (closing the open one): content_block starts it. Returns its index. */
-static int tg_mout_open(tg_messages_stream_t *s, int kind, json_t *content_block)
+/*
+ * Open the next block (closing the open one). A tool_use block names its call (id, name);
+ * a text block starts empty. Returns its index.
+ */
+static int tg_mout_open(tg_messages_stream_t *s, int kind, json_t *id, json_t *name)
 {
     tg_mout_close(s);
     s->open = kind;
     s->block = s->nblocks++;
-    tg_mout_event(s, "content_block_start",
-                  json_pack("{s:s,s:i,s:o}", "type", "content_block_start", "index", s->block,
-                            "content_block", content_block));
+    tg_mout_block_head(s, "content_block_start", s->block);
+    if (kind == TG_BLOCK_TEXT) {
+        TG_PUT(s, ",\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
+        return s->block;
+    }
+    TG_PUT(s, ",\"content_block\":{\"type\":\"tool_use\",\"id\":");
+    if (json_is_string(id)) {
+        tg_mout_str(s, json_string_value(id), json_string_length(id));
+    } else { /* a provider that sends no id: make one */
+        TG_PUT(s, "\"toolu_");
+        tg_mout_put(s, s->id, strlen(s->id));
+        TG_PUT(s, "_");
+        tg_mout_int(s, s->block);
+        TG_PUT(s, "\"");
+    }
+    TG_PUT(s, ",\"name\":");
+    tg_mout_str(s, json_is_string(name) ? json_string_value(name) : "",
+                json_is_string(name) ? json_string_length(name) : 0);
+    TG_PUT(s, ",\"input\":{}}}\n\n");
     return s->block;
 }
 
-static void tg_mout_delta(tg_messages_stream_t *s, int index, json_t *delta)
+/*
+ * A content_block_delta: text (text_delta) or a tool call's arguments (input_json_delta). The
+ * value is given either as a JSON string literal (raw, copied as it is) or as a string value.
+ */
+static void tg_mout_delta(tg_messages_stream_t *s, int index, int text, const char *raw,
+                          size_t rawlen, json_t *str)
 {
-    tg_mout_event(
-        s, "content_block_delta",
-        json_pack("{s:s,s:i,s:o}", "type", "content_block_delta", "index", index, "delta", delta));
+    tg_mout_block_head(s, "content_block_delta", index);
+    if (text)
+        TG_PUT(s, ",\"delta\":{\"type\":\"text_delta\",\"text\":");
+    else
+        TG_PUT(s, ",\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":");
+    if (raw != NULL)
+        tg_mout_put(s, raw, rawlen);
+    else
+        tg_mout_str(s, json_string_value(str), json_string_length(str));
+    TG_PUT(s, "}}\n\n");
 }
 
-/* Text (content or refusal) goes to the open text block, or to a new one after other blocks. */
-static void tg_mout_text_delta(tg_messages_stream_t *s, json_t *text)
+/* Text goes to the open text block, or to a new one after other blocks (or none). */
+static void tg_mout_text_delta(tg_messages_stream_t *s, const char *raw, size_t rawlen, json_t *str)
 {
-    if (json_string_length(text) == 0)
-        return;
     if (s->open != TG_BLOCK_TEXT)
-        tg_mout_open(s, TG_BLOCK_TEXT, json_pack("{s:s,s:s}", "type", "text", "text", ""));
-    tg_mout_delta(s, s->block, json_pack("{s:s,s:O}", "type", "text_delta", "text", text));
+        tg_mout_open(s, TG_BLOCK_TEXT, NULL, NULL);
+    tg_mout_delta(s, s->block, 1, raw, rawlen, str);
 }
 
-/* The block of OpenAI tool call i, growing the map; -1 when out of range or memory. */
+/* The block of OpenAI tool call i, growing the map; NULL when out of range or memory. */
 static int *tg_mout_tool_slot(tg_messages_stream_t *s, json_int_t i)
 {
     if (i < 0 || i >= TG_MOUT_MAX_TOOLS)
@@ -295,7 +380,6 @@ static int *tg_mout_tool_slot(tg_messages_stream_t *s, json_int_t i)
 static void tg_mout_tool_delta(tg_messages_stream_t *s, json_t *tc, size_t pos)
 {
     json_t *idx = json_object_get(tc, "index"), *fn = json_object_get(tc, "function");
-    json_t *id = json_object_get(tc, "id"), *name = json_object_get(fn, "name");
     json_t *args = json_object_get(fn, "arguments");
     int *slot =
         tg_mout_tool_slot(s, json_is_integer(idx) ? json_integer_value(idx) : (json_int_t)pos);
@@ -303,23 +387,18 @@ static void tg_mout_tool_delta(tg_messages_stream_t *s, json_t *tc, size_t pos)
     if (slot == NULL)
         return;
     if (*slot == -1) {
-        json_t *cb = json_pack("{s:s,s:s,s:s,s:{}}", "type", "tool_use", "id",
-                               json_is_string(id) ? json_string_value(id) : "", "name",
-                               json_is_string(name) ? json_string_value(name) : "", "input");
-        if (cb != NULL && !json_is_string(id)) /* a provider that sends no id: make one */
-            json_object_set_new(cb, "id", json_sprintf("toolu_%s_%d", s->id, s->ntools));
-        *slot = tg_mout_open(s, TG_BLOCK_TOOL, cb);
+        *slot =
+            tg_mout_open(s, TG_BLOCK_TOOL, json_object_get(tc, "id"), json_object_get(fn, "name"));
         s->tools = 1;
     }
     if (json_string_length(args) > 0)
-        tg_mout_delta(s, *slot,
-                      json_pack("{s:s,s:O}", "type", "input_json_delta", "partial_json", args));
+        tg_mout_delta(s, *slot, 0, NULL, 0, args);
 }
 
-/* One chat.completion.chunk: its first choice's delta and finish_reason. */
-static void tg_mout_chunk(tg_messages_stream_t *s, json_t *chunk)
+/* The general case of a chunk: its parsed choices; the first choice's delta and finish. */
+static void tg_mout_choices(tg_messages_stream_t *s, json_t *choices)
 {
-    json_t *choices = json_object_get(chunk, "choices"), *choice = NULL, *c, *delta, *tc;
+    json_t *choice = NULL, *c, *delta, *tc, *v;
     const char *finish;
     size_t i;
 
@@ -330,12 +409,13 @@ static void tg_mout_chunk(tg_messages_stream_t *s, json_t *chunk)
             break;
         }
     }
-    tg_mout_start(s);
     if (choice == NULL)
         return; /* the usage chunk: usage comes from the caller, as billed */
     delta = json_object_get(choice, "delta");
-    tg_mout_text_delta(s, json_object_get(delta, "content"));
-    tg_mout_text_delta(s, json_object_get(delta, "refusal"));
+    if (json_string_length(v = json_object_get(delta, "content")) > 0)
+        tg_mout_text_delta(s, NULL, 0, v);
+    if (json_string_length(v = json_object_get(delta, "refusal")) > 0)
+        tg_mout_text_delta(s, NULL, 0, v);
     json_array_foreach(json_object_get(delta, "tool_calls"), i, tc)
     {
         tg_mout_tool_delta(s, tc, i);
@@ -343,6 +423,57 @@ static void tg_mout_chunk(tg_messages_stream_t *s, json_t *chunk)
     finish = json_string_value(json_object_get(choice, "finish_reason"));
     if (finish != NULL)
         s->finish = tg_mout_stop_reason(finish, 0);
+}
+
+/* A JSON value span with surrounding whitespace trimmed: [*p, *end). */
+static void tg_mout_trim(const char **p, const char **end)
+{
+    while (*p < *end && (**p == ' ' || **p == '\n' || **p == '\r' || **p == '\t'))
+        (*p)++;
+    while (*end > *p &&
+           ((*end)[-1] == ' ' || (*end)[-1] == '\n' || (*end)[-1] == '\r' || (*end)[-1] == '\t'))
+        (*end)--;
+}
+
+/*
+ * The common chunk read with the scanner, without a DOM: no choice (the usage chunk), or one
+ * choice of index 0 whose delta holds at most a role and text. The text's JSON string goes
+ * into the event as it is, never decoded and re-encoded. Returns 1 when handled, 0 when the
+ * chunk needs the general path (tool calls, refusals, several choices, ...).
+ */
+static int tg_mout_fast(tg_messages_stream_t *s, const char *data, const tg_jspan_t *choices)
+{
+    const char *p = data + choices->off + 1, *end = data + choices->off + choices->len - 1;
+    tg_jspan_t index, delta, finish, content, other[3];
+    tg_jfield_t cf[3] = {{"index", &index}, {"delta", &delta}, {"finish_reason", &finish}};
+    tg_jfield_t df[4] = {{"content", &content},
+                         {"tool_calls", &other[0]},
+                         {"refusal", &other[1]},
+                         {"function_call", &other[2]}};
+    tg_jscan_t scan;
+    int64_t i;
+    char reason[32];
+
+    tg_mout_trim(&p, &end);
+    if (p == end)
+        return 1; /* "choices":[] */
+    if (*p != '{' || tg_json_scan(p, (size_t)(end - p), cf, 3, &scan) == -1 ||
+        index.type != TG_JT_NUMBER || tg_json_span_int(p, &index, &i) == -1 || i != 0 ||
+        delta.type != TG_JT_OBJECT || tg_json_scan(p + delta.off, delta.len, df, 4, &scan) == -1)
+        return 0;
+    for (int k = 0; k < 3; k++)
+        if (other[k].type != TG_JT_NONE && other[k].type != TG_JT_NULL)
+            return 0;
+    if (finish.type == TG_JT_STRING && (finish.escaped || finish.len - 2 >= sizeof(reason)))
+        return 0;
+    if (content.type == TG_JT_STRING && content.len > 2)
+        tg_mout_text_delta(s, p + delta.off + content.off, content.len, NULL);
+    if (finish.type == TG_JT_STRING) {
+        memcpy(reason, p + finish.off + 1, finish.len - 2);
+        reason[finish.len - 2] = '\0';
+        s->finish = tg_mout_stop_reason(reason, 0);
+    }
+    return 1;
 }
 
 /* The terminator: close the last block, then the stop reason, the billed usage, message_stop. */
@@ -354,25 +485,30 @@ static void tg_mout_finish(tg_messages_stream_t *s)
     tg_mout_close(s);
     if (s->tools && strcmp(stop, "end_turn") == 0)
         stop = "tool_use"; /* some providers say stop after tool calls */
-    tg_mout_event(s, "message_delta",
-                  json_pack("{s:s,s:{s:s,s:n},s:o}", "type", "message_delta", "delta",
-                            "stop_reason", stop, "stop_sequence", "usage",
-                            tg_mout_usage(s->usage)));
-    tg_mout_event(s, "message_stop", json_pack("{s:s}", "type", "message_stop"));
+    TG_PUT(s, "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":"
+              "{\"stop_reason\":\"");
+    tg_mout_put(s, stop, strlen(stop));
+    TG_PUT(s, "\",\"stop_sequence\":null},\"usage\":");
+    tg_mout_usage_put(s, s->usage);
+    TG_PUT(s, "}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
     s->ended = 1;
 }
 
-/* An OpenAI error event ({"error":{...}}) as Anthropic's error event; the stream ends there. */
+/* An OpenAI error object as Anthropic's error event; the stream ends there. */
 static void tg_mout_error(tg_messages_stream_t *s, json_t *err)
 {
     const char *msg = json_string_value(json_object_get(err, "message"));
     const char *type = json_string_value(json_object_get(err, "type"));
     const char *code = json_string_value(json_object_get(err, "code"));
 
-    tg_mout_event(s, "error",
-                  json_pack("{s:s,s:{s:s,s:s}}", "type", "error", "error", "type",
-                            tg_anthropic_error_type(0, type, code), "message",
-                            msg != NULL ? msg : "The provider reported an error."));
+    type = tg_anthropic_error_type(0, type, code);
+    if (msg == NULL)
+        msg = "The provider reported an error.";
+    TG_PUT(s, "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"");
+    tg_mout_put(s, type, strlen(type));
+    TG_PUT(s, "\",\"message\":");
+    tg_mout_str(s, msg, strlen(msg));
+    TG_PUT(s, "}}\n\n");
     s->ended = 1;
 }
 
@@ -381,7 +517,10 @@ static int tg_mout_sse(void *arg, const char *event, const char *data, size_t da
                        const char *raw, size_t rawlen)
 {
     tg_messages_stream_t *s = arg;
-    json_t *root, *err;
+    tg_jspan_t choices, error;
+    tg_jfield_t f[2] = {{"choices", &choices}, {"error", &error}};
+    tg_jscan_t scan;
+    json_t *v;
 
     (void)event, (void)raw, (void)rawlen;
     if (s->ended)
@@ -390,13 +529,22 @@ static int tg_mout_sse(void *arg, const char *event, const char *data, size_t da
         tg_mout_finish(s);
         return 0;
     }
-    if ((root = json_loadb(data, datalen, JSON_ALLOW_NUL, NULL)) == NULL)
-        return 0; /* not JSON: nothing an Anthropic client could use */
-    if (json_is_object(err = json_object_get(root, "error")))
-        tg_mout_error(s, err);
-    else
-        tg_mout_chunk(s, root);
-    json_decref(root);
+    /* not JSON: nothing an Anthropic client could use */
+    if (tg_json_scan(data, datalen, f, 2, &scan) == -1 || scan.root != TG_JT_OBJECT)
+        return 0;
+    if (error.type == TG_JT_OBJECT) {
+        v = json_loadb(data + error.off, error.len, JSON_ALLOW_NUL, NULL);
+        tg_mout_error(s, v);
+        json_decref(v);
+        return 0;
+    }
+    tg_mout_start(s);
+    if (choices.type != TG_JT_ARRAY || tg_mout_fast(s, data, &choices))
+        return 0;
+    /* only the choices are read: the rest of a chunk need not be built */
+    v = json_loadb(data + choices.off, choices.len, JSON_ALLOW_NUL, NULL);
+    tg_mout_choices(s, v);
+    json_decref(v);
     return 0;
 }
 

@@ -248,58 +248,6 @@ void tg_anthropic_stream_free(tg_stream_state_t *st)
     st->priv = NULL;
 }
 
-/* Append s[0..len) escaped for a JSON string, without quotes. Returns 0 or -1. */
-static int tg_json_esc(tg_buf_t *b, const char *s, size_t len)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t run = 0;
-
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-        size_t elen = 6;
-
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        if (tg_buf_append(b, s + run, i - run) == -1)
-            return -1;
-        run = i + 1;
-        switch (c) {
-        case '"':
-        case '\\':
-            esc[1] = (char)c;
-            elen = 2;
-            break;
-        case '\n':
-            esc[1] = 'n';
-            elen = 2;
-            break;
-        case '\r':
-            esc[1] = 'r';
-            elen = 2;
-            break;
-        case '\t':
-            esc[1] = 't';
-            elen = 2;
-            break;
-        default:
-            break;
-        }
-        if (tg_buf_append(b, esc, elen) == -1)
-            return -1;
-    }
-    return tg_buf_append(b, s + run, len - run);
-}
-
-/* Append s[0..len) as a JSON string. Returns 0 or -1. */
-static int tg_json_str(tg_buf_t *b, const char *s, size_t len)
-{
-    return tg_buf_append(b, "\"", 1) == -1 || tg_json_esc(b, s, len) == -1 ||
-                   tg_buf_append(b, "\"", 1) == -1
-               ? -1
-               : 0;
-}
-
 #define TG_LIT(b, str) tg_buf_append(b, str, sizeof(str) - 1)
 
 /* The chunk prefix, from message_start (or empty fields if the stream lacks one). */
@@ -311,10 +259,10 @@ static int tg_anthropic_prefix(tg_anthropic_stream_t *s, json_t *msg)
 
     tg_buf_reset(&s->prefix);
     if (TG_LIT(&s->prefix, "data: {\"id\":\"chatcmpl-") ||
-        tg_json_esc(&s->prefix, json_string_value(id), json_string_length(id)) ||
+        tg_provider_json_esc(&s->prefix, json_string_value(id), json_string_length(id)) ||
         TG_LIT(&s->prefix, "\",\"object\":\"chat.completion.chunk\",\"created\":") ||
         tg_buf_append(&s->prefix, created, (size_t)n) || TG_LIT(&s->prefix, ",\"model\":") ||
-        tg_json_str(&s->prefix, json_string_value(model), json_string_length(model)) ||
+        tg_provider_json_str(&s->prefix, json_string_value(model), json_string_length(model)) ||
         TG_LIT(&s->prefix, ",\"choices\":["))
         return -1;
     return 0;
@@ -345,7 +293,7 @@ static int tg_chunk_close(tg_buf_t *out, const char *finish)
 static int tg_chunk_text(tg_buf_t *out, const tg_anthropic_stream_t *s, json_t *text)
 {
     return tg_chunk_open(out, s) == -1 || TG_LIT(out, "{\"content\":") == -1 ||
-                   tg_json_str(out, json_string_value(text), json_string_length(text)) == -1 ||
+                   tg_provider_json_str(out, json_string_value(text), json_string_length(text)) == -1 ||
                    TG_LIT(out, "}") == -1 || tg_chunk_close(out, NULL) == -1
                ? -1
                : 0;
@@ -400,9 +348,9 @@ static int tg_anthropic_block_start(tg_anthropic_stream_t *s, json_t *root, tg_b
     n = snprintf(num, sizeof(num), "%d", s->tool_of_block[i]);
     if (tg_chunk_open(out, s) || TG_LIT(out, "{\"tool_calls\":[{\"index\":") ||
         tg_buf_append(out, num, (size_t)n) || TG_LIT(out, ",\"id\":") ||
-        tg_json_str(out, json_string_value(id), json_string_length(id)) ||
+        tg_provider_json_str(out, json_string_value(id), json_string_length(id)) ||
         TG_LIT(out, ",\"type\":\"function\",\"function\":{\"name\":") ||
-        tg_json_str(out, json_string_value(name), json_string_length(name)) ||
+        tg_provider_json_str(out, json_string_value(name), json_string_length(name)) ||
         TG_LIT(out, ",\"arguments\":\"\"}}]}") || tg_chunk_close(out, NULL))
         return -1;
     return 0;
@@ -435,7 +383,7 @@ static int tg_anthropic_block_delta(tg_stream_state_t *st, tg_anthropic_stream_t
     n = snprintf(num, sizeof(num), "%d", tool);
     if (tg_chunk_open(out, s) || TG_LIT(out, "{\"tool_calls\":[{\"index\":") ||
         tg_buf_append(out, num, (size_t)n) || TG_LIT(out, ",\"function\":{\"arguments\":") ||
-        tg_json_str(out, json_string_value(v), json_string_length(v)) || TG_LIT(out, "}}]}") ||
+        tg_provider_json_str(out, json_string_value(v), json_string_length(v)) || TG_LIT(out, "}}]}") ||
         tg_chunk_close(out, NULL))
         return -1;
     return 0;

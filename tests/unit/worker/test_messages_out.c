@@ -373,7 +373,7 @@ START_TEST(stream_interleaved_and_text_after_tools)
                       "null"),
                 NULL,
                 "[" TOOL_START(0, "c0", "a") "," JSON_DELTA(0, "{\\'x\\'") "," STOP(
-                    0) "," TOOL_START(1, "toolu_msg_1_2", "b") "," JSON_DELTA(1, "{}") "]");
+                    0) "," TOOL_START(1, "toolu_msg_1_1", "b") "," JSON_DELTA(1, "{}") "]");
     feed_expect(s, CHUNK("{'tool_calls':[{'index':0,'function':{'arguments':':1}'}}]}", "null"),
                 NULL, "[" JSON_DELTA(0, ":1}") "]");
     feed_expect(s, CHUNK("{'content':'Done.'}", "null"), NULL,
@@ -384,6 +384,35 @@ START_TEST(stream_interleaved_and_text_after_tools)
                     "tool_use", "{'input_tokens':10,'cache_creation_input_tokens':0,"
                                 "'cache_read_input_tokens':0,'output_tokens':20}") "," MESSAGE_STOP
                                                                                    "]");
+    tg_messages_stream_free(s);
+}
+END_TEST
+
+START_TEST(stream_chunk_shapes)
+{
+    /*
+     * Chunks however a provider writes them: spaced JSON, escapes and non-ASCII text (copied
+     * as written), several choices (only index 0 counts), content and a finish in one chunk, a
+     * chunk without choices, a chunk that is not JSON (ignored).
+     */
+    tg_messages_stream_t *s = new_stream();
+
+    feed_expect(s, "{ 'choices' : [ { 'index' : 0 , 'delta' : { 'role' : 'assistant' } } ] }", NULL,
+                "[" START(ZERO_USAGE) "]");
+    feed_expect(s,
+                "{ 'id':'x', 'choices' : [\t {'delta': {'content': 'caf\\u00e9 \\'x\\' "
+                "\xe2\x82\xac'}, 'index': 0, 'logprobs': null} ] }",
+                NULL, "[" TEXT_START(0) "," TEXT_DELTA(0, "caf\\u00e9 \\'x\\' \\u20ac") "]");
+    feed_expect(s,
+                "{'choices':[{'index':1,'delta':{'content':'other'}},{'index':0,'delta':"
+                "{'content':'mine'}}]}",
+                NULL, "[" TEXT_DELTA(0, "mine") "]");
+    feed_expect(s, "{'choices':[{'index':0,'delta':{'content':'!'},'finish_reason':'length'}]}",
+                NULL, "[" TEXT_DELTA(0, "!") "]");
+    feed_expect(s, "{'id':'x','object':'chat.completion.chunk'}", NULL, "[]");
+    feed_expect(s, "not json at all", NULL, "[]");
+    feed_expect(s, "[DONE]", NULL,
+                "[" STOP(0) "," MESSAGE_DELTA("max_tokens", ZERO_USAGE) "," MESSAGE_STOP "]");
     tg_messages_stream_free(s);
 }
 END_TEST
@@ -528,6 +557,7 @@ static Suite *messages_out_suite(void)
     tcase_add_test(tc, stream_known_usage_at_start);
     tcase_add_test(tc, stream_tool_calls);
     tcase_add_test(tc, stream_interleaved_and_text_after_tools);
+    tcase_add_test(tc, stream_chunk_shapes);
     tcase_add_test(tc, stream_stop_reasons_and_refusal);
     tcase_add_test(tc, stream_error);
     tcase_add_test(tc, stream_done_alone);
