@@ -293,7 +293,8 @@ static int tg_chunk_close(tg_buf_t *out, const char *finish)
 static int tg_chunk_text(tg_buf_t *out, const tg_anthropic_stream_t *s, json_t *text)
 {
     return tg_chunk_open(out, s) == -1 || TG_LIT(out, "{\"content\":") == -1 ||
-                   tg_provider_json_str(out, json_string_value(text), json_string_length(text)) == -1 ||
+                   tg_provider_json_str(out, json_string_value(text), json_string_length(text)) ==
+                       -1 ||
                    TG_LIT(out, "}") == -1 || tg_chunk_close(out, NULL) == -1
                ? -1
                : 0;
@@ -383,8 +384,8 @@ static int tg_anthropic_block_delta(tg_stream_state_t *st, tg_anthropic_stream_t
     n = snprintf(num, sizeof(num), "%d", tool);
     if (tg_chunk_open(out, s) || TG_LIT(out, "{\"tool_calls\":[{\"index\":") ||
         tg_buf_append(out, num, (size_t)n) || TG_LIT(out, ",\"function\":{\"arguments\":") ||
-        tg_provider_json_str(out, json_string_value(v), json_string_length(v)) || TG_LIT(out, "}}]}") ||
-        tg_chunk_close(out, NULL))
+        tg_provider_json_str(out, json_string_value(v), json_string_length(v)) ||
+        TG_LIT(out, "}}]}") || tg_chunk_close(out, NULL))
         return -1;
     return 0;
 }
