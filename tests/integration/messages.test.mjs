@@ -362,6 +362,11 @@ describe('Anthropic SDK on /v1/messages', () => {
         return true;
       });
     }
+    // a provider refusing before the stream starts: an HTTP error, as for messages.create
+    await assert.rejects(
+      client.messages.stream({ model: 'claude', max_tokens: 30, messages: ask, sim: { status: 529 } }).finalMessage(),
+      (e) => e instanceof Anthropic.InternalServerError && e.status === 503 && e.error.error.type === 'overloaded_error',
+    );
     // on the wire: event: error with Anthropic's error object, and nothing after it
     const r = await fetch(`${gw.url}/v1/messages`, {
       method: 'POST',
