@@ -6,7 +6,6 @@
  * The request is regrouped (tool results become tool messages), so a jansson DOM is used.
  */
 #include "worker/messages.h"
-#include "shared/tg_log.h"
 #include "worker/provider_common.h"
 #include "worker/proxy.h"
 
@@ -74,8 +73,7 @@ static json_t *tg_min_keep_cc(json_t *part, json_t *blk)
     return part;
 }
 
-/* ---- content blocks ----------------------------------------------------------------------------
- */
+/* ---- content blocks ------------------------------------------------------------------------- */
 
 /* A text block's text, or NULL after saying why. */
 static json_t *tg_min_text(tg_min_t *c, json_t *blk, const char *at)
@@ -146,10 +144,10 @@ static json_t *tg_min_document(tg_min_t *c, json_t *blk, const char *at)
 /* A user turn's content part for a text, image or document block; NULL with why set. */
 static json_t *tg_min_part(tg_min_t *c, json_t *blk, const char *type, const char *at)
 {
-    json_t *t;
-
     if (strcmp(type, "text") == 0) {
-        if ((t = tg_min_text(c, blk, at)) == NULL)
+        json_t *t = tg_min_text(c, blk, at);
+
+        if (t == NULL)
             return NULL;
         t = json_pack("{s:s,s:O}", "type", "text", "text", t);
         if (t == NULL)
@@ -274,8 +272,7 @@ fail:
     return NULL;
 }
 
-/* ---- turns ------------------------------------------------------------------------------------
- */
+/* ---- turns ---------------------------------------------------------------------------------- */
 
 /*
  * A user turn's blocks. Its tool_result blocks become tool messages, which OpenAI wants right after
@@ -517,8 +514,7 @@ static int tg_min_messages(tg_min_t *c, json_t *in, json_t *msgs)
     return 0;
 }
 
-/* ---- tools --------------------------------------------------------------------------------------
- */
+/* ---- tools ---------------------------------------------------------------------------------- */
 
 /* tools: client tools as OpenAI function tools. Server tools (web search, ...) are refused. */
 static json_t *tg_min_tools(tg_min_t *c, json_t *tools)
@@ -594,8 +590,7 @@ static int tg_min_tool_choice(tg_min_t *c, json_t *tc, json_t *out)
     return 0;
 }
 
-/* ---- the request --------------------------------------------------------------------------------
- */
+/* ---- the request ---------------------------------------------------------------------------- */
 
 /*
  * Fields of Anthropic's request. Those without a canonical equivalent are dropped: thinking
@@ -682,10 +677,12 @@ static int tg_min_required(tg_min_t *c, json_t *in, int count, json_t *out)
 static int tg_min_options(tg_min_t *c, json_t *in, int count, json_t *out)
 {
     json_t *tools = json_object_get(in, "tools"), *meta = json_object_get(in, "metadata");
-    json_t *stream = json_object_get(in, "stream"), *user = json_object_get(meta, "user_id"), *v;
+    json_t *stream = json_object_get(in, "stream"), *user = json_object_get(meta, "user_id");
 
     if (tools != NULL && !json_is_null(tools)) {
-        if ((v = tg_min_tools(c, tools)) == NULL)
+        json_t *v = tg_min_tools(c, tools);
+
+        if (v == NULL)
             return -1;
         if (json_array_size(v) == 0) {
             json_decref(v); /* no tools: tool_choice means nothing, as in the adapter */
@@ -760,8 +757,7 @@ done:
     return rc;
 }
 
-/* ---- handlers
- * ------------------------------------------------------------------------------------ */
+/* ---- handlers ------------------------------------------------------------------------------- */
 
 /*
  * Parse and translate r's body into canonical; the model name it asks for goes to model.

@@ -115,7 +115,7 @@ static void tg_proxy_fail(tg_proxy_t *p, const tg_errmap_t *m, const char *detai
                 tg_resp_header(r, "retry-after", p->xfer->retry_after);
             memset(&p->resp, 0, sizeof(p->resp));
             tg_proxy_free(p);
-            if (r->dialect != TG_DIALECT_OPENAI) /* the same explanation in the client's shape */
+            if (r->dialect == TG_DIALECT_ANTHROPIC) /* the same explanation, in its shape */
                 tg_resp_error(r, m->status, json_string_value(json_object_get(err, "type")),
                               m->code, NULL, "%s",
                               json_is_string(json_object_get(err, "message"))

@@ -14,7 +14,7 @@
 #include "tests/unit/tg_json_fixture.h"
 #include "worker/messages.h"
 
-/* ---- whole answers ------------------------------------------------------------------------- */
+/* ---- whole answers -------------------------------------------------------------------------- */
 
 static const tg_usage_t usage_10_5 = {10, 5, 0, 0, 1};
 
@@ -173,8 +173,7 @@ START_TEST(answer_invalid)
 }
 END_TEST
 
-/* ---- streams ----------------------------------------------------------------------------------
- */
+/* ---- streams -------------------------------------------------------------------------------- */
 
 /*
  * Split Anthropic SSE bytes into a JSON array of the events' data. Every event must be exactly
@@ -481,19 +480,12 @@ START_TEST(stream_done_alone)
     /* A stream with nothing but its terminator is still a whole message. */
     tg_messages_stream_t *s = new_stream();
     tg_usage_t billed = {3, 0, 0, 0, 1};
+#define USAGE_3                                                                                    \
+    "{'input_tokens':3,'cache_creation_input_tokens':0,'cache_read_input_tokens':0,"               \
+    "'output_tokens':0}"
 
-    feed_expect(
-        s, "[DONE]", &billed,
-        "[" START(
-            "{'input_tokens':3,'cache_creation_input_tokens':0,"
-            "'cache_read_input_tokens':0,'output_tokens':0}") "," MESSAGE_DELTA("end_turn",
-                                                                                "{'input_tokens':3,"
-                                                                                "'cache_creation_"
-                                                                                "input_tokens':0,"
-                                                                                "'cache_read_input_"
-                                                                                "tokens':0,'output_"
-                                                                                "tokens':0}") "," MESSAGE_STOP
-                                                                                              "]");
+    feed_expect(s, "[DONE]", &billed,
+                "[" START(USAGE_3) "," MESSAGE_DELTA("end_turn", USAGE_3) "," MESSAGE_STOP "]");
     tg_messages_stream_free(s);
     tg_messages_stream_free(NULL);
 }
