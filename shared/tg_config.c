@@ -838,9 +838,13 @@ static int tg_parse_price(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, tg_model_t
             have_out = 1;
         } else if (strcmp(k, "cached_input") == 0) {
             dst = &m->price.cached;
+        } else if (strcmp(k, "cache_write") == 0) {
+            dst = &m->price.cache_write;
         } else {
             return tg_cerr(c, d, tg_node(d, p->key),
-                           "unknown key \"%s\" in price (input, output, cached_input)", k);
+                           "unknown key \"%s\" in price (input, output, cached_input, "
+                           "cache_write)",
+                           k);
         }
         if (tg_price_parse(s, dst) == -1)
             return tg_cerr(c, d, v,
@@ -866,6 +870,7 @@ static int tg_parse_model(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *kn, yaml_node
         return tg_cerr(c, d, kn, "model name \"%s\" must be 1-128 of A-Z a-z 0-9 . _ : / @ + -",
                        name);
     m->price.cached = -1;
+    m->price.cache_write = -1;
     m->context_window = 128000;
     m->max_output_tokens = 4096;
     TG_FOREACH_PAIR(d, n, p)
