@@ -11,6 +11,7 @@
 #include "worker/errors.h"
 #include "worker/meter.h"
 #include "worker/provider.h"
+#include "worker/provider_common.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -258,6 +259,14 @@ static void tg_proxy_done(tg_xfer_t *x, tg_xfer_result_t result)
             return;
         }
         tg_proxy_meter(p, &usage);
+        if ((x->aflags & TG_XFER_F_EMBED_BASE64) && out.len > 0 &&
+            tg_provider_embeddings_base64(&out) == -1) {
+            tg_errmap_t oom = {503, "server_error", NULL, 1, 0};
+            tg_buf_free(&out);
+            p->xfer = NULL;
+            tg_proxy_fail(p, &oom, "answered, but the embeddings could not be encoded");
+            return;
+        }
         tg_money_format(r->cost_pico, cost, sizeof(cost));
         tg_proxy_headers(p);
         tg_resp_header(r, "x-tollgate-cost-usd", cost);
