@@ -74,6 +74,8 @@ typedef struct {
     int from_disk; /* 1: missing includes are read from disk; 0: only what is here */
 } tg_config_source_t;
 
+typedef struct tg_route_s tg_route_t; /* shared/tg_route.h */
+
 typedef struct tg_config_s {
     int refs;
     unsigned generation;
@@ -125,6 +127,8 @@ typedef struct tg_config_s {
     size_t nproviders;
     tg_model_t *models; /* sorted by name */
     size_t nmodels;
+    tg_route_t *routes; /* sorted by name */
+    size_t nroutes;
 } tg_config_t;
 
 /**
