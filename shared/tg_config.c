@@ -1076,6 +1076,8 @@ static int tg_parse_doc(tg_cctx_t *c, tg_cdoc_t *d, int main_file)
             rc = tg_parse_http(c, d, v);
         else if (strcmp(k, "upstream") == 0)
             rc = tg_parse_upstream(c, d, v);
+        else if (strcmp(k, "breaker") == 0)
+            rc = tg_parse_breaker(c, d, v);
         else
             return tg_cerr(c, d, tg_node(d, p->key), "unknown key \"%s\"", k);
         if (rc == -1)
@@ -1107,6 +1109,12 @@ static void tg_config_defaults(tg_config_t *cf)
     cf->log_level = TG_LOG_INFO;
     cf->error_log = tg_xstrdup("stderr");
     cf->shutdown_timeout_ms = 30000;
+    cf->breaker.failures = 5;
+    cf->breaker.error_rate = 0.5;
+    cf->breaker.min_requests = 20;
+    cf->breaker.window_ms = 60000;
+    cf->breaker.cooldown_ms = 30000;
+    cf->breaker.probe_ms = 30000;
     cf->http.max_body_size = 8 * 1024 * 1024;
     cf->http.max_header_size = 16 * 1024;
     cf->http.header_timeout_ms = 10000;

@@ -76,6 +76,17 @@ typedef struct {
 
 typedef struct tg_route_s tg_route_t; /* shared/tg_route.h */
 
+/** When a target's circuit breaker opens and closes (shared/tg_health.h). */
+typedef struct {
+    int failures;          /* consecutive failures that open the breaker; 0: never by count */
+    double error_rate;     /* failure share over a window that opens it; 0: never by rate */
+    int min_requests;      /* ... once the window has at least this many answers */
+    int64_t window_ms;     /* the error-rate window */
+    int64_t cooldown_ms;   /* open -> half-open */
+    int64_t probe_ms;      /* a half-open probe's lease */
+} tg_breaker_conf_t;
+
+
 typedef struct tg_config_s {
     int refs;
     unsigned generation;
@@ -129,6 +140,7 @@ typedef struct tg_config_s {
     size_t nmodels;
     tg_route_t *routes; /* sorted by name */
     size_t nroutes;
+    tg_breaker_conf_t breaker;
 } tg_config_t;
 
 /**

@@ -78,6 +78,9 @@ int tg_collect_defs(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *what
 
 /** Compile the collected routes into c->cf (models must be compiled and sorted). 0 or -1. */
 int tg_compile_routes(tg_cctx_t *c);
+/** The breaker section (circuit breaker settings for every target). 0 or -1. */
+int tg_parse_breaker(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n);
+
 /** Free a configuration's routes. */
 void tg_routes_free(tg_config_t *cf);
 

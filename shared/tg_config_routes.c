@@ -186,9 +186,11 @@ static int tg_parse_rule(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, tg_strategy
     return tg_check_weights(c, d, targets, r);
 }
 
-static int tg_parse_threshold(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, double *out)
+/* A number from 0 to 1. */
+static int tg_cfraction(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *what,
+                        double *out)
 {
-    const char *s = tg_scalar(c, d, n, "complexity_threshold");
+    const char *s = tg_scalar(c, d, n, what);
     char *end;
     double v;
 
@@ -197,8 +199,7 @@ static int tg_parse_threshold(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, double
     errno = 0;
     v = strtod(s, &end);
     if (errno || end == s || *end != '\0' || !(v >= 0.0 && v <= 1.0))
-        return tg_cerr(c, d, n, "complexity_threshold must be a number from 0 to 1, not \"%s\"",
-                       s);
+        return tg_cerr(c, d, n, "%s must be a number from 0 to 1, not \"%s\"", what, s);
     *out = v;
     return 0;
 }
@@ -213,7 +214,7 @@ static int tg_parse_route_key(tg_cctx_t *c, tg_cdoc_t *d, const char *k, yaml_no
     if (strcmp(k, "fallback") == 0)
         return tg_parse_targets(c, d, v, "fallback", &rt->fallback, &rt->nfallback);
     if (strcmp(k, "complexity_threshold") == 0)
-        return tg_parse_threshold(c, d, v, &rt->complexity_threshold);
+        return tg_cfraction(c, d, v, k, &rt->complexity_threshold);
     if (strcmp(k, "baseline") == 0)
         return (rt->baseline = tg_route_model(c, d, v)) == NULL ? -1 : 0;
     if (strcmp(k, "attempts") == 0) {
@@ -350,4 +351,50 @@ void tg_routes_free(tg_config_t *cf)
 const tg_route_t *tg_config_route(const tg_config_t *cf, const char *name, size_t len)
 {
     return tg_find_named(cf->routes, cf->nroutes, sizeof(tg_route_t), name, len);
+}
+
+int tg_parse_breaker(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n)
+{
+    tg_breaker_conf_t *b = &c->cf->breaker;
+    int64_t v64;
+    int on = 1;
+
+    if (tg_expect_map(c, d, n, "breaker") == -1)
+        return -1;
+    TG_FOREACH_PAIR(d, n, p)
+    {
+        const char *k = tg_key(d, p);
+        yaml_node_t *v = tg_node(d, p->value);
+        int rc;
+
+        if (strcmp(k, "enabled") == 0) {
+            rc = tg_cbool(c, d, v, k, &on);
+        } else if (strcmp(k, "failures") == 0) {
+            rc = tg_cint(c, d, v, k, 0, 1000000, &v64);
+            b->failures = (int)v64;
+        } else if (strcmp(k, "error_rate") == 0) {
+            rc = tg_cfraction(c, d, v, k, &b->error_rate);
+        } else if (strcmp(k, "min_requests") == 0) {
+            rc = tg_cint(c, d, v, k, 1, 1000000, &v64);
+            b->min_requests = (int)v64;
+        } else if (strcmp(k, "window") == 0) {
+            rc = tg_cduration(c, d, v, k, &b->window_ms);
+        } else if (strcmp(k, "cooldown") == 0) {
+            rc = tg_cduration(c, d, v, k, &b->cooldown_ms);
+        } else if (strcmp(k, "probe_timeout") == 0) {
+            rc = tg_cduration(c, d, v, k, &b->probe_ms);
+        } else {
+            return tg_cerr(c, d, tg_node(d, p->key),
+                           "unknown key \"%s\" in breaker (enabled, failures, error_rate, "
+                           "min_requests, window, cooldown, probe_timeout)",
+                           k);
+        }
+        if (rc == -1)
+            return -1;
+    }
+    if (!on) {
+        b->failures = 0;
+        b->error_rate = 0;
+    }
+    return 0;
 }

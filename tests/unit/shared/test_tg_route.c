@@ -298,6 +298,38 @@ START_TEST(config_errors_name_the_place)
                  "task \"a b\" must be 1-128");
     expect_error(MODELS "routes:\n  r:\n    hedge: 1\n    targets: [gpt-4o]\n",
                  "unknown key \"hedge\" in a route");
+    expect_error(MODELS "breaker: {error_rate: 2}\n", "t.yaml:13:23: error_rate must be a number");
+    expect_error(MODELS "breaker: {cooldown: soon}\n", "cooldown must be a duration");
+}
+END_TEST
+
+START_TEST(breaker_settings_and_defaults)
+{
+    char err[512];
+    tg_config_t *c2;
+
+    /* defaults (setup's config has no breaker section) */
+    ck_assert_int_eq(cf->breaker.failures, 5);
+    ck_assert(fabs(cf->breaker.error_rate - 0.5) < 1e-9);
+    ck_assert_int_eq(cf->breaker.min_requests, 20);
+    ck_assert_int_eq(cf->breaker.window_ms, 60000);
+    ck_assert_int_eq(cf->breaker.cooldown_ms, 30000);
+    c2 = load(MODELS "breaker: {failures: 2, error_rate: 0.25, min_requests: 4, window: 10s,"
+                     " cooldown: 5s, probe_timeout: 2s}\n",
+              err, sizeof(err));
+    ck_assert_msg(c2 != NULL, "%s", err);
+    ck_assert_int_eq(c2->breaker.failures, 2);
+    ck_assert(fabs(c2->breaker.error_rate - 0.25) < 1e-9);
+    ck_assert_int_eq(c2->breaker.min_requests, 4);
+    ck_assert_int_eq(c2->breaker.window_ms, 10000);
+    ck_assert_int_eq(c2->breaker.cooldown_ms, 5000);
+    ck_assert_int_eq(c2->breaker.probe_ms, 2000);
+    tg_config_unref(c2);
+    c2 = load(MODELS "breaker: {enabled: false}\n", err, sizeof(err));
+    ck_assert_msg(c2 != NULL, "%s", err);
+    ck_assert_int_eq(c2->breaker.failures, 0);
+    ck_assert(c2->breaker.error_rate == 0);
+    tg_config_unref(c2);
 }
 END_TEST
 
@@ -315,6 +347,7 @@ static Suite *route_suite(void)
     tcase_add_test(tc, least_latency_puts_unmeasured_then_fastest_first);
     tcase_add_test(tc, weighted_split_is_sticky_and_follows_the_weights);
     tcase_add_test(tc, config_errors_name_the_place);
+    tcase_add_test(tc, breaker_settings_and_defaults);
     suite_add_tcase(s, tc);
     return s;
 }
