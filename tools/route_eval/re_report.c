@@ -1,0 +1,163 @@
+/*
+ * Output of tollgate-route-eval: a table with one row per file and one for all files
+ * combined, or the same as JSON; a line with the estimator's cost; and, last, the line
+ * scripts read: "APGR <estimator> random <random>" for the combined rows.
+ */
+#include "tools/route_eval/route_eval.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <jansson.h>
+
+#define RE_NAME_WIDTH 40
+
+static void re_pct(char *buf, size_t size, int defined, double share)
+{
+    if (!defined || share < 0) {
+        snprintf(buf, size, "%s", "n/a");
+    } else {
+        snprintf(buf, size, "%.1f%%", 100 * share);
+    }
+}
+
+static void re_print_header(void)
+{
+    printf("%-*s %6s %6s %6s | %-20s | %s\n", RE_NAME_WIDTH, "", "", "", "", "estimator",
+           "random (mean, sd)");
+    printf("%-*s %6s %6s %6s | %6s %6s %6s | %6s %6s %6s %6s\n", RE_NAME_WIDTH, "file", "n", "weak",
+           "strong", "APGR", "CPT50", "CPT80", "APGR", "sd", "CPT50", "CPT80");
+}
+
+static void re_print_row(const re_result_t *r)
+{
+    const tg_reval_metrics_t *e = &r->est;
+    const tg_reval_random_t *x = &r->rnd;
+    char apgr[16], c50[16], c80[16], rapgr[16], rsd[16], r50[16], r80[16];
+
+    if (e->defined) {
+        snprintf(apgr, sizeof(apgr), "%.4f", e->apgr);
+    } else {
+        snprintf(apgr, sizeof(apgr), "%s", "n/a");
+    }
+    re_pct(c50, sizeof(c50), e->defined, e->cpt50);
+    re_pct(c80, sizeof(c80), e->defined, e->cpt80);
+    if (x->runs > 0) {
+        snprintf(rapgr, sizeof(rapgr), "%.4f", x->apgr);
+        snprintf(rsd, sizeof(rsd), "%.4f", x->apgr_sd);
+    } else {
+        snprintf(rapgr, sizeof(rapgr), "%s", "n/a");
+        snprintf(rsd, sizeof(rsd), "%s", "n/a");
+    }
+    re_pct(r50, sizeof(r50), x->runs > 0, x->cpt50);
+    re_pct(r80, sizeof(r80), x->runs > 0, x->cpt80);
+    printf("%-*.*s %6zu %6.3f %6.3f | %6s %6s %6s | %6s %6s %6s %6s\n", RE_NAME_WIDTH,
+           RE_NAME_WIDTH, r->name, e->n, e->weak, e->strong, apgr, c50, c80, rapgr, rsd, r50, r80);
+}
+
+static json_t *re_json_result(const re_result_t *r)
+{
+    const tg_reval_metrics_t *e = &r->est;
+    const tg_reval_random_t *x = &r->rnd;
+    json_t *est = e->defined ? json_pack("{s:f,s:f,s:f}", "apgr", e->apgr, "cpt50", e->cpt50,
+                                         "cpt80", e->cpt80)
+                             : json_null();
+    json_t *rnd = x->runs > 0
+                      ? json_pack("{s:f,s:f,s:f,s:f,s:I}", "apgr", x->apgr, "apgr_sd", x->apgr_sd,
+                                  "cpt50", x->cpt50, "cpt80", x->cpt80, "runs", (json_int_t)x->runs)
+                      : json_null();
+
+    return json_pack("{s:s,s:I,s:f,s:f,s:o,s:o}", "name", r->name, "n", (json_int_t)e->n, "weak",
+                     e->weak, "strong", e->strong, "estimator", est, "random", rnd);
+}
+
+static void re_print_last(const re_result_t *all)
+{
+    char est[16], rnd[16];
+
+    if (all->est.defined) {
+        snprintf(est, sizeof(est), "%.4f", all->est.apgr);
+    } else {
+        snprintf(est, sizeof(est), "%s", "n/a");
+    }
+    if (all->rnd.runs > 0) {
+        snprintf(rnd, sizeof(rnd), "%.4f", all->rnd.apgr);
+    } else {
+        snprintf(rnd, sizeof(rnd), "%s", "n/a");
+    }
+    printf("APGR %s random %s\n", est, rnd);
+}
+
+static int re_report_json(re_t *re, const re_result_t *all)
+{
+    json_t *root, *files = json_array();
+    int rc;
+
+    for (size_t i = 0; i < re->nfiles && files != NULL; i++) {
+        re_result_t r = {.name = re->files[i].name};
+
+        re_measure(re, re->files[i].first, re->files[i].count, &r);
+        json_array_append_new(files, re_json_result(&r));
+    }
+    root = json_pack("{s:i,s:i,s:I,s:o,s:o,s:f,s:i}", "bins", (int)re->bins, "random_runs",
+                     (int)re->random_runs, "seed", (json_int_t)re->seed, "files", files, "combined",
+                     re_json_result(all), "us_per_prompt", re->us_per_prompt, "prompts",
+                     (int)re->nrows);
+    if (root == NULL) {
+        fprintf(stderr, "tollgate-route-eval: out of memory\n");
+        return -1;
+    }
+    rc = json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    printf("\n");
+    json_decref(root);
+    return rc == 0 ? 0 : -1;
+}
+
+int re_report(re_t *re)
+{
+    re_result_t all = {.name = re->nfiles > 1 ? "all files" : re->files[0].name};
+
+    re_measure(re, 0, re->nrows, &all);
+    if (re->json) {
+        return re_report_json(re, &all);
+    }
+    printf("curve: %s; random router: mean of %u orderings (seed %llu)\n\n",
+           re->bins > 0 ? "RouteLLM thresholds at score quantiles" : "exact (every score)",
+           re->random_runs, (unsigned long long)re->seed);
+    re_print_header();
+    for (size_t i = 0; i < re->nfiles && !re->summary; i++) {
+        re_result_t r = {.name = re->files[i].name};
+
+        re_measure(re, re->files[i].first, re->files[i].count, &r);
+        re_print_row(&r);
+    }
+    if (re->nfiles > 1 || re->summary) {
+        re_print_row(&all);
+    }
+    printf("\nestimator cost: %.3f us/prompt (%zu prompts x %u passes, mean %.0f bytes)\n",
+           re->us_per_prompt, re->nrows, re->passes, re->mean_bytes);
+    re_print_last(&all);
+    return 0;
+}
+
+void re_print_features(re_t *re)
+{
+    printf("file\trow\tweak\tstrong\tscore");
+    for (int f = 0; f < TG_CX_NFEATURES; f++) {
+        printf("\t%s", tg_complexity_feature_name((tg_cx_feature_t)f));
+    }
+    printf("\n");
+    for (size_t i = 0; i < re->nfiles; i++) {
+        const re_file_t *file = &re->files[i];
+
+        for (size_t k = 0; k < file->count; k++) {
+            const re_row_t *row = &re->rows[file->first + k];
+
+            printf("%s\t%zu\t%d\t%d\t%.6f", file->name, k + 1, row->weak, row->strong, row->score);
+            for (int f = 0; f < TG_CX_NFEATURES; f++) {
+                printf("\t%.6f", row->value[f]);
+            }
+            printf("\n");
+        }
+    }
+}
