@@ -48,7 +48,7 @@ void re_score(re_t *re)
     re->mean_bytes = bytes / (double)re->nrows;
 }
 
-static void re_fill(re_t *re, size_t first, size_t count)
+void re_fill(re_t *re, size_t first, size_t count)
 {
     for (size_t i = 0; i < count; i++) {
         const re_row_t *row = &re->rows[first + i];

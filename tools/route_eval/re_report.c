@@ -113,6 +113,27 @@ static int re_report_json(re_t *re, const re_result_t *all)
     return rc == 0 ? 0 : -1;
 }
 
+/*
+ * What a route's threshold means on this data: the score at or above which a given share of
+ * the prompts goes to the strong model (ties can add a few more).
+ */
+static void re_print_thresholds(re_t *re)
+{
+    static const double shares[] = {0.2, 0.5, 0.8};
+
+    re_fill(re, 0, re->nrows);
+    tg_reval_sort(re->items, re->nrows);
+    printf("\nthreshold for");
+    for (size_t i = 0; i < sizeof(shares) / sizeof(shares[0]); i++) {
+        size_t k = (size_t)(shares[i] * (double)re->nrows + 0.999999);
+
+        k = k == 0 ? 1 : k;
+        printf("%s %.0f%%", i > 0 ? "," : "", 100 * shares[i]);
+        printf(" strong: score >= %.4f", re->items[k - 1].score);
+    }
+    printf("\n");
+}
+
 int re_report(re_t *re)
 {
     re_result_t all = {.name = re->nfiles > 1 ? "all files" : re->files[0].name};
@@ -134,7 +155,8 @@ int re_report(re_t *re)
     if (re->nfiles > 1 || re->summary) {
         re_print_row(&all);
     }
-    printf("\nestimator cost: %.3f us/prompt (%zu prompts x %u passes, mean %.0f bytes)\n",
+    re_print_thresholds(re);
+    printf("estimator cost: %.3f us/prompt (%zu prompts x %u passes, mean %.0f bytes)\n",
            re->us_per_prompt, re->nrows, re->passes, re->mean_bytes);
     re_print_last(&all);
     return 0;

@@ -28,6 +28,10 @@ static void re_usage(FILE *out)
             "  --summary         only the combined row\n"
             "  --json            results as JSON instead of the table\n"
             "  --features        per-prompt feature values (TSV) instead of metrics\n"
+            "  --fit             cross-validate weights fitted by ridge least squares:\n"
+            "                    each file is scored by a fit on all the others\n"
+            "  --fold-by-prefix  with --fit: files sharing the name part before '_' form\n"
+            "                    one fold (mmlu_*.csv), so whole datasets are held out\n"
             "The last line of the table output is \"APGR <estimator> random <random>\".\n",
             RE_DEFAULT_BINS, RE_DEFAULT_RUNS, RE_DEFAULT_SEED);
 }
@@ -51,6 +55,7 @@ static int re_options(re_t *re, int argc, char **argv)
         {"bins", required_argument, NULL, 'b'}, {"random-runs", required_argument, NULL, 'r'},
         {"seed", required_argument, NULL, 's'}, {"summary", no_argument, NULL, 'S'},
         {"json", no_argument, NULL, 'j'},       {"features", no_argument, NULL, 'F'},
+        {"fit", no_argument, NULL, 'f'},        {"fold-by-prefix", no_argument, NULL, 'p'},
         {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
     };
     unsigned long v;
@@ -82,6 +87,12 @@ static int re_options(re_t *re, int argc, char **argv)
             break;
         case 'F':
             re->features = 1;
+            break;
+        case 'f':
+            re->fit = 1;
+            break;
+        case 'p':
+            re->fold_by_prefix = 1;
             break;
         case 'h':
             re_usage(stdout);
@@ -143,6 +154,8 @@ int main(int argc, char **argv)
     if (re.features) {
         re_print_features(&re);
         rc = 0;
+    } else if (re.fit) {
+        rc = re_fit(&re) == 0 ? 0 : 1;
     } else {
         rc = re_report(&re) == 0 ? 0 : 1;
     }

@@ -1,8 +1,8 @@
 /*
  * tollgate-route-eval: scores labelled prompts with the complexity estimator and reports
  * RouteLLM's routing metrics for it and for a random router. This header joins the parts:
- * the command line (route_eval.c), loading CSV files (re_load.c), measuring (re_measure.c)
- * and printing (re_report.c).
+ * the command line (route_eval.c), loading CSV files (re_load.c), measuring (re_measure.c),
+ * printing (re_report.c) and cross-validating fitted weights (re_fit.c).
  */
 #ifndef TG_ROUTE_EVAL_H
 #define TG_ROUTE_EVAL_H
@@ -45,8 +45,10 @@ typedef struct {
     unsigned random_runs; /* orderings averaged for the random router */
     uint64_t seed;
     int json;
-    int features; /* print per-prompt features instead of metrics */
-    int summary;  /* only the combined row */
+    int features;       /* print per-prompt features instead of metrics */
+    int summary;        /* only the combined row */
+    int fit;            /* cross-validate fitted weights instead of the metrics table */
+    int fold_by_prefix; /* --fit folds: files sharing a name prefix, not each file */
 
     re_file_t *files;
     size_t nfiles;
@@ -68,11 +70,17 @@ int re_load(re_t *re);
 /** Score every row, measuring the estimator's cost per prompt. */
 void re_score(re_t *re);
 
+/** Copy rows [first, first + count) with their scores into re->items (unsorted). */
+void re_fill(re_t *re, size_t first, size_t count);
+
 /** Metrics of rows [first, first + count) for the estimator and the random router. */
 void re_measure(re_t *re, size_t first, size_t count, re_result_t *res);
 
 /** Print the per-file and combined table (or JSON) and the final "APGR ..." line. */
 int re_report(re_t *re);
+
+/** --fit: held-out metrics of ridge-fitted weights beside the shipped estimator. */
+int re_fit(re_t *re);
 
 /** Print one line of features per prompt (tab-separated) for offline analysis. */
 void re_print_features(re_t *re);
