@@ -2,12 +2,14 @@
  * Prompt complexity estimator (see tg_complexity.h). One pass over the user's bytes counts
  * evidence (numbers, operators, keywords, code punctuation, sentences); a few saturating
  * functions turn the counts into feature values in [0, 1], and a fixed weighted sum of those
- * is the score. Keywords are matched case-insensitively against a sorted table by binary
- * search on the original bytes, so nothing is copied or allocated.
+ * is the score. Keywords are matched case-insensitively, without copying: each word's hash
+ * of its lowercased bytes is computed as the word is scanned and looked up in a table built
+ * once from the keyword list.
  */
 #include "shared/tg_complexity.h"
 
 #include <string.h>
+#include <threads.h>
 
 /* Keyword categories. A word may be in several. */
 #define CX_CODE 0x01u
@@ -43,23 +45,15 @@ typedef struct {
     unsigned char wid;
 } cx_word_t;
 
-/* The keywords of one first letter, sorted; looked up by binary search. */
-typedef struct {
-    const cx_word_t *words;
-    size_t n;
-} cx_bucket_t;
-
 /*
- * The keywords, by first letter and sorted (tg_complexity_self_check() enforces both). Each
- * is a general cue of its kind, not a word picked from some evaluation prompt. Words common
- * in ordinary prose with another meaning ("class", "return", "import", "product", "mean")
- * are left out: a false cue costs more than a missed one, as it fires on easy prompts too.
- * One keyword per line, so the table reads and diffs easily.
+ * The keywords, sorted (tg_complexity_self_check() enforces it, which also rules out
+ * duplicates). Each is a general cue of its kind, not a word picked from some evaluation
+ * prompt. Words common in ordinary prose with another meaning ("class", "return", "import",
+ * "product", "mean") are left out: a false cue costs more than a missed one, as it fires on
+ * easy prompts too. One keyword per line, so the table reads and diffs easily.
  */
 /* clang-format off */
-#define CX_BUCKET(a) {a, sizeof(a) / sizeof(a[0])}
-
-static const cx_word_t cx_a[] = {
+static const cx_word_t cx_words[] = {
     {"acceleration", CX_MATH, CX_W_NONE},
     {"after", CX_STEP, CX_W_NONE},
     {"afterwards", CX_STEP, CX_W_NONE},
@@ -81,8 +75,6 @@ static const cx_word_t cx_a[] = {
     {"average", CX_MATH, CX_W_NONE},
     {"avoid", CX_CONSTR, CX_W_NONE},
     {"await", CX_CODE, CX_W_NONE},
-};
-static const cx_word_t cx_b[] = {
     {"bash", CX_CODE, CX_W_NONE},
     {"before", CX_STEP, CX_W_NONE},
     {"bool", CX_CODE, CX_W_NONE},
@@ -92,8 +84,6 @@ static const cx_word_t cx_b[] = {
     {"bullet", CX_CONSTR, CX_W_NONE},
     {"bullets", CX_CONSTR, CX_W_NONE},
     {"by", 0, CX_W_BY},
-};
-static const cx_word_t cx_c[] = {
     {"calculate", CX_REASON, CX_W_NONE},
     {"cents", CX_MATH, CX_W_NONE},
     {"code", CX_CODE, CX_W_NONE},
@@ -111,8 +101,6 @@ static const cx_word_t cx_c[] = {
     {"critique", CX_REASON, CX_W_NONE},
     {"css", CX_CODE, CX_W_NONE},
     {"csv", CX_CONSTR, CX_W_NONE},
-};
-static const cx_word_t cx_d[] = {
     {"debug", CX_CODE, CX_W_NONE},
     {"debugging", CX_CODE, CX_W_NONE},
     {"deduce", CX_REASON, CX_W_NONE},
@@ -128,8 +116,6 @@ static const cx_word_t cx_d[] = {
     {"dollar", CX_MATH, CX_W_NONE},
     {"dollars", CX_MATH, CX_W_NONE},
     {"double", CX_STEP, CX_W_NONE},
-};
-static const cx_word_t cx_e[] = {
     {"each", CX_STEP, CX_W_NONE},
     {"elif", CX_CODE, CX_W_NONE},
     {"endpoint", CX_CODE, CX_W_NONE},
@@ -143,8 +129,6 @@ static const cx_word_t cx_e[] = {
     {"exception", CX_CODE, CX_W_NONE},
     {"explain", CX_REASON, CX_W_NONE},
     {"exponent", CX_MATH, CX_W_NONE},
-};
-static const cx_word_t cx_f[] = {
     {"factorial", CX_MATH, CX_W_NONE},
     {"feet", CX_MATH, CX_W_NONE},
     {"finally", CX_STEP, CX_W_NONE},
@@ -154,22 +138,16 @@ static const cx_word_t cx_f[] = {
     {"fraction", CX_MATH, CX_W_NONE},
     {"fractions", CX_MATH, CX_W_NONE},
     {"func", CX_CODE, CX_W_NONE},
-};
-static const cx_word_t cx_g[] = {
     {"gallon", CX_MATH, CX_W_NONE},
     {"gallons", CX_MATH, CX_W_NONE},
     {"golang", CX_CODE, CX_W_NONE},
     {"gram", CX_MATH, CX_W_NONE},
     {"grams", CX_MATH, CX_W_NONE},
-};
-static const cx_word_t cx_h[] = {
     {"half", CX_STEP, CX_W_NONE},
     {"hour", CX_MATH, CX_W_NONE},
     {"hours", CX_MATH, CX_W_NONE},
     {"how", 0, CX_W_HOW},
     {"html", CX_CODE, CX_W_NONE},
-};
-static const cx_word_t cx_i[] = {
     {"if", CX_STEP, CX_W_NONE},
     {"implement", CX_CODE, CX_W_NONE},
     {"implementation", CX_CODE, CX_W_NONE},
@@ -180,22 +158,16 @@ static const cx_word_t cx_i[] = {
     {"integer", CX_MATH, CX_W_NONE},
     {"integers", CX_MATH, CX_W_NONE},
     {"integral", CX_MATH, CX_W_NONE},
-};
-static const cx_word_t cx_j[] = {
     {"java", CX_CODE, CX_W_NONE},
     {"javascript", CX_CODE, CX_W_NONE},
     {"joules", CX_MATH, CX_W_NONE},
     {"json", CX_CONSTR, CX_W_NONE},
     {"justify", CX_REASON, CX_W_NONE},
-};
-static const cx_word_t cx_k[] = {
     {"kg", CX_MATH, CX_W_NONE},
     {"kilograms", CX_MATH, CX_W_NONE},
     {"km", CX_MATH, CX_W_NONE},
     {"kotlin", CX_CODE, CX_W_NONE},
     {"kwargs", CX_CODE, CX_W_NONE},
-};
-static const cx_word_t cx_l[] = {
     {"lambda", CX_CODE, CX_W_NONE},
     {"later", CX_STEP, CX_W_NONE},
     {"least", 0, CX_W_LEAST},
@@ -207,8 +179,6 @@ static const cx_word_t cx_l[] = {
     {"liters", CX_MATH, CX_W_NONE},
     {"litres", CX_MATH, CX_W_NONE},
     {"logarithm", CX_MATH, CX_W_NONE},
-};
-static const cx_word_t cx_m[] = {
     {"malloc", CX_CODE, CX_W_NONE},
     {"many", 0, CX_W_MANY},
     {"markdown", CX_CONSTR, CX_W_NONE},
@@ -229,20 +199,14 @@ static const cx_word_t cx_m[] = {
     {"most", 0, CX_W_MOST},
     {"much", 0, CX_W_MUCH},
     {"must", CX_CONSTR, CX_W_NONE},
-};
-static const cx_word_t cx_n[] = {
     {"never", CX_CONSTR, CX_W_NONE},
     {"next", CX_STEP, CX_W_NONE},
     {"no", 0, CX_W_NO},
     {"not", 0, CX_W_NOT},
     {"nullptr", CX_CODE, CX_W_NONE},
-};
-static const cx_word_t cx_o[] = {
     {"only", CX_CONSTR, CX_W_NONE},
     {"optimize", CX_REASON, CX_W_NONE},
     {"otherwise", CX_STEP, CX_W_NONE},
-};
-static const cx_word_t cx_p[] = {
     {"per", CX_STEP, CX_W_NONE},
     {"percent", CX_MATH, CX_W_NONE},
     {"percentage", CX_MATH, CX_W_NONE},
@@ -260,11 +224,7 @@ static const cx_word_t cx_p[] = {
     {"proof", CX_REASON, CX_W_NONE},
     {"prove", CX_REASON, CX_W_NONE},
     {"python", CX_CODE, CX_W_NONE},
-};
-static const cx_word_t cx_q[] = {
     {"quotient", CX_MATH, CX_W_NONE},
-};
-static const cx_word_t cx_r[] = {
     {"radius", CX_MATH, CX_W_NONE},
     {"ratio", CX_MATH, CX_W_NONE},
     {"reason", CX_REASON, CX_W_NONE},
@@ -280,8 +240,6 @@ static const cx_word_t cx_r[] = {
     {"respectively", CX_STEP, CX_W_NONE},
     {"rest", CX_STEP, CX_W_NONE},
     {"runtime", CX_CODE, CX_W_NONE},
-};
-static const cx_word_t cx_s[] = {
     {"script", CX_CODE, CX_W_NONE},
     {"should", CX_CONSTR, CX_W_NONE},
     {"snippet", CX_CODE, CX_W_NONE},
@@ -294,8 +252,6 @@ static const cx_word_t cx_s[] = {
     {"strictly", CX_CONSTR, CX_W_NONE},
     {"struct", CX_CODE, CX_W_NONE},
     {"sum", CX_MATH, CX_W_NONE},
-};
-static const cx_word_t cx_t[] = {
     {"table", CX_CONSTR, CX_W_NONE},
     {"than", 0, CX_W_THAN},
     {"then", CX_STEP, CX_W_NONE},
@@ -307,12 +263,8 @@ static const cx_word_t cx_t[] = {
     {"triple", CX_STEP, CX_W_NONE},
     {"twice", CX_STEP, CX_W_NONE},
     {"typescript", CX_CODE, CX_W_NONE},
-};
-static const cx_word_t cx_u[] = {
     {"unless", CX_STEP, CX_W_NONE},
     {"until", CX_STEP, CX_W_NONE},
-};
-static const cx_word_t cx_v[] = {
     {"variance", CX_MATH, CX_W_NONE},
     {"vector", CX_MATH, CX_W_NONE},
     {"vectors", CX_MATH, CX_W_NONE},
@@ -320,47 +272,31 @@ static const cx_word_t cx_v[] = {
     {"void", CX_CODE, CX_W_NONE},
     {"volts", CX_MATH, CX_W_NONE},
     {"volume", CX_MATH, CX_W_NONE},
-};
-static const cx_word_t cx_w[] = {
     {"watts", CX_MATH, CX_W_NONE},
     {"why", CX_REASON, CX_W_NONE},
     {"without", CX_CONSTR, CX_W_NONE},
-};
-static const cx_word_t cx_x[] = {
     {"xml", CX_CONSTR, CX_W_NONE},
-};
-static const cx_word_t cx_y[] = {
     {"yaml", CX_CONSTR, CX_W_NONE},
 };
-
-static const cx_bucket_t cx_buckets[26] = {
-    ['a' - 'a'] = CX_BUCKET(cx_a),
-    ['b' - 'a'] = CX_BUCKET(cx_b),
-    ['c' - 'a'] = CX_BUCKET(cx_c),
-    ['d' - 'a'] = CX_BUCKET(cx_d),
-    ['e' - 'a'] = CX_BUCKET(cx_e),
-    ['f' - 'a'] = CX_BUCKET(cx_f),
-    ['g' - 'a'] = CX_BUCKET(cx_g),
-    ['h' - 'a'] = CX_BUCKET(cx_h),
-    ['i' - 'a'] = CX_BUCKET(cx_i),
-    ['j' - 'a'] = CX_BUCKET(cx_j),
-    ['k' - 'a'] = CX_BUCKET(cx_k),
-    ['l' - 'a'] = CX_BUCKET(cx_l),
-    ['m' - 'a'] = CX_BUCKET(cx_m),
-    ['n' - 'a'] = CX_BUCKET(cx_n),
-    ['o' - 'a'] = CX_BUCKET(cx_o),
-    ['p' - 'a'] = CX_BUCKET(cx_p),
-    ['q' - 'a'] = CX_BUCKET(cx_q),
-    ['r' - 'a'] = CX_BUCKET(cx_r),
-    ['s' - 'a'] = CX_BUCKET(cx_s),
-    ['t' - 'a'] = CX_BUCKET(cx_t),
-    ['u' - 'a'] = CX_BUCKET(cx_u),
-    ['v' - 'a'] = CX_BUCKET(cx_v),
-    ['w' - 'a'] = CX_BUCKET(cx_w),
-    ['x' - 'a'] = CX_BUCKET(cx_x),
-    ['y' - 'a'] = CX_BUCKET(cx_y),
-};
 /* clang-format on */
+
+#define CX_NWORDS (sizeof(cx_words) / sizeof(cx_words[0]))
+
+/*
+ * The keywords by hash, open addressing with linear probing. Built once from cx_words (a
+ * table written out by hand would go stale); a quarter full, so a miss, the common case,
+ * usually ends at the first slot.
+ */
+#define CX_SLOTS 1024
+
+typedef struct {
+    uint32_t hash;
+    uint16_t word; /* index in cx_words + 1; 0 = empty */
+} cx_slot_t;
+
+static cx_slot_t cx_slots[CX_SLOTS];
+static once_flag cx_slots_once = ONCE_FLAG_INIT;
+static int cx_slots_ok;
 
 /*
  * Weights of the features, non-negative and summing to 1 so the score stays in [0, 1] and
@@ -429,24 +365,55 @@ static int cx_wordcmp(const unsigned char *w, size_t n, const char *kw)
     return kw[n] == '\0' ? 0 : -1;
 }
 
-/* w is ASCII letters only; the first letter picks the bucket, the rest is searched. */
-static const cx_word_t *cx_lookup(const unsigned char *w, size_t n)
+/* FNV-1a of the lowercased word, fed one byte at a time while the word is scanned. */
+#define CX_HASH_INIT 2166136261u
+
+static uint32_t cx_hash_byte(uint32_t h, unsigned char ch)
 {
-    const cx_bucket_t *b = &cx_buckets[(w[0] | 0x20) - 'a'];
-    size_t lo = 0, hi = b->n;
+    return (h ^ (uint32_t)(ch | 0x20)) * 16777619u;
+}
 
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int cmp = cx_wordcmp(w + 1, n - 1, b->words[mid].word + 1);
+static uint32_t cx_hash(const char *w)
+{
+    uint32_t h = CX_HASH_INIT;
 
-        if (cmp == 0) {
-            return &b->words[mid];
+    while (*w != '\0') {
+        h = cx_hash_byte(h, (unsigned char)*w++);
+    }
+    return h;
+}
+
+/* call_once: fill cx_slots from cx_words; cx_slots_ok says whether every word went in. */
+static void cx_build_slots(void)
+{
+    for (size_t i = 0; i < CX_NWORDS; i++) {
+        uint32_t h = cx_hash(cx_words[i].word);
+        size_t slot = h & (CX_SLOTS - 1), probes = 0;
+
+        while (cx_slots[slot].word != 0) {
+            if (++probes == CX_SLOTS) {
+                return;
+            }
+            slot = (slot + 1) & (CX_SLOTS - 1);
         }
-        if (cmp < 0) {
-            hi = mid;
-        } else {
-            lo = mid + 1;
+        cx_slots[slot].hash = h;
+        cx_slots[slot].word = (uint16_t)(i + 1);
+    }
+    cx_slots_ok = 1;
+}
+
+/* w is n ASCII letters with hash h. */
+static const cx_word_t *cx_lookup(const unsigned char *w, size_t n, uint32_t h)
+{
+    size_t slot = h & (CX_SLOTS - 1);
+
+    for (size_t probes = 0; probes < CX_SLOTS && cx_slots[slot].word != 0; probes++) {
+        const cx_word_t *kw = &cx_words[cx_slots[slot].word - 1];
+
+        if (cx_slots[slot].hash == h && cx_wordcmp(w, n, kw->word) == 0) {
+            return kw;
         }
+        slot = (slot + 1) & (CX_SLOTS - 1);
     }
     return NULL;
 }
@@ -474,7 +441,7 @@ static void cx_phrase(cx_scan_t *st, int w0)
     }
 }
 
-static void cx_word(cx_scan_t *st, const unsigned char *w, size_t n, int ascii)
+static void cx_word(cx_scan_t *st, const unsigned char *w, size_t n, int ascii, uint32_t h)
 {
     const cx_word_t *kw = NULL;
     tg_cx_counts_t *c = st->c;
@@ -482,7 +449,7 @@ static void cx_word(cx_scan_t *st, const unsigned char *w, size_t n, int ascii)
 
     c->words++;
     if (ascii && n >= 2 && n <= CX_MAX_WORD) {
-        kw = cx_lookup(w, n);
+        kw = cx_lookup(w, n, h);
     }
     if (kw != NULL) {
         c->code_words += (kw->cat & CX_CODE) != 0;
@@ -637,14 +604,16 @@ static size_t cx_symbol(cx_scan_t *st, const unsigned char *s, size_t i, size_t 
 /* A word is a run of ASCII letters and non-ASCII bytes (accented letters, other scripts). */
 static size_t cx_word_run(cx_scan_t *st, const unsigned char *s, size_t i, size_t len)
 {
+    uint32_t h = CX_HASH_INIT;
     size_t j = i;
     int ascii = 1;
 
     while (j < len && (cx_alpha(s[j]) || (s[j] >= 0x80 && cx_math_symbol(s, j, len) == 0))) {
         ascii &= s[j] < 0x80;
+        h = cx_hash_byte(h, s[j]);
         j++;
     }
-    cx_word(st, s + i, j - i, ascii);
+    cx_word(st, s + i, j - i, ascii, h);
     return j - i;
 }
 
@@ -740,6 +709,7 @@ double tg_complexity_score(const tg_cx_msg_t *msgs, size_t nmsgs, unsigned flags
     size_t budget = TG_CX_SCAN_MAX;
     double score = 0;
 
+    call_once(&cx_slots_once, cx_build_slots);
     if (ex == NULL) {
         ex = &local;
     }
@@ -790,11 +760,11 @@ double tg_complexity_weight(tg_cx_feature_t f)
     return (unsigned)f < TG_CX_NFEATURES ? cx_weight[f] : 0;
 }
 
-static int cx_check_word(const char *w, int first)
+static int cx_check_word(const char *w)
 {
     size_t n = strlen(w);
 
-    if (n < 2 || n > CX_MAX_WORD || w[0] != first) {
+    if (n < 2 || n > CX_MAX_WORD) {
         return -1;
     }
     for (size_t k = 0; k < n; k++) {
@@ -809,14 +779,16 @@ int tg_complexity_self_check(void)
 {
     double sum = 0;
 
-    for (int letter = 0; letter < 26; letter++) {
-        const cx_bucket_t *b = &cx_buckets[letter];
+    call_once(&cx_slots_once, cx_build_slots);
+    if (!cx_slots_ok) {
+        return -1;
+    }
+    for (size_t i = 0; i < CX_NWORDS; i++) {
+        const char *w = cx_words[i].word;
 
-        for (size_t i = 0; i < b->n; i++) {
-            if (cx_check_word(b->words[i].word, 'a' + letter) != 0 ||
-                (i > 0 && strcmp(b->words[i - 1].word, b->words[i].word) >= 0)) {
-                return -1;
-            }
+        if (cx_check_word(w) != 0 || (i > 0 && strcmp(cx_words[i - 1].word, w) >= 0) ||
+            cx_lookup((const unsigned char *)w, strlen(w), cx_hash(w)) != &cx_words[i]) {
+            return -1;
         }
     }
     for (int f = 0; f < TG_CX_NFEATURES; f++) {

@@ -6,8 +6,9 @@
  * constraints, turns, questions, tools), so every decision can be explained feature by feature.
  *
  * Caveats: the score ranks prompts; it is not a probability. It reads only ASCII keywords
- * (English cues); other scripts still count towards length. It never allocates, keeps no
- * state and reads every byte once, so it is safe from any thread or process.
+ * (English cues); other scripts still count towards length. It never allocates and reads each
+ * byte once; its only state is a keyword hash table built on first use (call_once) and
+ * read-only after, so it is safe from any thread, and in a child after fork.
  */
 #ifndef TG_COMPLEXITY_H
 #define TG_COMPLEXITY_H
