@@ -28,6 +28,14 @@ static void re_x(const re_row_t *row, double *x)
     }
 }
 
+static void re_swap(double *x, double *y)
+{
+    double t = *x;
+
+    *x = *y;
+    *y = t;
+}
+
 /* Solve a * w = b (a is RE_K x RE_K) by Gaussian elimination with partial pivoting. */
 static int re_solve(double a[RE_K][RE_K], double *b, double *w)
 {
@@ -43,14 +51,9 @@ static int re_solve(double a[RE_K][RE_K], double *b, double *w)
             return -1;
         }
         for (int k = 0; k < RE_K; k++) {
-            double t = a[c][k];
-
-            a[c][k] = a[piv][k];
-            a[piv][k] = t;
+            re_swap(&a[c][k], &a[piv][k]);
         }
-        double t = b[c];
-        b[c] = b[piv];
-        b[piv] = t;
+        re_swap(&b[c], &b[piv]);
         for (int r = 0; r < RE_K; r++) {
             double m = a[r][c] / a[c][c];
 

@@ -12,13 +12,15 @@
 
 #define RE_NAME_WIDTH 40
 
-static void re_pct(char *buf, size_t size, int defined, double share)
+/* One cell: the value in fmt, or "n/a" when it is undefined (no gap, no random run). */
+static const char *re_cell(char *buf, size_t size, int ok, const char *fmt, double v)
 {
-    if (!defined || share < 0) {
-        snprintf(buf, size, "%s", "n/a");
+    if (ok) {
+        snprintf(buf, size, fmt, v);
     } else {
-        snprintf(buf, size, "%.1f%%", 100 * share);
+        snprintf(buf, size, "%s", "n/a");
     }
+    return buf;
 }
 
 static void re_print_header(void)
@@ -33,26 +35,18 @@ static void re_print_row(const re_result_t *r)
 {
     const tg_reval_metrics_t *e = &r->est;
     const tg_reval_random_t *x = &r->rnd;
-    char apgr[16], c50[16], c80[16], rapgr[16], rsd[16], r50[16], r80[16];
+    int rok = x->runs > 0;
+    char c[7][16];
 
-    if (e->defined) {
-        snprintf(apgr, sizeof(apgr), "%.4f", e->apgr);
-    } else {
-        snprintf(apgr, sizeof(apgr), "%s", "n/a");
-    }
-    re_pct(c50, sizeof(c50), e->defined, e->cpt50);
-    re_pct(c80, sizeof(c80), e->defined, e->cpt80);
-    if (x->runs > 0) {
-        snprintf(rapgr, sizeof(rapgr), "%.4f", x->apgr);
-        snprintf(rsd, sizeof(rsd), "%.4f", x->apgr_sd);
-    } else {
-        snprintf(rapgr, sizeof(rapgr), "%s", "n/a");
-        snprintf(rsd, sizeof(rsd), "%s", "n/a");
-    }
-    re_pct(r50, sizeof(r50), x->runs > 0, x->cpt50);
-    re_pct(r80, sizeof(r80), x->runs > 0, x->cpt80);
+    /* CPT is -1 when the target is never reached, which cannot happen when there is a gap. */
     printf("%-*.*s %6zu %6.3f %6.3f | %6s %6s %6s | %6s %6s %6s %6s\n", RE_NAME_WIDTH,
-           RE_NAME_WIDTH, r->name, e->n, e->weak, e->strong, apgr, c50, c80, rapgr, rsd, r50, r80);
+           RE_NAME_WIDTH, r->name, e->n, e->weak, e->strong,
+           re_cell(c[0], 16, e->defined, "%.4f", e->apgr),
+           re_cell(c[1], 16, e->defined && e->cpt50 >= 0, "%.1f%%", 100 * e->cpt50),
+           re_cell(c[2], 16, e->defined && e->cpt80 >= 0, "%.1f%%", 100 * e->cpt80),
+           re_cell(c[3], 16, rok, "%.4f", x->apgr), re_cell(c[4], 16, rok, "%.4f", x->apgr_sd),
+           re_cell(c[5], 16, rok, "%.1f%%", 100 * x->cpt50),
+           re_cell(c[6], 16, rok, "%.1f%%", 100 * x->cpt80));
 }
 
 static json_t *re_json_result(const re_result_t *r)
@@ -75,17 +69,9 @@ static void re_print_last(const re_result_t *all)
 {
     char est[16], rnd[16];
 
-    if (all->est.defined) {
-        snprintf(est, sizeof(est), "%.4f", all->est.apgr);
-    } else {
-        snprintf(est, sizeof(est), "%s", "n/a");
-    }
-    if (all->rnd.runs > 0) {
-        snprintf(rnd, sizeof(rnd), "%.4f", all->rnd.apgr);
-    } else {
-        snprintf(rnd, sizeof(rnd), "%s", "n/a");
-    }
-    printf("APGR %s random %s\n", est, rnd);
+    printf("APGR %s random %s\n",
+           re_cell(est, sizeof(est), all->est.defined, "%.4f", all->est.apgr),
+           re_cell(rnd, sizeof(rnd), all->rnd.runs > 0, "%.4f", all->rnd.apgr));
 }
 
 static int re_report_json(re_t *re, const re_result_t *all)
