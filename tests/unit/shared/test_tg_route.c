@@ -13,6 +13,7 @@
 
 #include "shared/tg_config.h"
 #include "shared/tg_route.h"
+#include "shared/tg_route_req.h"
 
 #define MODELS                                                                                     \
     "listen: [\"127.0.0.1:8080\"]\n"                                                               \
@@ -333,6 +334,80 @@ START_TEST(breaker_settings_and_defaults)
 }
 END_TEST
 
+static tg_route_req_t facts(const char *body, const char *hdr_task, const char *hdr_cx,
+                            const char *key_task)
+{
+    json_t *req = json_loads(body, 0, NULL);
+    tg_route_req_t q;
+
+    ck_assert_msg(req != NULL, "fixture is not JSON: %s", body);
+    tg_route_req_read(req, strlen(body), hdr_task, hdr_cx, key_task, &q);
+    json_decref(req);
+    return q;
+}
+
+START_TEST(request_facts_precedence)
+{
+    const char *body = "{\"model\":\"auto\",\"metadata\":{\"task\":\"faq\","
+                       "\"complexity\":\"creative\"},\"messages\":[{\"role\":\"user\","
+                       "\"content\":\"hi\"}],\"max_tokens\":50,\"user\":\"u7\"}";
+    tg_route_req_t q;
+
+    /* headers win over metadata, metadata over the key's default */
+    q = facts(body, "code_review", "complex", "content");
+    ck_assert_str_eq(q.task, "code_review");
+    ck_assert_str_eq(q.task_source, "header");
+    ck_assert_str_eq(q.complexity, "complex");
+    ck_assert_str_eq(q.complexity_source, "header");
+    q = facts(body, NULL, NULL, "content");
+    ck_assert_str_eq(q.task, "faq");
+    ck_assert_str_eq(q.task_source, "metadata");
+    ck_assert_str_eq(q.complexity, "creative");
+    ck_assert_int_eq(q.have_score, 0);
+    ck_assert_int_eq(q.max_tokens, 50);
+    ck_assert_str_eq(q.user, "u7");
+    ck_assert_int_eq(q.prompt_tokens, ((int64_t)strlen(body) + 3) / 4);
+    q = facts("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", NULL, NULL,
+              "content");
+    ck_assert_str_eq(q.task, "content");
+    ck_assert_str_eq(q.task_source, "key");
+    /* a number is a score */
+    q = facts(body, NULL, "0.75", NULL);
+    ck_assert_int_eq(q.have_score, 1);
+    ck_assert(fabs(q.score - 0.75) < 1e-9);
+    ck_assert_str_eq(q.complexity, "");
+}
+END_TEST
+
+START_TEST(request_facts_estimator_and_needs)
+{
+    tg_route_req_t easy = facts("{\"messages\":[{\"role\":\"system\",\"content\":\"Be "
+                                "helpful.\"},{\"role\":\"user\",\"content\":\"hi\"}]}",
+                                NULL, NULL, NULL);
+    tg_route_req_t hard = facts(
+        "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":"
+        "\"A train leaves at 3:15 pm at 80 km/h; a second leaves 45 minutes later at 110 km/h. "
+        "Step by step, derive when the second overtakes the first, then prove your answer is "
+        "correct and explain why the distance must be exactly equal.\"},{\"type\":"
+        "\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64,AAAA\"}}]}],"
+        "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],"
+        "\"response_format\":{\"type\":\"json_object\"}}",
+        NULL, NULL, NULL);
+
+    ck_assert_int_eq(easy.have_score, 1);
+    ck_assert_str_eq(easy.complexity_source, "estimator");
+    ck_assert_int_eq(hard.have_score, 1);
+    ck_assert_msg(hard.score > easy.score + 0.2, "hard %f easy %f", hard.score, easy.score);
+    ck_assert_uint_eq(hard.needs, TG_CAP_TOOLS | TG_CAP_VISION | TG_CAP_JSON);
+    ck_assert_uint_eq(easy.needs, 0);
+    ck_assert(fabs(hard.cx.score - hard.score) < 1e-12);
+    /* embeddings carry no text to judge: no complexity at all */
+    easy = facts("{\"input\":\"x\"}", NULL, NULL, NULL);
+    ck_assert_int_eq(easy.have_score, 0);
+    ck_assert_ptr_null(easy.complexity_source);
+}
+END_TEST
+
 static Suite *route_suite(void)
 {
     Suite *s = suite_create("route");
@@ -348,6 +423,8 @@ static Suite *route_suite(void)
     tcase_add_test(tc, weighted_split_is_sticky_and_follows_the_weights);
     tcase_add_test(tc, config_errors_name_the_place);
     tcase_add_test(tc, breaker_settings_and_defaults);
+    tcase_add_test(tc, request_facts_precedence);
+    tcase_add_test(tc, request_facts_estimator_and_needs);
     suite_add_tcase(s, tc);
     return s;
 }
