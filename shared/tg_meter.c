@@ -362,7 +362,7 @@ static int tg_event_put(tg_store_t *s, MDB_txn *txn, const tg_meter_record_t *r,
     k.mv_data = kb;
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 19);
+    msgpack_pack_map(&pk, 20);
     tg_pk_kv_i(&pk, "ts_ms", now_ms);
     tg_pk_kv_s(&pk, "request_id", r->request_id);
     tg_pk_kv_s(&pk, "key", r->key_id);
@@ -377,6 +377,7 @@ static int tg_event_put(tg_store_t *s, MDB_txn *txn, const tg_meter_record_t *r,
     tg_pk_kv_i(&pk, "prompt_tokens", r->usage.prompt);
     tg_pk_kv_i(&pk, "completion_tokens", r->usage.completion);
     tg_pk_kv_i(&pk, "cached_tokens", r->usage.cached);
+    tg_pk_kv_i(&pk, "cache_write_tokens", r->usage.cache_write);
     tg_pk_kv_i(&pk, "estimated", !r->usage.reported);
     tg_pk_kv_i(&pk, "cost_pico", r->cost_pico);
     tg_pk_kv_i(&pk, "latency_us", r->latency_us);

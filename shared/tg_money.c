@@ -55,16 +55,17 @@ static int64_t tg_mul_add(int64_t acc, int64_t tokens, int64_t price)
 
 int64_t tg_cost_pico(const tg_price_t *price, const tg_usage_t *usage)
 {
-    int64_t cached = usage->cached, uncached, cost = 0;
+    int64_t prompt = usage->prompt > 0 ? usage->prompt : 0;
+    int64_t cached = usage->cached, written = usage->cache_write, cost = 0;
     int64_t cached_price = price->cached >= 0 ? price->cached : price->input;
+    int64_t write_price = price->cache_write >= 0 ? price->cache_write : price->input;
 
-    if (cached < 0)
-        cached = 0;
-    if (cached > usage->prompt)
-        cached = usage->prompt;
-    uncached = usage->prompt - cached;
-    cost = tg_mul_add(cost, uncached, price->input);
+    /* a provider's counts are clamped so no token is billed twice: reads, then writes */
+    cached = cached < 0 ? 0 : cached > prompt ? prompt : cached;
+    written = written < 0 ? 0 : written > prompt - cached ? prompt - cached : written;
+    cost = tg_mul_add(cost, prompt - cached - written, price->input);
     cost = tg_mul_add(cost, cached, cached_price);
+    cost = tg_mul_add(cost, written, write_price);
     cost = tg_mul_add(cost, usage->completion > 0 ? usage->completion : 0, price->output);
     return cost;
 }

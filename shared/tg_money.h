@@ -14,15 +14,20 @@ typedef struct {
     int64_t prompt;     /* prompt tokens, cached ones included */
     int64_t completion; /* completion tokens, reasoning included */
     int64_t cached;     /* prompt tokens served from the provider's cache */
+    int64_t cache_write; /* prompt tokens written to the provider's cache (Anthropic, Bedrock) */
     int64_t reasoning;  /* completion tokens spent on reasoning (informational) */
     int reported;       /* 1 when the provider reported usage, 0 when estimated */
 } tg_usage_t;
 
-/** Per-token prices of one model in pico-dollars. cached < 0 means "same as input". */
+/**
+ * Per-token prices of one model in pico-dollars. cached or cache_write < 0 means "same as
+ * input". Prompt tokens split three ways: cache reads (cached), cache writes, and the rest.
+ */
 typedef struct {
     int64_t input;
     int64_t output;
     int64_t cached;
+    int64_t cache_write;
 } tg_price_t;
 
 /**

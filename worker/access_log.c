@@ -239,6 +239,10 @@ void tg_access_log(const tg_req_t *r)
         tg_int(&l, r->usage.completion);
         TG_LIT(&l, ",\"cached_tokens\":");
         tg_int(&l, r->usage.cached);
+        if (r->usage.cache_write > 0) {
+            TG_LIT(&l, ",\"cache_write_tokens\":");
+            tg_int(&l, r->usage.cache_write);
+        }
         if (r->usage.reported)
             TG_LIT(&l, ",\"usage_estimated\":false");
         else

@@ -39,8 +39,8 @@ static const char *tg_mout_stop_reason(const char *finish, int tools)
 }
 
 /*
- * Anthropic's usage object: input_tokens excludes cache reads (OpenAI's prompt_tokens includes
- * them). The canonical usage does not separate cache writes, so they are part of input_tokens.
+ * Anthropic's usage object: input_tokens excludes cache reads and cache writes, which
+ * OpenAI's prompt_tokens (and the canonical usage's prompt) include.
  */
 static json_t *tg_mout_usage(const tg_usage_t *u)
 {
@@ -48,9 +48,10 @@ static json_t *tg_mout_usage(const tg_usage_t *u)
 
     if (u == NULL)
         u = &zero;
-    return json_pack("{s:I,s:I,s:I,s:I}", "input_tokens", (json_int_t)(u->prompt - u->cached),
-                     "cache_creation_input_tokens", (json_int_t)0, "cache_read_input_tokens",
-                     (json_int_t)u->cached, "output_tokens", (json_int_t)u->completion);
+    return json_pack(
+        "{s:I,s:I,s:I,s:I}", "input_tokens", (json_int_t)(u->prompt - u->cached - u->cache_write),
+        "cache_creation_input_tokens", (json_int_t)u->cache_write, "cache_read_input_tokens",
+        (json_int_t)u->cached, "output_tokens", (json_int_t)u->completion);
 }
 
 /*
@@ -250,8 +251,10 @@ static void tg_mout_usage_put(tg_messages_stream_t *s, const tg_usage_t *u)
     if (u == NULL)
         u = &zero;
     TG_PUT(s, "{\"input_tokens\":");
-    tg_mout_int(s, u->prompt - u->cached);
-    TG_PUT(s, ",\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":");
+    tg_mout_int(s, u->prompt - u->cached - u->cache_write);
+    TG_PUT(s, ",\"cache_creation_input_tokens\":");
+    tg_mout_int(s, u->cache_write);
+    TG_PUT(s, ",\"cache_read_input_tokens\":");
     tg_mout_int(s, u->cached);
     TG_PUT(s, ",\"output_tokens\":");
     tg_mout_int(s, u->completion);

@@ -90,8 +90,15 @@ static void tg_admit_lookup_tenant(tg_admission_t *e)
 
 static tg_admit_t tg_admit_one(tg_store_t *s, MDB_txn *txn, tg_admission_t *e)
 {
-    tg_usage_t worst = {e->prompt, e->max_tokens, 0, 0, 0};
-    int64_t cost = tg_cost_pico(&e->m->price, &worst);
+    /* the worst case bills every prompt token at the dearest prompt price (cache writes cost
+       more than input at Anthropic) */
+    const tg_price_t *p = &e->m->price;
+    tg_usage_t worst = {.prompt = e->prompt, .completion = e->max_tokens};
+    int64_t cost;
+
+    if (p->cache_write > p->input)
+        worst.cache_write = e->prompt;
+    cost = tg_cost_pico(p, &worst);
     const tg_tenant_t *t = e->tenant_state == 1 ? &e->tenant : NULL;
     uint64_t seq = ++tg_meter_seq;
 

@@ -58,16 +58,28 @@ static void tg_anthropic_usage_fill(const tg_anthropic_usage_t *a, tg_usage_t *u
     u->prompt = a->input + a->cache_read + a->cache_write;
     u->completion = a->output;
     u->cached = a->cache_read;
+    u->cache_write = a->cache_write;
     u->reported = 1;
 }
 
-/* The OpenAI usage object for u (a new reference). */
+/*
+ * The OpenAI usage object for u (a new reference). Cache writes, which OpenAI's shape has no
+ * name for, are reported as prompt_tokens_details.cache_write_tokens when there are any.
+ */
 static json_t *tg_anthropic_usage_json(const tg_usage_t *u)
 {
-    return json_pack("{s:I,s:I,s:I,s:{s:I}}", "prompt_tokens", (json_int_t)u->prompt,
-                     "completion_tokens", (json_int_t)u->completion, "total_tokens",
-                     (json_int_t)u->prompt + (json_int_t)u->completion, "prompt_tokens_details",
-                     "cached_tokens", (json_int_t)u->cached);
+    json_t *j = json_pack("{s:I,s:I,s:I,s:{s:I}}", "prompt_tokens", (json_int_t)u->prompt,
+                          "completion_tokens", (json_int_t)u->completion, "total_tokens",
+                          (json_int_t)u->prompt + (json_int_t)u->completion,
+                          "prompt_tokens_details", "cached_tokens", (json_int_t)u->cached);
+
+    if (j != NULL && u->cache_write > 0 &&
+        json_object_set_new(json_object_get(j, "prompt_tokens_details"), "cache_write_tokens",
+                            json_integer(u->cache_write)) != 0) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
 }
 
 /* Anthropic's stop_reason as OpenAI's finish_reason (NULL while there is none). */

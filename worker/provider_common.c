@@ -5,6 +5,7 @@
 #include "shared/tg_json_scan.h"
 
 #include <curl/curl.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,4 +205,62 @@ int tg_provider_json_str(tg_buf_t *b, const char *s, size_t len)
                    tg_buf_append(b, "\"", 1) == -1
                ? -1
                : 0;
+}
+
+/* The base64 text of the little-endian float32s of a list of numbers (a new reference). */
+static json_t *tg_embedding_base64(json_t *values)
+{
+    size_t n = json_array_size(values), i;
+    unsigned char *raw = malloc(n * 4 + 1);
+    char *text = malloc((n * 4 + 2) / 3 * 4 + 1);
+    json_t *v, *res = NULL;
+
+    if (raw == NULL || text == NULL)
+        goto done;
+    json_array_foreach(values, i, v)
+    {
+        float f = (float)json_number_value(v);
+        uint32_t bits;
+
+        if (!json_is_number(v))
+            goto done;
+        memcpy(&bits, &f, 4);
+        raw[i * 4] = (unsigned char)bits;
+        raw[i * 4 + 1] = (unsigned char)(bits >> 8);
+        raw[i * 4 + 2] = (unsigned char)(bits >> 16);
+        raw[i * 4 + 3] = (unsigned char)(bits >> 24);
+    }
+    EVP_EncodeBlock((unsigned char *)text, raw, (int)(n * 4));
+    res = json_string(text);
+done:
+    free(raw);
+    free(text);
+    return res;
+}
+
+int tg_provider_embeddings_base64(tg_buf_t *list)
+{
+    json_t *root = json_loadb(list->data, list->len, 0, NULL), *item, *b64;
+    tg_buf_t out = {0};
+    size_t i;
+    int rc = -1;
+
+    if (!json_is_array(json_object_get(root, "data")))
+        goto done;
+    json_array_foreach(json_object_get(root, "data"), i, item)
+    {
+        if ((b64 = tg_embedding_base64(json_object_get(item, "embedding"))) == NULL ||
+            json_object_set_new(item, "embedding", b64) != 0)
+            goto done;
+    }
+    if (tg_provider_dump(root, &out) == -1)
+        goto done;
+    tg_buf_free(list);
+    *list = out;
+    memset(&out, 0, sizeof(out));
+    rc = 0;
+done:
+    tg_buf_free(&out);
+    json_decref(root);
+    return rc;
 }

@@ -33,6 +33,13 @@ typedef struct {
 /** Parse base_url (with libcurl's URL parser). Returns 0 or -1. */
 int tg_provider_url(const char *base_url, tg_provider_url_t *u);
 
+/**
+ * Rewrite an OpenAI embeddings list in place with each data[].embedding, a list of numbers,
+ * as base64 of little-endian float32 (encoding_format: base64), for adapters whose upstream
+ * only answers with numbers. Returns 0 or -1.
+ */
+int tg_provider_embeddings_base64(tg_buf_t *list);
+
 /** Append v as compact JSON, reals as short as exactness allows (0.7 stays 0.7). 0 or -1. */
 int tg_provider_dump(json_t *v, tg_buf_t *out);
 

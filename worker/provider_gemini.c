@@ -425,9 +425,8 @@ fail:
 
 /* The request head (HTTP/1.1) or header lines (HTTP/2) for one call; the key never in the URL. */
 static int tg_gemini_head(const tg_provider_t *p, tg_gemini_ext_t *e, const tg_model_t *m,
-                          int stream, tg_xfer_t *x)
+                          const char *method, int stream, tg_xfer_t *x)
 {
-    const char *method = stream ? ":streamGenerateContent?alt=sse" : ":generateContent";
     const char *accept = stream ? "Accept: text/event-stream" : "Accept: application/json";
     char line[4096];
     tg_buf_t h = {0};
@@ -477,26 +476,85 @@ done:
     return rc;
 }
 
+/*
+ * An OpenAI embeddings request as batchEmbedContents (one request per input, so one call
+ * serves a string and a list alike). Gemini embeds text only: token-id inputs are refused.
+ */
+static json_t *tg_gemini_embed_request(const tg_model_t *m, json_t *in, unsigned *aflags,
+                                       const char **why)
+{
+    json_t *input = json_object_get(in, "input"), *dims = json_object_get(in, "dimensions");
+    json_t *reqs = json_array(), *one = NULL, *v;
+    const char *fmt = json_string_value(json_object_get(in, "encoding_format"));
+    char model[300];
+    size_t i;
+
+    if (reqs == NULL)
+        return NULL;
+    if (fmt != NULL && strcmp(fmt, "base64") == 0)
+        *aflags |= TG_XFER_F_EMBED_BASE64;
+    else if (fmt != NULL && strcmp(fmt, "float") != 0)
+        TG_FAIL("encoding_format must be float or base64");
+    if (dims != NULL && !json_is_null(dims) &&
+        (!json_is_integer(dims) || json_integer_value(dims) < 1))
+        TG_FAIL("dimensions must be a positive integer");
+    if (json_is_string(input))
+        one = json_pack("[O]", input);
+    else if (json_is_array(input) && json_array_size(input) > 0)
+        one = json_incref(input);
+    else
+        TG_FAIL("input must be a string or a non-empty list of strings");
+    snprintf(model, sizeof(model), "models/%s", m->upstream_model);
+    json_array_foreach(one, i, v)
+    {
+        json_t *r;
+
+        if (!json_is_string(v))
+            TG_FAIL("Gemini embeds text only: input must be strings, not token ids");
+        r = json_pack("{s:s,s:{s:[{s:O}]}}", "model", model, "content", "parts", "text", v);
+        if (r == NULL || (json_is_integer(dims) &&
+                          json_object_set(r, "outputDimensionality", dims) != 0) ||
+            json_array_append_new(reqs, r) != 0)
+            goto fail;
+    }
+    json_decref(one);
+    return json_pack("{s:o}", "requests", reqs);
+fail:
+    json_decref(one);
+    json_decref(reqs);
+    return NULL;
+}
+
 static int tg_gemini_prepare(const tg_model_t *m, tg_endpoint_t ep, int stream, tg_xfer_t *x,
                              tg_buf_t *url, tg_buf_t *body)
 {
     tg_provider_t *p = m->provider;
     tg_gemini_ext_t *e;
     json_t *in, *req = NULL;
-    const char *why = NULL;
+    const char *why = NULL, *method;
     tg_buf_t nb = {0};
 
-    if (ep != TG_EP_CHAT) {
-        tg_log(TG_LOG_INFO, 0, "provider \"%s\" (gemini) serves only chat completions", p->name);
+    if (ep != TG_EP_CHAT && ep != TG_EP_EMBEDDINGS) {
+        tg_log(TG_LOG_INFO, 0, "provider \"%s\" (gemini) serves no text completions", p->name);
         return -1;
     }
     if ((e = tg_gemini_ext(p)) == NULL)
         return -1;
     in = json_loadb(body->data, body->len, JSON_ALLOW_NUL, NULL);
-    if (!json_is_object(in) || !json_is_array(json_object_get(in, "messages")))
-        why = "the request is not an object with a messages array";
-    else if ((req = tg_gemini_request(m, in, &why)) == NULL && why == NULL)
-        why = "out of memory";
+    if (ep == TG_EP_EMBEDDINGS) {
+        stream = 0;
+        method = ":batchEmbedContents";
+        if (!json_is_object(in))
+            why = "the request is not a JSON object";
+        else if ((req = tg_gemini_embed_request(m, in, &x->aflags, &why)) == NULL && why == NULL)
+            why = "out of memory";
+    } else {
+        method = stream ? ":streamGenerateContent?alt=sse" : ":generateContent";
+        if (!json_is_object(in) || !json_is_array(json_object_get(in, "messages")))
+            why = "the request is not an object with a messages array";
+        else if ((req = tg_gemini_request(m, in, &why)) == NULL && why == NULL)
+            why = "out of memory";
+    }
     json_decref(in);
     if (req == NULL || tg_provider_dump(req, &nb) == -1) {
         json_decref(req);
@@ -509,8 +567,7 @@ static int tg_gemini_prepare(const tg_model_t *m, tg_endpoint_t ep, int stream, 
     }
     json_decref(req);
     if (TG_S(url, p->base_url) || TG_S(url, "/models/") || TG_S(url, m->upstream_model) ||
-        TG_S(url, stream ? ":streamGenerateContent?alt=sse" : ":generateContent") ||
-        tg_gemini_head(p, e, m, stream, x) == -1) {
+        TG_S(url, method) || tg_gemini_head(p, e, m, method, stream, x) == -1) {
         tg_buf_free(&nb);
         return -1;
     }
@@ -600,6 +657,52 @@ static json_t *tg_gemini_model(const tg_model_t *m, json_t *root)
                              : json_string(m != NULL && m->upstream_model ? m->upstream_model : "");
 }
 
+/*
+ * A batchEmbedContents answer as an OpenAI embeddings list. The Gemini API reports no token
+ * counts for embeddings (Vertex AI's usageMetadata.promptTokenCount is read when present);
+ * without them usage is left to the gateway's estimate and the list carries none.
+ */
+static int tg_gemini_embed_response(const tg_model_t *m, const char *body, size_t len,
+                                    tg_usage_t *usage, tg_buf_t *out)
+{
+    json_t *root = json_loadb(body, len, JSON_ALLOW_NUL, NULL), *data = json_array(), *res;
+    json_t *emb, *pt;
+    size_t i;
+    int rc = -2;
+
+    memset(usage, 0, sizeof(*usage));
+    if (data == NULL || !json_is_array(json_object_get(root, "embeddings")))
+        goto done;
+    json_array_foreach(json_object_get(root, "embeddings"), i, emb)
+    {
+        json_t *values = json_object_get(emb, "values");
+
+        if (!json_is_array(values) ||
+            json_array_append_new(data, json_pack("{s:s,s:I,s:O}", "object", "embedding",
+                                                  "index", (json_int_t)i, "embedding",
+                                                  values)) != 0)
+            goto done;
+    }
+    res = json_pack("{s:s,s:O,s:s}", "object", "list", "data", data, "model", m->upstream_model);
+    pt = json_object_get(json_object_get(root, "usageMetadata"), "promptTokenCount");
+    if (res != NULL && json_is_integer(pt)) {
+        usage->prompt = json_integer_value(pt);
+        usage->reported = 1;
+        json_object_set_new(res, "usage",
+                            json_pack("{s:I,s:I}", "prompt_tokens", (json_int_t)usage->prompt,
+                                      "total_tokens", (json_int_t)usage->prompt));
+    }
+    if (res != NULL && tg_provider_dump(res, out) == 0)
+        rc = usage->reported ? 0 : -1;
+    json_decref(res);
+done:
+    if (rc == -2)
+        tg_buf_reset(out);
+    json_decref(data);
+    json_decref(root);
+    return rc;
+}
+
 static int tg_gemini_response(const tg_model_t *m, tg_endpoint_t ep, const char *body, size_t len,
                               tg_usage_t *usage, tg_buf_t *out)
 {
@@ -608,7 +711,8 @@ static int tg_gemini_response(const tg_model_t *m, tg_endpoint_t ep, const char 
     int has_text = 0, rc = -1;
     size_t i;
 
-    (void)ep;
+    if (ep == TG_EP_EMBEDDINGS)
+        return tg_gemini_embed_response(m, body, len, usage, out);
     memset(usage, 0, sizeof(*usage));
     root = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
     if (!json_is_object(root) || (calls = json_array()) == NULL)
@@ -861,7 +965,7 @@ static tg_event_action_t tg_gemini_event(tg_stream_state_t *st, const char *even
 
 const tg_adapter_t tg_gemini_adapter = {
     .kind = "gemini",
-    .endpoints = 1u << TG_EP_CHAT,
+    .endpoints = 1u << TG_EP_CHAT | 1u << TG_EP_EMBEDDINGS,
     .prepare = tg_gemini_prepare,
     .response = tg_gemini_response,
     .event = tg_gemini_event,

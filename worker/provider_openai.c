@@ -25,8 +25,10 @@ int tg_openai_usage(json_t *usage, tg_usage_t *u)
     u->prompt = json_integer_value(json_object_get(usage, "prompt_tokens"));
     u->completion = json_integer_value(json_object_get(usage, "completion_tokens"));
     d = json_object_get(usage, "prompt_tokens_details");
-    if (json_is_object(d))
+    if (json_is_object(d)) {
         u->cached = json_integer_value(json_object_get(d, "cached_tokens"));
+        u->cache_write = json_integer_value(json_object_get(d, "cache_write_tokens"));
+    }
     d = json_object_get(usage, "completion_tokens_details");
     if (json_is_object(d))
         u->reasoning = json_integer_value(json_object_get(d, "reasoning_tokens"));

@@ -12,6 +12,7 @@
 #include "worker/messages.h"
 #include "worker/meter.h"
 #include "worker/provider.h"
+#include "worker/provider_common.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -312,6 +313,14 @@ static void tg_proxy_done(tg_xfer_t *x, tg_xfer_result_t result)
             return;
         }
         tg_proxy_meter(p, &usage);
+        if ((x->aflags & TG_XFER_F_EMBED_BASE64) && out.len > 0 &&
+            tg_provider_embeddings_base64(&out) == -1) {
+            tg_errmap_t oom = {503, "server_error", NULL, 1, 0};
+            tg_buf_free(&out);
+            p->xfer = NULL;
+            tg_proxy_fail(p, &oom, "answered, but the embeddings could not be encoded");
+            return;
+        }
         if (out.len == 0) {
             tg_buf_free(&out);
             out = p->resp; /* the upstream's bytes, unchanged */

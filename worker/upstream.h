@@ -32,6 +32,9 @@ typedef int (*tg_xfer_data_cb)(tg_xfer_t *x, const char *data, size_t len);
 /** The transfer ended; x is freed right after this returns. */
 typedef void (*tg_xfer_done_cb)(tg_xfer_t *x, tg_xfer_result_t result);
 
+/* tg_xfer_t.aflags */
+#define TG_XFER_F_EMBED_BASE64 0x1 /* send the float embeddings to the client as base64 */
+
 struct tg_xfer_s {
     int kind; /* TG_KIND_XFER: tells transfers from pooled connections in curl's PRIVATE */
     void *arg;
@@ -56,6 +59,7 @@ struct tg_xfer_s {
     const char *h1_head;
     size_t h1_head_len;
     char *owned;       /* a per-request head or URL an adapter built (freed with x) */
+    unsigned aflags;   /* TG_XFER_F_*: what an adapter's prepare asks of the answer's handling */
 
     /* private */
     void *easy;

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import { startSim, startGateway, postJson } from './lib/harness.mjs';
 
-const PRICE = { input: 3.0, output: 15.0, cached_input: 0.3 };
+const PRICE = { input: 3.0, output: 15.0, cached_input: 0.3, cache_write: 3.75 };
 
 describe('anthropic provider through the OpenAI API', () => {
   let sim, gw, client;
@@ -94,6 +94,37 @@ describe('anthropic provider through the OpenAI API', () => {
     assert.equal(last2[0].cost_usd, last2[1].cost_usd, JSON.stringify(last2));
     assert.equal(last2[0].usage_estimated, false);
     assert.equal(last2[1].usage_estimated, false);
+  });
+
+  it('cache reads and cache writes are billed at their own prices, streamed and not', async () => {
+    // Anthropic splits the prompt into uncached input, cache reads and cache writes (1.25x).
+    const body = { model: 'claude-sonnet', messages, max_tokens: 30, sim: { cached: 5, cache_write: 4 } };
+    const whole = await postJson(`${gw.baseURL}/chat/completions`, body);
+    assert.equal(whole.status, 200, whole.text);
+    const u = whole.json.usage;
+    assert.equal(u.prompt_tokens_details.cached_tokens, 5);
+    assert.equal(u.prompt_tokens_details.cache_write_tokens, 4);
+    const uncached = u.prompt_tokens - 5 - 4;
+    assert.ok(uncached > 0, JSON.stringify(u));
+    // prices are per 1M tokens: compute in pico-dollars (integers) and compare to the micro-dollar
+    const pico = uncached * 3_000_000 + 5 * 300_000 + 4 * 3_750_000 + u.completion_tokens * 15_000_000;
+    const micros = Math.round(pico / 1e6);
+    const header = whole.headers.get('x-tollgate-cost-usd');
+    assert.equal(Math.round(Number(header) * 1e6), micros, `header ${header}`);
+
+    const streamed = await postJson(`${gw.baseURL}/chat/completions`, {
+      ...body,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    assert.equal(streamed.status, 200);
+    const lines = gw.readAccessLog().filter((l) => l.model === 'claude-sonnet' && l.status === 200);
+    const last2 = lines.slice(-2);
+    assert.equal(last2[0].cache_write_tokens, 4);
+    assert.equal(last2[1].cache_write_tokens, 4);
+    assert.equal(last2[0].cached_tokens, 5);
+    assert.equal(last2[0].cost_usd, last2[1].cost_usd, JSON.stringify(last2));
+    assert.equal(Math.round(Number(last2[0].cost_usd) * 1e6), micros);
   });
 
   it('tool calls come back as OpenAI tool_calls, streamed and not', async () => {

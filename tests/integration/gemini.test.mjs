@@ -22,6 +22,8 @@ describe('gemini provider through the OpenAI API', () => {
           base_url: `http://127.0.0.1:${sim.port}/v1beta`,
           api_key: '${GEMINI_KEY}',
         },
+        // the same simulator in OpenAI's format: it embeds a text identically in both
+        oai: { kind: 'openai', base_url: `http://127.0.0.1:${sim.port}/v1`, api_key: '${GEMINI_KEY}' },
       },
       models: {
         'gemini-flash': {
@@ -31,6 +33,13 @@ describe('gemini provider through the OpenAI API', () => {
           max_output_tokens: 1024,
           capabilities: ['tools', 'vision'],
         },
+        'gemini-embed': {
+          provider: 'google',
+          upstream_model: 'gemini-embedding-001',
+          price: { input: 0.15, output: 0 },
+          capabilities: ['embeddings'],
+        },
+        'oai-embed': { provider: 'oai', upstream_model: 'text-embedding-3-small', price: { input: 0.02, output: 0 } },
         'gemini-faulty': {
           provider: 'google',
           upstream_model: 'gemini-faulty-model',
@@ -210,8 +219,58 @@ describe('gemini provider through the OpenAI API', () => {
     }
   });
 
-  it('a model of a chat-only provider refuses embeddings with 400 unsupported_endpoint', async () => {
-    const r = await postJson(`${gw.baseURL}/embeddings`, { model: 'gemini-flash', input: 'x' });
+  it('embeddings go to batchEmbedContents and come back as an OpenAI list, base64 and float', async () => {
+    const input = ['vectors are lists of numbers', 'a second text'];
+    // the SDK asks for base64 by default and decodes little-endian float32s
+    const { data: r, response } = await client.embeddings
+      .create({ model: 'gemini-embed', input, dimensions: 16 })
+      .withResponse();
+    assert.equal(r.object, 'list');
+    assert.equal(r.data.length, 2);
+    assert.deepEqual(r.data.map((d) => d.index), [0, 1]);
+    assert.equal(r.data[0].embedding.length, 16);
+    const seen = await sim.lastRequest();
+    assert.equal(seen.path, '/v1beta/models/gemini-embedding-001:batchEmbedContents');
+    assert.equal(seen.headers['x-goog-api-key'], 'AIza-sim-test');
+    assert.ok(!seen.path.includes('key='), 'the key is never in the URL');
+    assert.deepEqual(seen.body, {
+      requests: input.map((t) => ({
+        model: 'models/gemini-embedding-001',
+        content: { parts: [{ text: t }] },
+        outputDimensionality: 16,
+      })),
+    });
+    // floats when asked; the same vectors (to float32 precision) as base64
+    const floats = await client.embeddings.create({
+      model: 'gemini-embed', input, dimensions: 16, encoding_format: 'float',
+    });
+    for (let i = 0; i < 2; i++) {
+      assert.deepEqual(Array.from(r.data[i].embedding), floats.data[i].embedding.map((v) => Math.fround(v)));
+    }
+    // the simulator embeds a text the same in both wire formats: Gemini's answer, translated,
+    // equals the OpenAI-format answer for the same text
+    const viaOpenAI = await client.embeddings.create({
+      model: 'oai-embed', input, dimensions: 16, encoding_format: 'float',
+    });
+    assert.deepEqual(floats.data.map((d) => d.embedding), viaOpenAI.data.map((d) => d.embedding));
+    // Google reports no token counts for embeddings: the cost is an estimate, and says so
+    assert.ok(Number(response.headers.get('x-tollgate-cost-usd')) > 0);
+    const line = gw.readAccessLog().filter((l) => l.model === 'gemini-embed').at(-1);
+    assert.equal(line.usage_estimated, true);
+    assert.ok(line.prompt_tokens > 0);
+  });
+
+  it('embeddings Gemini cannot express (token ids) are a 400 before any upstream call', async () => {
+    const before = (await sim.stats()).requests;
+    const r = await postJson(`${gw.baseURL}/embeddings`, { model: 'gemini-embed', input: [[1, 2, 3]] });
+    assert.equal(r.status, 400, r.text);
+    assert.equal(r.json.error.code, 'unsupported_for_provider');
+    assert.match(r.json.error.message, /text only/);
+    assert.equal((await sim.stats()).requests, before, 'nothing reached the provider');
+  });
+
+  it('a Gemini model refuses legacy completions with 400 unsupported_endpoint', async () => {
+    const r = await postJson(`${gw.baseURL}/completions`, { model: 'gemini-flash', prompt: 'x' });
     assert.equal(r.status, 400, r.text);
     assert.equal(r.json.error.code, 'unsupported_endpoint');
   });

@@ -147,6 +147,25 @@ describe('Anthropic SDK on /v1/messages', () => {
     }
   });
 
+  it('cache reads and writes are split out of input_tokens, streamed or not', async () => {
+    // an anthropic-kind provider reports both; the same numbers reach the Anthropic client
+    const params = { model: 'claude', max_tokens: 20, messages: ask, sim: { cached: 3, cache_write: 4 } };
+    const { data: msg, response } = await client.messages.create(params).withResponse();
+    assert.equal(msg.usage.cache_read_input_tokens, 3);
+    assert.equal(msg.usage.cache_creation_input_tokens, 4);
+    const final = await client.messages.stream(params).finalMessage();
+    assert.deepEqual(final.usage, msg.usage);
+    const chat = await postJson(
+      `${gw.baseURL}/chat/completions`,
+      { model: 'claude', max_tokens: 20, messages: ask, sim: { cached: 3, cache_write: 4 } },
+      { headers: { authorization: `Bearer ${key.secret}` } },
+    );
+    const u = chat.json.usage;
+    assert.equal(u.prompt_tokens, msg.usage.input_tokens + 3 + 4);
+    assert.equal(u.prompt_tokens_details.cache_write_tokens, 4);
+    assert.equal(chat.headers.get('x-tollgate-cost-usd'), response.headers.get('x-tollgate-cost-usd'));
+  });
+
   it('cache reads are split out of input_tokens and billed at the cached price', async () => {
     const params = { model: 'gpt-4o', max_tokens: 20, messages: ask, sim: { cached: 6 } };
     const { data: msg, response } = await client.messages.create(params).withResponse();

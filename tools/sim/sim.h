@@ -36,6 +36,7 @@ typedef struct sim_fault_t {
     long stall;
     long stall_after;
     long cached;
+    long cache_write;
     long error_event;
     long safety;
     long count;

@@ -27,6 +27,7 @@ typedef struct sim_msg_plan_t {
     char id[48];
     long input;  /* prompt tokens, cached ones included */
     long cached; /* reported as cache_read_input_tokens; input_tokens excludes them */
+    long cache_write; /* reported as cache_creation_input_tokens; input_tokens excludes them */
     long output;
     const char *stop_reason;
     sim_words_t words;
@@ -421,8 +422,10 @@ static int sim_anthropic_params(const json_t *body, long *max_tokens, char *err,
 
 static json_t *sim_anthropic_usage(const sim_msg_plan_t *p, long output)
 {
-    return json_pack("{s:I,s:I,s:I,s:I}", "input_tokens", (json_int_t)(p->input - p->cached),
-                     "cache_creation_input_tokens", (json_int_t)0, "cache_read_input_tokens",
+    return json_pack("{s:I,s:I,s:I,s:I}", "input_tokens",
+                     (json_int_t)(p->input - p->cached - p->cache_write),
+                     "cache_creation_input_tokens", (json_int_t)p->cache_write,
+                     "cache_read_input_tokens",
                      (json_int_t)p->cached, "output_tokens", (json_int_t)output);
 }
 
@@ -594,6 +597,9 @@ void sim_anthropic_messages(sim_req_t *r)
     seed = sim_text_seed(r->model, last_text, evbuffer_get_length(last) - 1);
     sim_fmt(p.id, sizeof(p.id), "msg_sim%llu", (unsigned long long)r->id);
     p.cached = r->fault.cached > 0 ? (r->fault.cached < p.input ? r->fault.cached : p.input) : 0;
+    p.cache_write = r->fault.cache_write > 0 ? r->fault.cache_write : 0;
+    if (p.cache_write > p.input - p.cached)
+        p.cache_write = p.input - p.cached;
     if (sim_anthropic_tools(&p, last_text, seed, err, sizeof(err)) != 0) {
         sim_anthropic_error(r, 400, err);
         goto done;

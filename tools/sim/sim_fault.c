@@ -32,6 +32,7 @@ static const sim_fault_key_t sim_fault_keys[] = {
     {"stall", offsetof(sim_fault_t, stall)},
     {"stall_after", offsetof(sim_fault_t, stall_after)},
     {"cached", offsetof(sim_fault_t, cached)},
+    {"cache_write", offsetof(sim_fault_t, cache_write)},
     {"error_event", offsetof(sim_fault_t, error_event)},
     {"safety", offsetof(sim_fault_t, safety)},
     {"count", offsetof(sim_fault_t, count)},
@@ -51,6 +52,7 @@ void sim_fault_init(sim_fault_t *f)
     f->stall = SIM_UNSET;
     f->stall_after = SIM_UNSET;
     f->cached = SIM_UNSET;
+    f->cache_write = SIM_UNSET;
     f->error_event = SIM_UNSET;
     f->safety = SIM_UNSET;
     f->count = SIM_UNSET;

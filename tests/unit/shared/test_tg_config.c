@@ -97,7 +97,7 @@ static const char full_main[] = "# Tollgate test configuration\n"
                                 "models:\n"
                                 "  gpt-4o:\n"
                                 "    provider: openai\n"
-                                "    price: {input: 2.50, output: 10.00, cached_input: 1.25}\n"
+                                "    price: {input: 2.50, output: 10.00, cached_input: 1.25, cache_write: 3.125}\n"
                                 "    context_window: 128000\n"
                                 "    max_output_tokens: 16384\n"
                                 "    capabilities: [tools, vision, json]\n"
@@ -221,6 +221,7 @@ START_TEST(model_fields)
     ck_assert_int_eq(m->price.input, 2500000);
     ck_assert_int_eq(m->price.output, 10000000);
     ck_assert_int_eq(m->price.cached, 1250000);
+    ck_assert_int_eq(m->price.cache_write, 3125000);
     ck_assert_str_eq(m->upstream_model, "gpt-4o"); /* defaults to the public name */
     ck_assert_int_eq(m->context_window, 128000);
     ck_assert_int_eq(m->max_output_tokens, 16384);
@@ -230,6 +231,7 @@ START_TEST(model_fields)
     ck_assert_int_eq(m->price.input, 75000);
     ck_assert_int_eq(m->price.output, 300000);
     ck_assert_int_eq(m->price.cached, -1); /* no cached price: same as input */
+    ck_assert_int_eq(m->price.cache_write, -1);
     ck_assert_str_eq(m->upstream_model, "alpha-2024-05-13");
     ck_assert_int_eq(m->context_window, 128000);
     ck_assert_int_eq(m->max_output_tokens, 4096);
@@ -724,7 +726,7 @@ START_TEST(error_forbidden_key_in_include)
 
     expect_files_error(f, 2,
                        "/cfg/inc.yaml:2:1: \"listen\" is not allowed in an included file (only"
-                       " providers, models, include)");
+                       " providers, models, routes, include)");
     f[1].text = "workers: 2\n";
     expect_files_error(f, 2, "/cfg/inc.yaml:1:1: \"workers\" is not allowed in an included file");
 }

@@ -147,6 +147,34 @@ START_TEST(cost_cached_above_prompt_is_clamped)
 }
 END_TEST
 
+START_TEST(cost_cache_writes_bill_at_their_own_price)
+{
+    /* Anthropic: 1000 prompt tokens = 300 uncached + 400 cache reads + 300 cache writes. */
+    tg_price_t p = {.input = 3000000, .output = 15000000, .cached = 300000,
+                    .cache_write = 3750000};
+    tg_usage_t u = {.prompt = 1000, .completion = 10, .cached = 400, .cache_write = 300};
+
+    ck_assert_int_eq(tg_cost_pico(&p, &u),
+                     300LL * 3000000 + 400LL * 300000 + 300LL * 3750000 + 10LL * 15000000);
+    /* unset (< 0): cache writes bill as ordinary input */
+    p.cache_write = -1;
+    ck_assert_int_eq(tg_cost_pico(&p, &u),
+                     600LL * 3000000 + 400LL * 300000 + 10LL * 15000000);
+}
+END_TEST
+
+START_TEST(cost_cache_writes_are_clamped_to_the_uncached_prompt)
+{
+    /* Reads and writes reported above the prompt never bill a token twice or go negative. */
+    tg_price_t p = {.input = 3000000, .output = 0, .cached = 300000, .cache_write = 3750000};
+    tg_usage_t u = {.prompt = 100, .cached = 70, .cache_write = 50};
+
+    ck_assert_int_eq(tg_cost_pico(&p, &u), 70LL * 300000 + 30LL * 3750000);
+    u.cache_write = -5;
+    ck_assert_int_eq(tg_cost_pico(&p, &u), 70LL * 300000 + 30LL * 3000000);
+}
+END_TEST
+
 START_TEST(cost_negative_counts_do_not_reduce_cost)
 {
     /* Negative cached/completion counts are nonsense and must not produce a refund. */
@@ -281,6 +309,8 @@ static Suite *tg_money_suite(void)
     tcase_add_test(tc, cost_cached_price_unset_bills_input_price);
     tcase_add_test(tc, cost_zero_cached_price_is_free);
     tcase_add_test(tc, cost_cached_above_prompt_is_clamped);
+    tcase_add_test(tc, cost_cache_writes_bill_at_their_own_price);
+    tcase_add_test(tc, cost_cache_writes_are_clamped_to_the_uncached_prompt);
     tcase_add_test(tc, cost_negative_counts_do_not_reduce_cost);
     tcase_add_test(tc, cost_saturates_at_int64_max);
     suite_add_tcase(s, tc);

@@ -16,7 +16,7 @@
 
 /* ---- whole answers -------------------------------------------------------------------------- */
 
-static const tg_usage_t usage_10_5 = {10, 5, 0, 0, 1};
+static const tg_usage_t usage_10_5 = {.prompt = 10, .completion = 5, .reported = 1};
 
 /* Translate a chat.completion fixture; must succeed. Returns the message. */
 static json_t *answer(const char *openai, const tg_usage_t *u)
@@ -73,12 +73,16 @@ END_TEST
 
 START_TEST(answer_cached_usage)
 {
-    /* Anthropic's input_tokens excludes cache reads; OpenAI's prompt_tokens includes them. */
-    tg_usage_t u = {1200, 40, 1000, 0, 1};
+    /*
+     * Anthropic's input_tokens excludes cache reads and writes; OpenAI's prompt_tokens (and
+     * the canonical usage) includes them.
+     */
+    tg_usage_t u = {
+        .prompt = 1200, .completion = 40, .cached = 1000, .cache_write = 150, .reported = 1};
 
     assert_json(answer(COMPLETION("{'role':'assistant','content':'x'}", "'stop'"), &u),
                 MESSAGE("[{'type':'text','text':'x'}]", "'end_turn'",
-                        "{'input_tokens':200,'cache_creation_input_tokens':0,"
+                        "{'input_tokens':50,'cache_creation_input_tokens':150,"
                         "'cache_read_input_tokens':1000,'output_tokens':40}"),
                 "cached usage");
 }
@@ -277,7 +281,7 @@ START_TEST(stream_text)
      * the block and sends message_delta with the billed usage, then message_stop.
      */
     tg_messages_stream_t *s = new_stream();
-    tg_usage_t none = {0}, billed = {25, 15, 0, 0, 1};
+    tg_usage_t none = {0}, billed = {.prompt = 25, .completion = 15, .reported = 1};
 
     feed_expect(s, CHUNK("{'role':'assistant','content':''}", "null"), &none,
                 "[" START(ZERO_USAGE) "]");
@@ -304,10 +308,11 @@ START_TEST(stream_known_usage_at_start)
 {
     /* When the provider reported usage before the first chunk, message_start carries it. */
     tg_messages_stream_t *s = new_stream();
-    tg_usage_t known = {472, 1, 400, 0, 1};
+    tg_usage_t known = {
+        .prompt = 472, .completion = 1, .cached = 400, .cache_write = 2, .reported = 1};
 
     feed_expect(s, CHUNK("{'role':'assistant','content':''}", "null"), &known,
-                "[" START("{'input_tokens':72,'cache_creation_input_tokens':0,"
+                "[" START("{'input_tokens':70,'cache_creation_input_tokens':2,"
                           "'cache_read_input_tokens':400,'output_tokens':1}") "]");
     tg_messages_stream_free(s);
 }
@@ -321,7 +326,7 @@ START_TEST(stream_tool_calls)
      * input_json_delta events of its block; tool_calls -> tool_use.
      */
     tg_messages_stream_t *s = new_stream();
-    tg_usage_t billed = {472, 89, 0, 0, 1};
+    tg_usage_t billed = {.prompt = 472, .completion = 89, .reported = 1};
 
     feed_expect(s, CHUNK("{'role':'assistant','content':'Checking.'}", "null"), NULL,
                 "[" START(ZERO_USAGE) "," TEXT_START(0) "," TEXT_DELTA(0, "Checking.") "]");
@@ -362,7 +367,7 @@ START_TEST(stream_interleaved_and_text_after_tools)
      * id gets one.
      */
     tg_messages_stream_t *s = new_stream();
-    tg_usage_t billed = {10, 20, 0, 0, 1};
+    tg_usage_t billed = {.prompt = 10, .completion = 20, .reported = 1};
 
     feed_expect(s, CHUNK("{'role':'assistant','content':null}", "null"), NULL,
                 "[" START(ZERO_USAGE) "]");
@@ -420,7 +425,8 @@ START_TEST(stream_stop_reasons_and_refusal)
 {
     /* length -> max_tokens; a refusal delta is text; content_filter -> refusal. */
     tg_messages_stream_t *s = new_stream();
-    tg_usage_t billed = {1, 2, 0, 0, 0}; /* estimated usage is reported all the same */
+    /* estimated usage is reported all the same */
+    tg_usage_t billed = {.prompt = 1, .completion = 2, .reported = 0};
     json_t *ev;
 
     json_decref(feed(s, CHUNK("{'role':'assistant','content':''}", "null"), NULL));
@@ -479,7 +485,7 @@ START_TEST(stream_done_alone)
 {
     /* A stream with nothing but its terminator is still a whole message. */
     tg_messages_stream_t *s = new_stream();
-    tg_usage_t billed = {3, 0, 0, 0, 1};
+    tg_usage_t billed = {.prompt = 3, .completion = 0, .reported = 1};
 #define USAGE_3                                                                                    \
     "{'input_tokens':3,'cache_creation_input_tokens':0,'cache_read_input_tokens':0,"               \
     "'output_tokens':0}"
@@ -506,7 +512,7 @@ START_TEST(stream_any_split)
                                                                       "data: " USAGE_CHUNK "\n\n"
                                                                       "data: [DONE]\n\n");
     size_t len = strlen(text);
-    tg_usage_t billed = {7, 1, 0, 0, 1};
+    tg_usage_t billed = {.prompt = 7, .completion = 1, .reported = 1};
     json_t *whole = NULL;
 
     for (size_t cut = 0; cut <= len; cut += 7) {

@@ -822,12 +822,13 @@ START_TEST(response_cache_usage)
 
     assert_json(json_incref(json_object_get(doc, "usage")),
                 "{'prompt_tokens':3050,'completion_tokens':7,'total_tokens':3057,"
-                "'prompt_tokens_details':{'cached_tokens':2000}}",
+                "'prompt_tokens_details':{'cached_tokens':2000,'cache_write_tokens':1000}}",
                 "usage");
     ck_assert_int_eq(u.reported, 1);
     ck_assert_int_eq(u.prompt, 3050);
     ck_assert_int_eq(u.completion, 7);
     ck_assert_int_eq(u.cached, 2000);
+    ck_assert_int_eq(u.cache_write, 1000);
     ck_assert_int_eq(u.reasoning, 0);
     json_decref(doc);
 }
@@ -1024,6 +1025,7 @@ START_TEST(stream_usage_cumulative)
                     .events);
     ck_assert_int_eq(st.usage.prompt, 350);
     ck_assert_int_eq(st.usage.cached, 300);
+    ck_assert_int_eq(st.usage.cache_write, 40);
     feed_expect(&st, "message_delta",
                 "{'type':'message_delta','delta':{'stop_reason':'max_tokens','stop_sequence':"
                 "null},'usage':{'output_tokens':10}}",

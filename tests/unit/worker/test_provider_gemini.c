@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "worker/provider.h"
+#include "worker/provider_common.h"
 
 /* ---- fixtures and helpers ------------------------------------------------------------------ */
 
@@ -249,7 +250,7 @@ START_TEST(adapter_lookup)
 
     ck_assert_ptr_nonnull(a);
     ck_assert_str_eq(a->kind, "gemini");
-    ck_assert_uint_eq(a->endpoints, 1u << TG_EP_CHAT);
+    ck_assert_uint_eq(a->endpoints, 1u << TG_EP_CHAT | 1u << TG_EP_EMBEDDINGS);
     ck_assert_ptr_nonnull(a->prepare);
     ck_assert_ptr_nonnull(a->response);
     ck_assert_ptr_nonnull(a->event);
@@ -359,10 +360,141 @@ START_TEST(other_endpoints_refused)
     memset(&x, 0, sizeof(x));
     tg_buf_append(&body, "{}", 2);
     ck_assert_int_eq(
-        tg_adapter_for(TG_PROVIDER_GEMINI)->prepare(&model, TG_EP_EMBEDDINGS, 0, &x, &url, &body),
+        tg_adapter_for(TG_PROVIDER_GEMINI)->prepare(&model, TG_EP_COMPLETIONS, 0, &x, &url, &body),
         -1);
     tg_buf_free(&body);
     tg_buf_free(&url);
+}
+END_TEST
+
+/* ---- embeddings ---------------------------------------------------------------------------- */
+
+/* Prepare an OpenAI embeddings request; returns prepare's result, the body and the URL. */
+static int prepare_embed(const char *openai, tg_buf_t *body, tg_xfer_t *x, tg_buf_t *url)
+{
+    char *in = dq(openai);
+    int rc;
+
+    memset(body, 0, sizeof(*body));
+    memset(url, 0, sizeof(*url));
+    memset(x, 0, sizeof(*x));
+    ck_assert_int_eq(tg_buf_append(body, in, strlen(in)), 0);
+    free(in);
+    rc = tg_adapter_for(TG_PROVIDER_GEMINI)->prepare(&model, TG_EP_EMBEDDINGS, 0, x, url, body);
+    return rc;
+}
+
+START_TEST(embed_request)
+{
+    /*
+     * Gemini API reference, models.batchEmbedContents: one EmbedContentRequest per input, each
+     * naming the model as models/<id>; dimensions → outputDimensionality. One string is a
+     * batch of one. The SDK's default encoding_format base64 is remembered for the answer.
+     */
+    static const struct {
+        const char *openai, *gemini;
+        unsigned aflags;
+    } cases[] = {
+        {"{'model':'g','input':'hello'}",
+         "{'requests':[{'model':'models/gemini-2.5-flash','content':{'parts':[{'text':'hello'}]}}]}",
+         0},
+        {"{'model':'g','input':['a','b'],'dimensions':256,'encoding_format':'base64',"
+         "'user':'u1'}",
+         "{'requests':[{'model':'models/gemini-2.5-flash','content':{'parts':[{'text':'a'}]},"
+         "'outputDimensionality':256},{'model':'models/gemini-2.5-flash','content':{'parts':"
+         "[{'text':'b'}]},'outputDimensionality':256}]}",
+         TG_XFER_F_EMBED_BASE64},
+        {"{'model':'g','input':'x','encoding_format':'float'}",
+         "{'requests':[{'model':'models/gemini-2.5-flash','content':{'parts':[{'text':'x'}]}}]}",
+         0},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        tg_buf_t body, url;
+        tg_xfer_t x;
+        json_t *got;
+
+        ck_assert_int_eq(prepare_embed(cases[i].openai, &body, &x, &url), 0);
+        ck_assert_str_eq(url.data, "https://generativelanguage.googleapis.com/v1beta/models/"
+                                   "gemini-2.5-flash:batchEmbedContents");
+        ck_assert_ptr_nonnull(strstr(x.h1_head, "POST /v1beta/models/gemini-2.5-flash:"
+                                                "batchEmbedContents HTTP/1.1\r\n"));
+        ck_assert_ptr_nonnull(strstr(x.h1_head, "x-goog-api-key: AIza-test-key\r\n"));
+        ck_assert_uint_eq(x.aflags, cases[i].aflags);
+        got = json_loadb(body.data, body.len, 0, NULL);
+        ck_assert_ptr_nonnull(got);
+        assert_json(got, cases[i].gemini, cases[i].openai);
+        free(x.owned);
+        tg_buf_free(&body);
+        tg_buf_free(&url);
+    }
+}
+END_TEST
+
+START_TEST(embed_request_refused)
+{
+    /* Gemini embeds text: token ids, empty lists and unknown encodings are refused (-2). */
+    static const char *const bad[] = {
+        "{'model':'g','input':[[1,2,3]]}",
+        "{'model':'g','input':[1,2,3]}",
+        "{'model':'g','input':[]}",
+        "{'model':'g','input':'x','encoding_format':'int8'}",
+        "{'model':'g','input':'x','dimensions':0}",
+    };
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        tg_buf_t body, url;
+        tg_xfer_t x;
+
+        ck_assert_msg(prepare_embed(bad[i], &body, &x, &url) == -2, "accepted: %s", bad[i]);
+        ck_assert_msg(x.errbuf[0] != '\0', "no reason: %s", bad[i]);
+        tg_buf_free(&body);
+        tg_buf_free(&url);
+    }
+}
+END_TEST
+
+START_TEST(embed_response)
+{
+    /*
+     * BatchEmbedContentsResponse {embeddings: [{values}]} becomes OpenAI's list in order. The
+     * Gemini API reports no tokens: usage is left to the gateway's estimate (-1), the list
+     * carries none. When usageMetadata.promptTokenCount is present (Vertex) it is the usage.
+     */
+    const tg_adapter_t *a = tg_adapter_for(TG_PROVIDER_GEMINI);
+    char *in = dq("{'embeddings':[{'values':[0.5,-0.25]},{'values':[1,0]}]}");
+    char *in2 = dq("{'embeddings':[{'values':[0.5]}],'usageMetadata':{'promptTokenCount':7}}");
+    tg_buf_t out = {0};
+    tg_usage_t u;
+    json_t *doc;
+
+    ck_assert_int_eq(a->response(&model, TG_EP_EMBEDDINGS, in, strlen(in), &u, &out), -1);
+    ck_assert_int_eq(u.reported, 0);
+    assert_json(json_loadb(out.data, out.len, 0, NULL),
+                "{'object':'list','model':'gemini-2.5-flash','data':[{'object':'embedding',"
+                "'index':0,'embedding':[0.5,-0.25]},{'object':'embedding','index':1,"
+                "'embedding':[1,0]}]}",
+                "embeddings");
+    /* base64: little-endian float32s (0.5 = 00 00 00 3f, -0.25 = 00 00 80 be) */
+    ck_assert_int_eq(tg_provider_embeddings_base64(&out), 0);
+    assert_json(json_loadb(out.data, out.len, 0, NULL),
+                "{'object':'list','model':'gemini-2.5-flash','data':[{'object':'embedding',"
+                "'index':0,'embedding':'AAAAPwAAgL4='},{'object':'embedding','index':1,"
+                "'embedding':'AACAPwAAAAA='}]}",
+                "base64");
+    tg_buf_reset(&out);
+    ck_assert_int_eq(a->response(&model, TG_EP_EMBEDDINGS, in2, strlen(in2), &u, &out), 0);
+    ck_assert_int_eq(u.reported, 1);
+    ck_assert_int_eq(u.prompt, 7);
+    doc = json_loadb(out.data, out.len, 0, NULL);
+    assert_json(json_incref(json_object_get(doc, "usage")), "{'prompt_tokens':7,'total_tokens':7}",
+                "usage");
+    json_decref(doc);
+    tg_buf_reset(&out);
+    ck_assert_int_eq(a->response(&model, TG_EP_EMBEDDINGS, "{}", 2, &u, &out), -2);
+    free(in);
+    free(in2);
+    tg_buf_free(&out);
 }
 END_TEST
 
@@ -750,6 +882,9 @@ static Suite *provider_gemini_suite(void)
     tcase_add_test(tc, h1_port_and_path);
     tcase_add_test(tc, h2_headers);
     tcase_add_test(tc, other_endpoints_refused);
+    tcase_add_test(tc, embed_request);
+    tcase_add_test(tc, embed_request_refused);
+    tcase_add_test(tc, embed_response);
     suite_add_tcase(s, tc);
     tc = tcase_create("requests");
     tcase_add_checked_fixture(tc, setup, teardown);
