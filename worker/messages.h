@@ -3,7 +3,7 @@
  * POST /v1/messages is translated into the canonical (OpenAI chat) request and then runs the
  * same way as POST /v1/chat/completions — keys, limits, budgets, any provider kind, metering —
  * and its answer, whole or streamed, is translated back into Anthropic's shape on the way out.
- * messages_in.c holds the request side and the handlers; messages_out.c the answer side.
+ * messages.c holds the handlers, messages_in.c the request side, messages_out.c the answer side.
  */
 #ifndef TG_WORKER_MESSAGES_H
 #define TG_WORKER_MESSAGES_H
