@@ -50,7 +50,9 @@ enum {
     TG_H_AUTHORIZATION,
     TG_H_TE,
     TG_H_EXPECT,
-    TG_H_API_KEY
+    TG_H_API_KEY,
+    TG_H_TASK,
+    TG_H_COMPLEXITY
 };
 
 struct tg_conn_s {
@@ -130,6 +132,7 @@ static tg_req_t *tg_req_new(tg_conn_t *c)
         r->admission = NULL;
         r->path[0] = r->request_id[0] = r->content_type[0] = r->authorization[0] = '\0';
         r->api_key[0] = '\0';
+        r->hdr_task[0] = r->hdr_complexity[0] = r->task[0] = r->fallback_reason[0] = '\0';
         r->error_code[0] = '\0';
     } else if ((r = calloc(1, sizeof(*r))) == NULL) {
         return NULL;
@@ -239,6 +242,12 @@ static char *tg_hslot(tg_conn_t *c, size_t *size)
     case TG_H_API_KEY:
         *size = sizeof(r->api_key);
         return r->api_key;
+    case TG_H_TASK:
+        *size = sizeof(r->hdr_task);
+        return r->hdr_task;
+    case TG_H_COMPLEXITY:
+        *size = sizeof(r->hdr_complexity);
+        return r->hdr_complexity;
     case TG_H_TE:
         *size = sizeof(c->te);
         return c->te;
@@ -290,6 +299,10 @@ static int tg_on_header_value(http_parser *p, const char *at, size_t len)
                 c->hcur = TG_H_EXPECT;
             else if (strcasecmp(c->hname, "x-api-key") == 0)
                 c->hcur = TG_H_API_KEY;
+            else if (strcasecmp(c->hname, "x-tollgate-task") == 0)
+                c->hcur = TG_H_TASK;
+            else if (strcasecmp(c->hname, "x-tollgate-complexity") == 0)
+                c->hcur = TG_H_COMPLEXITY;
         }
         if ((slot = tg_hslot(c, &size)) != NULL) {
             if (c->hcur == TG_H_TE && slot[0] != '\0') {

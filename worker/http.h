@@ -51,6 +51,7 @@ struct tg_req_s {
     const char *model;         /* public model name (points into cf) */
     const char *provider;      /* provider name (points into cf) */
     const char *upstream_model;
+    const char *route;         /* the route named in `model` (points into cf), or NULL */
     int stream;
     int attempts;
     tg_usage_t usage;
@@ -82,6 +83,10 @@ struct tg_req_s {
     char content_type[128];
     char authorization[1024];
     char api_key[256]; /* x-api-key (Anthropic's SDKs); Authorization wins over it */
+    char hdr_task[129];       /* x-tollgate-task */
+    char hdr_complexity[129]; /* x-tollgate-complexity: a label or a score from 0 to 1 */
+    char task[129];           /* the task label the request was routed (and is metered) with */
+    char fallback_reason[48]; /* why the last attempt moved on to another target */
     char client_addr[64];
     char error_code[48];       /* short machine-readable reason when status >= 400 */
     char extra_headers[1024];  /* "Name: value\r\n" lines added by handlers */

@@ -280,7 +280,8 @@ typedef struct {
     char tenant[TG_NAME_MAX];
     char model[TG_NAME_MAX * 2];
     char provider[TG_NAME_MAX * 2];
-    char task[TG_NAME_MAX];
+    char route[TG_NAME_MAX * 2 + 1];
+    char task[TG_NAME_MAX * 2 + 1];
     int64_t now_ms;
 } tg_settle_t;
 
@@ -366,16 +367,19 @@ void tg_meter_finish(tg_req_t *r)
     snprintf(e->tenant, sizeof(e->tenant), "%s", r->authed ? r->key.tenant : "");
     snprintf(e->model, sizeof(e->model), "%s", r->model);
     snprintf(e->provider, sizeof(e->provider), "%s", r->provider != NULL ? r->provider : "");
-    snprintf(e->task, sizeof(e->task), "%s", r->authed ? r->key.task : "");
+    snprintf(e->task, sizeof(e->task), "%s",
+             r->task[0] != '\0' ? r->task : r->authed ? r->key.task : "");
     e->rec.request_id = e->request_id;
     e->rec.key_id = e->key_id;
     e->rec.tenant = e->tenant;
     e->rec.model = e->model;
     e->rec.provider = e->provider;
-    e->rec.route = e->model;
+    snprintf(e->route, sizeof(e->route), "%s", r->route != NULL ? r->route : r->model);
+    e->rec.route = e->route;
     e->rec.task = e->task;
     e->rec.status = r->status;
     e->rec.attempts = r->attempts;
+    e->rec.fallback = r->attempts > 1;
     e->rec.stream = r->stream;
     e->rec.usage = r->usage;
     e->rec.cost_pico = r->cost_pico;

@@ -9,11 +9,14 @@
 #include "shared/tg_log.h"
 #include "shared/tg_sse.h"
 #include "worker/errors.h"
+#include "worker/health.h"
 #include "worker/messages.h"
 #include "worker/meter.h"
 #include "worker/provider.h"
 #include "worker/provider_common.h"
+#include "worker/route.h"
 
+#include <event2/event.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +45,11 @@ typedef struct {
     tg_jscan_t scan;
     tg_messages_stream_t *egress; /* /v1/messages streams: chunks become Anthropic events */
     tg_buf_t eout;                /* scratch for the translated events */
+    tg_routing_t *routing;        /* the request named a route: its plan; else NULL */
+    struct event *retry;          /* the next attempt, after a back-off */
+    int64_t attempt_ns;           /* when the current attempt was sent */
+    int64_t first_byte_ns;        /* when its first answer bytes came (0: not yet) */
+    int64_t deadline_ns;          /* the route's deadline for all attempts (0: none) */
 } tg_proxy_t;
 
 static const char *const tg_ep_names[] = {"chat.completions", "completions", "embeddings"};
@@ -55,6 +63,9 @@ static void tg_proxy_free(tg_proxy_t *p)
     tg_buf_free(&p->out);
     tg_messages_stream_free(p->egress);
     tg_buf_free(&p->eout);
+    free(p->routing);
+    if (p->retry != NULL)
+        event_free(p->retry);
     p->req->handler = NULL;
     p->req->on_abort = NULL;
     p->req->on_drain = NULL;
@@ -80,8 +91,18 @@ static void tg_proxy_meter(tg_proxy_t *p, const tg_usage_t *reported)
 
 static void tg_proxy_headers(tg_proxy_t *p)
 {
-    tg_resp_header(p->req, "x-tollgate-provider", p->model->provider->name);
-    tg_resp_header(p->req, "x-tollgate-model", p->model->name);
+    tg_req_t *r = p->req;
+    char n[16];
+
+    tg_resp_header(r, "x-tollgate-provider", p->model->provider->name);
+    tg_resp_header(r, "x-tollgate-model", p->model->name);
+    if (r->route != NULL) {
+        tg_resp_header(r, "x-tollgate-route", r->route);
+        snprintf(n, sizeof(n), "%d", r->attempts);
+        tg_resp_header(r, "x-tollgate-attempts", n);
+        if (r->fallback_reason[0] != '\0')
+            tg_resp_header(r, "x-tollgate-fallback-reason", r->fallback_reason);
+    }
 }
 
 /* An error answer for a failed upstream call, when nothing has been sent yet. */
@@ -203,6 +224,9 @@ static int tg_proxy_data(tg_xfer_t *x, const char *data, size_t len)
 {
     tg_proxy_t *p = x->arg;
 
+    if (p->first_byte_ns == 0)
+        p->first_byte_ns = tg_now_ns();
+
     if (p->stream && x->status >= 200 && x->status < 300 &&
         strncmp(x->content_type, "text/event-stream", 17) == 0) {
         if (!p->started)
@@ -241,6 +265,125 @@ static int tg_proxy_messages_answer(tg_proxy_t *p, tg_buf_t *out)
     return 0;
 }
 
+static void tg_proxy_start(tg_proxy_t *p);
+
+/* Passive health: how the attempt on p->model went, with its time to first byte. */
+static void tg_proxy_health(tg_proxy_t *p, int ok)
+{
+    double ms = -1;
+
+    if (ok && p->first_byte_ns > 0)
+        ms = (double)(p->first_byte_ns - p->attempt_ns) / 1e6;
+    tg_health_report(p->req->cf, p->model, ok, ms);
+}
+
+static void tg_proxy_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    tg_proxy_start(arg);
+}
+
+/*
+ * Did the upstream refuse the prompt as too long for the model? Providers say so in their own
+ * words: OpenAI's code, Anthropic's and Google's messages.
+ */
+static int tg_proxy_context_error(const tg_buf_t *b)
+{
+    static const char *const marks[] = {"context_length_exceeded", "maximum context length",
+                                        "prompt is too long",
+                                        "exceeds the maximum number of tokens"};
+
+    for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++)
+        if (b->len > 0 && memmem(b->data, b->len, marks[i], strlen(marks[i])) != NULL)
+            return 1;
+    return 0;
+}
+
+/* Jitter for back-offs: xorshift, seeded once. */
+static uint64_t tg_proxy_jitter(void)
+{
+    static uint64_t x;
+
+    if (x == 0)
+        x = (uint64_t)tg_now_ns() | 1;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+}
+
+/* Make next the target of the coming attempt. */
+static void tg_proxy_target(tg_proxy_t *p, const tg_model_t *next)
+{
+    tg_req_t *r = p->req;
+
+    p->model = next;
+    p->adapter = tg_adapter_for(next->provider->kind);
+    r->model = next->name;
+    r->provider = next->provider->name;
+    r->upstream_model = next->upstream_model;
+}
+
+/*
+ * The attempt on p->model failed before anything reached the client: on a route, try its next
+ * target (only a larger-context one after a context-length refusal), at once, or after a
+ * jittered, doubling back-off when it is the same target again. The route's attempts and
+ * deadline bound it. Returns 1 when another attempt is scheduled (the failure is not
+ * answered), 0 when the failure must be answered.
+ */
+static int tg_proxy_fallback(tg_proxy_t *p, const char *reason, int bigger_context)
+{
+    tg_req_t *r = p->req;
+    tg_routing_t *rs = p->routing;
+    const tg_model_t *next = NULL;
+    int64_t delay_ms = 0;
+    struct timeval tv;
+
+    if (rs == NULL || r->attempts >= rs->route->max_attempts)
+        return 0;
+    for (size_t i = 0; i < rs->plan.n && next == NULL; i++) {
+        const tg_model_t *m = tg_routing_next(r, rs);
+        if (m == NULL)
+            break;
+        if (!bigger_context || m->context_window > p->model->context_window)
+            next = m;
+    }
+    if (next == NULL)
+        return 0;
+    if (next == p->model) {
+        int shift = r->attempts - 1 < 10 ? r->attempts - 1 : 10;
+        delay_ms = rs->route->retry_backoff_ms << shift;
+        delay_ms = delay_ms / 2 + (int64_t)(tg_proxy_jitter() % (uint64_t)(delay_ms + 1));
+    }
+    if (p->deadline_ns > 0 && tg_now_ns() + delay_ms * 1000000 >= p->deadline_ns)
+        return 0;
+    if (p->retry == NULL &&
+        (p->retry = evtimer_new(tg_upstream_base(), tg_proxy_retry_cb, p)) == NULL)
+        return 0;
+    tg_log(TG_LOG_INFO, 0, "%s: route %s: %s failed (%s); attempt %d goes to %s in %lld ms",
+           r->request_id, rs->route->name, p->model->name, reason, r->attempts + 1, next->name,
+           (long long)delay_ms);
+    /* forget the failed attempt: its answer, its stream state */
+    tg_buf_reset(&p->resp);
+    if (p->adapter->stream_free != NULL)
+        p->adapter->stream_free(&p->st);
+    memset(&p->st, 0, sizeof(p->st));
+    tg_sse_free(&p->sse);
+    tg_sse_init(&p->sse);
+    p->done_seen = 0;
+    p->first_byte_ns = 0;
+    p->upstream_started = 0; /* a failed attempt produced nothing to bill */
+    p->xfer = NULL;          /* the caller frees the finished transfer */
+    tg_proxy_target(p, next);
+    r->attempts++;
+    snprintf(r->fallback_reason, sizeof(r->fallback_reason), "%s", reason);
+    tv.tv_sec = delay_ms / 1000;
+    tv.tv_usec = (delay_ms % 1000) * 1000;
+    evtimer_add(p->retry, &tv);
+    return 1;
+}
+
 /* tg_xfer_done_cb */
 static void tg_proxy_done(tg_xfer_t *x, tg_xfer_result_t result)
 {
@@ -265,6 +408,7 @@ static void tg_proxy_done(tg_xfer_t *x, tg_xfer_result_t result)
         } else if (!p->done_seen) {
             snprintf(r->error_code, sizeof(r->error_code), "upstream_incomplete_stream");
         }
+        tg_proxy_health(p, result == TG_XFER_OK);
         p->xfer = NULL;
         tg_proxy_free(p);
         tg_resp_end(r);
@@ -277,6 +421,9 @@ static void tg_proxy_done(tg_xfer_t *x, tg_xfer_result_t result)
         /* no answer came back: nothing to bill that we can know of */
         memset(&r->usage, 0, sizeof(r->usage));
         r->cost_pico = 0;
+        tg_proxy_health(p, 0);
+        if (m.retryable && tg_proxy_fallback(p, m.code, 0))
+            return;
         snprintf(detail, sizeof(detail), "%s", tg_xfer_result_str(result));
         if (result == TG_XFER_CONNECT)
             snprintf(detail, sizeof(detail), "is unreachable");
@@ -291,11 +438,25 @@ static void tg_proxy_done(tg_xfer_t *x, tg_xfer_result_t result)
         tg_log(TG_LOG_WARN, 0, "%s: provider \"%s\" answered HTTP %ld", r->request_id,
                p->model->provider->name, x->status);
         snprintf(detail, sizeof(detail), "returned HTTP %ld", x->status);
+        {
+            /* a route moves on after an outage, a throttle, a missing model, or a prompt too
+               long for this model; the client's own mistakes go back to it */
+            int ctx = x->status == 400 && tg_proxy_context_error(&p->resp);
+            char reason[32];
+
+            snprintf(reason, sizeof(reason), "upstream_%ld", x->status);
+            if (m.retryable || x->status == 404)
+                tg_proxy_health(p, 0);
+            if ((m.retryable || x->status == 404 || ctx) &&
+                tg_proxy_fallback(p, ctx ? "context_length_exceeded" : reason, ctx))
+                return;
+        }
         /* keep the body for pass-through but stop the transfer owning anything */
         tg_proxy_fail(p, &m, detail);
         return;
     }
     /* a whole 2xx answer */
+    tg_proxy_health(p, 1);
     {
         tg_usage_t usage;
         tg_buf_t out = {0};
@@ -488,11 +649,13 @@ void tg_proxy_handle(tg_req_t *r, tg_endpoint_t ep)
     tg_jspan_t f[TG_F_COUNT];
     tg_jfield_t fields[TG_F_COUNT];
     tg_jscan_t scan;
-    const tg_model_t *m;
+    const tg_model_t *m, *admit_model;
+    const tg_route_t *rt = NULL;
+    tg_routing_t rs;
     const char *doc = r->body.data, *name;
     char namebuf[256];
     size_t namelen;
-    int64_t max_tokens, choices = 1, best_of = 1;
+    int64_t max_tokens = 0, req_max, choices = 1, best_of = 1, admit_max;
     tg_proxy_t *p;
     int stream, line, col;
 
@@ -540,8 +703,15 @@ void tg_proxy_handle(tg_req_t *r, tg_endpoint_t ep)
         name = namebuf;
         namelen = strlen(namebuf);
     }
-    if ((m = tg_proxy_model(r, name, namelen)) == NULL)
+    if ((m = tg_config_model(r->cf, name, namelen)) == NULL &&
+        (rt = tg_config_route(r->cf, name, namelen)) != NULL) {
+        /* a route: decide its targets; the first stands in for the checks below */
+        if (tg_routing_begin(r, rt, ep, &rs) == -1)
+            return;
+        m = rs.plan.order[0];
+    } else if ((m = tg_proxy_model(r, name, namelen)) == NULL) {
         return;
+    }
     if (!(tg_adapter_for(m->provider->kind)->endpoints & (1u << ep))) {
         static const char *const what[] = {"chat completions", "completions", "embeddings"};
         tg_resp_error(r, 400, "invalid_request_error", "unsupported_endpoint", "model",
@@ -571,8 +741,6 @@ void tg_proxy_handle(tg_req_t *r, tg_endpoint_t ep)
         return;
     }
     stream = ep != TG_EP_EMBEDDINGS && f[TG_F_STREAM].type == TG_JT_TRUE;
-    /* the worst case a budget must cover: every choice may run to max_tokens */
-    max_tokens = ep == TG_EP_EMBEDDINGS ? 0 : m->max_output_tokens;
     if (tg_proxy_int_field(r, &f[TG_F_MAX_TOKENS], "max_tokens", TG_MAX_TOKENS_LIMIT,
                            &max_tokens) == -1 ||
         tg_proxy_int_field(r, &f[TG_F_MAX_COMPLETION_TOKENS], "max_completion_tokens",
@@ -582,7 +750,16 @@ void tg_proxy_handle(tg_req_t *r, tg_endpoint_t ep)
         return;
     if (best_of > choices)
         choices = best_of;
+    /* the worst case a budget must cover: every choice may run to max_tokens */
+    req_max = max_tokens;
+    if (max_tokens == 0 && ep != TG_EP_EMBEDDINGS)
+        max_tokens = m->max_output_tokens;
     max_tokens *= choices;
+    admit_model = m;
+    admit_max = max_tokens;
+    if (rt != NULL) /* whichever target serves, the reservation covers the dearest */
+        admit_model = tg_routing_worst(&rs, tg_proxy_prompt_estimate(r->body.len), req_max,
+                                       ep == TG_EP_EMBEDDINGS ? 0 : choices, &admit_max);
     if ((p = calloc(1, sizeof(*p))) == NULL) {
         tg_resp_error(r, 503, "server_error", NULL, NULL, "Out of memory.");
         return;
@@ -603,7 +780,18 @@ void tg_proxy_handle(tg_req_t *r, tg_endpoint_t ep)
             return;
         }
     }
-    p->max_tokens = max_tokens;
+    if (rt != NULL) {
+        if ((p->routing = malloc(sizeof(rs))) == NULL) {
+            tg_messages_stream_free(p->egress);
+            free(p);
+            tg_resp_error(r, 503, "server_error", NULL, NULL, "Out of memory.");
+            return;
+        }
+        *p->routing = rs;
+        if (rt->deadline_ms > 0)
+            p->deadline_ns = r->start_ns + rt->deadline_ms * 1000000;
+    }
+    p->max_tokens = admit_max;
     p->prompt_estimate = tg_proxy_prompt_estimate(r->body.len);
     memcpy(p->f, f, sizeof(p->f));
     p->scan = scan;
@@ -616,7 +804,7 @@ void tg_proxy_handle(tg_req_t *r, tg_endpoint_t ep)
     r->handler = p;
     r->on_abort = tg_proxy_abort;
     r->on_drain = tg_proxy_drain;
-    tg_meter_admit_request(r, m, p->prompt_estimate, max_tokens, tg_proxy_admitted, p);
+    tg_meter_admit_request(r, admit_model, p->prompt_estimate, admit_max, tg_proxy_admitted, p);
 }
 
 /* Admitted: build the upstream request and send it. */
@@ -628,6 +816,7 @@ static void tg_proxy_start(tg_proxy_t *p)
     tg_buf_t url = {0}, body = {0};
     int stream = p->stream, rc;
 
+    p->attempt_ns = tg_now_ns();
     p->xfer = tg_xfer_new();
     rc = p->xfer == NULL ? -1
                          : tg_proxy_rewrite(r->body.data, r->body.len, p->f, &p->scan, m, stream,
@@ -643,6 +832,9 @@ static void tg_proxy_start(tg_proxy_t *p)
         if (p->xfer != NULL)
             tg_xfer_cancel(p->xfer);
         p->xfer = NULL;
+        /* on a route, a target that cannot express the request makes way for the next */
+        if (rc == -2 && tg_proxy_fallback(p, "unsupported_for_provider", 0))
+            return;
         tg_proxy_free(p);
         if (rc == -2)
             tg_resp_error(r, 400, "invalid_request_error", "unsupported_for_provider", NULL,
@@ -669,12 +861,40 @@ static void tg_proxy_start(tg_proxy_t *p)
     tg_buf_free(&url);
 }
 
+/*
+ * A route's first target: the first in the plan whose circuit breaker lets it through. Returns
+ * 0, or -1 after answering 503 when every target's breaker is open.
+ */
+static int tg_proxy_first_target(tg_proxy_t *p)
+{
+    tg_req_t *r = p->req;
+    const tg_model_t *m = tg_routing_next(r, p->routing);
+
+    if (m == NULL) {
+        const char *route = p->routing->route->name;
+
+        tg_proxy_free(p);
+        tg_resp_header(r, "x-tollgate-route", route);
+        tg_resp_error(r, 503, "server_error", "no_healthy_target", "model",
+                      "Every model of route `%s` is failing (circuit open); try again shortly.",
+                      route);
+        return -1;
+    }
+    if (m != p->model) {
+        tg_proxy_target(p, m);
+        snprintf(r->fallback_reason, sizeof(r->fallback_reason), "circuit_open");
+    }
+    return 0;
+}
+
 /* tg_admit_cb */
 static void tg_proxy_admitted(tg_req_t *r, void *arg, int admitted)
 {
     tg_proxy_t *p = arg;
 
     if (admitted) {
+        if (p->routing != NULL && tg_proxy_first_target(p) == -1)
+            return;
         tg_proxy_start(p);
         return;
     }

@@ -87,6 +87,9 @@ struct tg_xfer_s {
 /** Set up libcurl on base for this process. Returns 0 or -1. */
 int tg_upstream_init(struct event_base *base);
 
+/** The event base transfers run on (for timers of their owners, e.g. retry back-offs). */
+struct event_base *tg_upstream_base(void);
+
 /** Cancel every transfer and free libcurl's state. */
 void tg_upstream_shutdown(void);
 

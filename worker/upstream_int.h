@@ -13,8 +13,7 @@
 
 enum { TG_KIND_XFER = 1, TG_KIND_H1CONN = 2 };
 
-/** The worker's event base and curl multi handle. */
-struct event_base *tg_upstream_base(void);
+/** The worker's curl multi handle. */
 CURLM *tg_upstream_multi(void);
 
 /** End a transfer: stop its transport, call on_done, free it. */
