@@ -5,6 +5,7 @@
  * succeeds, fails upstream or is abandoned by the client.
  */
 #include "worker/proxy.h"
+#include "shared/tg_evstream.h"
 #include "shared/tg_json_scan.h"
 #include "shared/tg_log.h"
 #include "shared/tg_sse.h"
@@ -34,6 +35,7 @@ typedef struct {
     int64_t prompt_estimate;
     tg_stream_state_t st;
     tg_sse_t sse;
+    tg_evstream_t evs; /* for adapters whose streams are AWS event-streams (Bedrock) */
     tg_buf_t resp;     /* whole answer (non-stream, or an error body) */
     tg_buf_t out;      /* scratch for one client event */
     int upstream_started; /* admitted and sent: usage may have been produced */
@@ -48,6 +50,7 @@ static void tg_proxy_free(tg_proxy_t *p)
     if (p->adapter != NULL && p->adapter->stream_free != NULL)
         p->adapter->stream_free(&p->st);
     tg_sse_free(&p->sse);
+    tg_evstream_free(&p->evs);
     tg_buf_free(&p->resp);
     tg_buf_free(&p->out);
     p->req->handler = NULL;
@@ -89,7 +92,7 @@ static void tg_proxy_fail(tg_proxy_t *p, const tg_errmap_t *m, const char *detai
     if (m->pass_body && p->resp.len > 0 && p->adapter->error != NULL) {
         /* the provider's explanation, in OpenAI's shape */
         tg_buf_t out = {0};
-        if (p->adapter->error(p->resp.data, p->resp.len, &out) == 0) {
+        if (p->adapter->error(p->xfer, p->resp.data, p->resp.len, &out) == 0) {
             tg_buf_free(&p->resp);
             p->resp = out;
         } else {
@@ -155,6 +158,26 @@ static int tg_proxy_event(void *arg, const char *event, const char *data, size_t
     return 0;
 }
 
+/* tg_evstream_cb: one AWS event-stream message, handed on as an event named by its type. */
+static int tg_proxy_message(void *arg, const tg_evmsg_t *m)
+{
+    const char *event = strcmp(m->message_type, "exception") == 0 ? m->exception_type
+                                                                   : m->event_type;
+
+    return tg_proxy_event(arg, event, m->payload, m->payload_len, m->payload, m->payload_len);
+}
+
+/* Is this answer the stream the adapter expects (SSE, or an AWS event-stream)? */
+static int tg_proxy_is_stream(const tg_proxy_t *p, const tg_xfer_t *x)
+{
+    const char *ct = p->adapter->framing == TG_FRAMING_EVSTREAM
+                         ? "application/vnd.amazon.eventstream"
+                         : "text/event-stream";
+
+    return p->stream && x->status >= 200 && x->status < 300 &&
+           strncmp(x->content_type, ct, strlen(ct)) == 0;
+}
+
 static void tg_proxy_start_stream(tg_proxy_t *p)
 {
     tg_proxy_headers(p);
@@ -169,12 +192,13 @@ static int tg_proxy_data(tg_xfer_t *x, const char *data, size_t len)
 {
     tg_proxy_t *p = x->arg;
 
-    if (p->stream && x->status >= 200 && x->status < 300 &&
-        strncmp(x->content_type, "text/event-stream", 17) == 0) {
+    if (tg_proxy_is_stream(p, x)) {
         if (!p->started)
             tg_proxy_start_stream(p);
         else if (tg_resp_busy(p->req))
             return 1; /* the client reads slower than the model writes: pause upstream */
+        if (p->adapter->framing == TG_FRAMING_EVSTREAM)
+            return tg_evstream_feed(&p->evs, data, len, tg_proxy_message, p) == 0 ? 0 : -1;
         if (tg_sse_feed(&p->sse, data, len, tg_proxy_event, p) == -1)
             return -1;
         return 0;
@@ -517,6 +541,8 @@ void tg_proxy_handle(tg_req_t *r, tg_endpoint_t ep)
     p->stream = stream;
     p->adapter = tg_adapter_for(m->provider->kind);
     tg_sse_init(&p->sse);
+    tg_evstream_init(&p->evs, TG_SSE_MAX_EVENT);
+    p->st.model = m->upstream_model;
     p->max_tokens = max_tokens;
     p->prompt_estimate = (int64_t)(r->body.len + 3) / 4;
     memcpy(p->f, f, sizeof(p->f));

@@ -753,14 +753,14 @@ START_TEST(error_mapping)
     for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
         char *in = dq(v[i].in);
         tg_buf_t out = {0};
-        ck_assert_int_eq(tg_adapter_for(TG_PROVIDER_GEMINI)->error(in, strlen(in), &out), 0);
+        ck_assert_int_eq(tg_adapter_for(TG_PROVIDER_GEMINI)->error(NULL, in, strlen(in), &out), 0);
         assert_json(json_loadb(out.data, out.len, 0, NULL), v[i].want, v[i].in);
         tg_buf_free(&out);
         free(in);
     }
     {
         tg_buf_t out = {0};
-        ck_assert_int_eq(tg_adapter_for(TG_PROVIDER_GEMINI)->error("{\"x\":1}", 7, &out), -1);
+        ck_assert_int_eq(tg_adapter_for(TG_PROVIDER_GEMINI)->error(NULL, "{\"x\":1}", 7, &out), -1);
         tg_buf_free(&out);
     }
 }
