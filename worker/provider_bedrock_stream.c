@@ -127,8 +127,9 @@ tg_event_action_t tg_bedrock_event(tg_stream_state_t *st, const char *event, con
         json_t *id = tg_bedrock_id();
         const char *model = st->model != NULL ? st->model : "";
 
-        rc = id == NULL || tg_chunker_start(&s->ch, json_string_value(id), json_string_length(id),
-                                            model, strlen(model));
+        /* the chunk writer adds the "chatcmpl-" the id starts with */
+        rc = id == NULL || tg_chunker_start(&s->ch, json_string_value(id) + 9,
+                                            json_string_length(id) - 9, model, strlen(model));
         json_decref(id);
         if (rc) {
             json_decref(root);
