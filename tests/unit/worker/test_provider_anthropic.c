@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "tests/unit/worker/provider_fixture.h"
 #include "worker/provider.h"
 
 /* ---- fixtures and helpers ------------------------------------------------------------------ */
@@ -41,49 +42,11 @@ static void teardown(void)
     prov.ext = NULL;
 }
 
-/* A fixture's text with ' turned into ". The caller frees it. */
-static char *dq(const char *s)
-{
-    char *t = strdup(s);
-
-    ck_assert_ptr_nonnull(t);
-    for (char *p = t; *p != '\0'; p++)
-        if (*p == '\'')
-            *p = '"';
-    return t;
-}
-
-/* A fixture as a JSON value (must parse). */
-static json_t *J(const char *s)
-{
-    char *t = dq(s);
-    json_error_t err;
-    json_t *v = json_loads(t, 0, &err);
-
-    ck_assert_msg(v != NULL, "bad fixture: %s: %s", err.text, t);
-    free(t);
-    return v;
-}
-
-/* Assert that got (a JSON value, consumed) equals the fixture want. */
-static void assert_json(json_t *got, const char *want, const char *what)
-{
-    json_t *w = J(want);
-
-    if (!json_equal(got, w)) {
-        char *g = json_dumps(got, JSON_COMPACT | JSON_SORT_KEYS);
-        char *e = json_dumps(w, JSON_COMPACT | JSON_SORT_KEYS);
-        ck_abort_msg("%s:\n got  %s\n want %s", what, g ? g : "(invalid)", e);
-    }
-    json_decref(w);
-    json_decref(got);
-}
-
 /* Run prepare on an OpenAI request fixture; returns its rc, the body in *body. */
 static int prepare(int stream, const char *openai, tg_buf_t *body, tg_xfer_t *x, tg_buf_t *url)
 {
     const tg_adapter_t *a = tg_adapter_for(TG_PROVIDER_ANTHROPIC);
-    char *in = dq(openai);
+    char *in = fx_dq(openai);
     int rc;
 
     memset(body, 0, sizeof(*body));
@@ -105,7 +68,7 @@ static void assert_request(int stream, const char *openai, const char *anthropic
     ck_assert_msg(prepare(stream, openai, &body, &x, &url) == 0, "%s: prepare failed", what);
     got = json_loadb(body.data, body.len, 0, &err);
     ck_assert_msg(got != NULL, "%s: body is not JSON (%s): %s", what, err.text, body.data);
-    assert_json(got, anthropic, what);
+    fx_assert_json(got, anthropic, what);
     tg_buf_free(&body);
     tg_buf_free(&url);
 }
@@ -123,29 +86,18 @@ static void assert_refused(const char *openai, const char *what)
     tg_buf_free(&url);
 }
 
-/* A JSON document's "created" must be a recent time; it is then removed for comparison. */
-static void take_created(json_t *doc)
-{
-    json_t *c = json_object_get(doc, "created");
-    json_int_t now = (json_int_t)time(NULL);
-
-    ck_assert_msg(json_is_integer(c), "no created");
-    ck_assert(json_integer_value(c) >= now - 60 && json_integer_value(c) <= now + 1);
-    json_object_del(doc, "created");
-}
-
 /* Translate an Anthropic message; returns the OpenAI body (created removed). */
 static json_t *run_response(const char *anthropic, tg_usage_t *usage)
 {
     const tg_adapter_t *a = tg_adapter_for(TG_PROVIDER_ANTHROPIC);
-    char *in = dq(anthropic);
+    char *in = fx_dq(anthropic);
     tg_buf_t out = {0};
     json_t *doc;
 
     ck_assert_int_eq(a->response(&model, TG_EP_CHAT, in, strlen(in), usage, &out), 0);
     doc = json_loadb(out.data, out.len, 0, NULL);
     ck_assert_msg(doc != NULL, "response is not JSON: %s", out.data);
-    take_created(doc);
+    fx_take_created(doc);
     free(in);
     tg_buf_free(&out);
     return doc;
@@ -158,45 +110,18 @@ typedef struct {
     json_t *events; /* the client's "data:" payloads, parsed; [DONE] as the string "[DONE]" */
 } ev_t;
 
-/* Split SSE bytes into data payloads; every event must be exactly "data: ...\n\n". */
-static json_t *split_sse(const tg_buf_t *out)
-{
-    json_t *list = json_array();
-    const char *p = out->data, *end = out->data + out->len;
-
-    while (p != NULL && p < end) {
-        const char *e = strstr(p, "\n\n");
-        json_t *v;
-
-        ck_assert_msg(e != NULL, "unterminated event: %s", p);
-        ck_assert_msg(strncmp(p, "data: ", 6) == 0, "event without data: %s", p);
-        p += 6;
-        if (e - p == 6 && memcmp(p, "[DONE]", 6) == 0) {
-            v = json_string("[DONE]");
-        } else {
-            v = json_loadb(p, (size_t)(e - p), 0, NULL);
-            ck_assert_msg(v != NULL, "event data is not JSON: %.*s", (int)(e - p), p);
-            if (json_object_get(v, "created") != NULL)
-                take_created(v);
-        }
-        json_array_append_new(list, v);
-        p = e + 2;
-    }
-    return list;
-}
-
 /* Feed one Anthropic event (name and data fixture) to the adapter. */
 static ev_t feed(tg_stream_state_t *st, const char *name, const char *data)
 {
     const tg_adapter_t *a = tg_adapter_for(TG_PROVIDER_ANTHROPIC);
-    char *d = dq(data), raw[8192];
+    char *d = fx_dq(data), raw[8192];
     int n = snprintf(raw, sizeof(raw), "event: %s\ndata: %s\n\n", name, d);
     tg_buf_t out = {0};
     ev_t r;
 
     ck_assert(n > 0 && (size_t)n < sizeof(raw));
     r.action = a->event(st, name, d, strlen(d), raw, (size_t)n, &out);
-    r.events = split_sse(&out);
+    r.events = fx_split_sse(&out);
     if (r.action == TG_EVENT_DROP)
         ck_assert_uint_eq(out.len, 0);
     free(d);
@@ -221,7 +146,7 @@ static void feed_expect(tg_stream_state_t *st, const char *name, const char *dat
     ev_t r = feed(st, name, data);
 
     ck_assert_msg(r.action == action, "%s: action %d, want %d", name, r.action, action);
-    assert_json(r.events, want, name);
+    fx_assert_json(r.events, want, name);
 }
 
 static void stream_free(tg_stream_state_t *st)
@@ -750,7 +675,7 @@ START_TEST(response_text)
         "'usage':{'input_tokens':10,'output_tokens':25}}",
         &u);
 
-    assert_json(doc,
+    fx_assert_json(doc,
                 "{'id':'chatcmpl-msg_013Zva2CMHLNnXjNJJKqJ2EF','object':'chat.completion',"
                 "'model':'claude-sonnet-4-5-20250929','choices':[{'index':0,'message':{"
                 "'role':'assistant','content':'Hi! My name is Claude.','refusal':null},"
@@ -783,9 +708,9 @@ START_TEST(response_tool_use)
     json_t *args = json_loads(json_string_value(json_object_get(fn, "arguments")), 0, NULL);
 
     /* arguments is a string holding the input; compared as JSON, then replaced for the rest */
-    assert_json(args, "{'city':'Paris','unit':'c','days':2}", "arguments");
+    fx_assert_json(args, "{'city':'Paris','unit':'c','days':2}", "arguments");
     json_object_set_new(fn, "arguments", json_string("ARGS"));
-    assert_json(doc,
+    fx_assert_json(doc,
                 "{'id':'chatcmpl-msg_02','object':'chat.completion','model':'claude-sonnet-4-5',"
                 "'choices':[{'index':0,'message':{'role':'assistant','content':'Checking.',"
                 "'refusal':null,'tool_calls':[{'id':'toolu_01A','type':'function',"
@@ -820,7 +745,7 @@ START_TEST(response_cache_usage)
                                "'cache_read_input_tokens':2000,'output_tokens':7}}",
                                &u);
 
-    assert_json(json_incref(json_object_get(doc, "usage")),
+    fx_assert_json(json_incref(json_object_get(doc, "usage")),
                 "{'prompt_tokens':3050,'completion_tokens':7,'total_tokens':3057,"
                 "'prompt_tokens_details':{'cached_tokens':2000,'cache_write_tokens':1000}}",
                 "usage");
@@ -997,7 +922,7 @@ START_TEST(stream_tool_calls)
     }
     for (int call = 0; call < 2; call++) {
         json_t *input = json_loadb(args[call].data, args[call].len, 0, NULL);
-        assert_json(input, "{'city':'Paris','days':2}", "joined arguments");
+        fx_assert_json(input, "{'city':'Paris','days':2}", "joined arguments");
         tg_buf_free(&args[call]);
     }
     feed_expect(&st, "message_delta",
@@ -1156,7 +1081,7 @@ START_TEST(stream_robustness)
     r = feed(&st, "content_block_delta",
              "{'type':'content_block_delta','index':0,'delta':{'type':'text_delta','text':'x'}}");
     ck_assert_int_eq(r.action, TG_EVENT_FORWARD);
-    assert_json(r.events,
+    fx_assert_json(r.events,
                 "[{'id':'chatcmpl-','object':'chat.completion.chunk','model':'',"
                 "'choices':[{'index':0,'delta':{'content':'x'},'finish_reason':null}]}]",
                 "no message_start");

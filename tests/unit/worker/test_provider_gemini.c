@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "tests/unit/worker/provider_fixture.h"
 #include "worker/provider.h"
 #include "worker/provider_common.h"
 
@@ -41,49 +42,11 @@ static void teardown(void)
     prov.ext = NULL;
 }
 
-/* A fixture's text with ' turned into ". The caller frees it. */
-static char *dq(const char *s)
-{
-    char *t = strdup(s);
-
-    ck_assert_ptr_nonnull(t);
-    for (char *p = t; *p != '\0'; p++)
-        if (*p == '\'')
-            *p = '"';
-    return t;
-}
-
-/* A fixture as a JSON value (must parse). */
-static json_t *J(const char *s)
-{
-    char *t = dq(s);
-    json_error_t err;
-    json_t *v = json_loads(t, 0, &err);
-
-    ck_assert_msg(v != NULL, "bad fixture: %s: %s", err.text, t);
-    free(t);
-    return v;
-}
-
-/* Assert that got (a JSON value, consumed) equals the fixture want. */
-static void assert_json(json_t *got, const char *want, const char *what)
-{
-    json_t *w = J(want);
-
-    if (!json_equal(got, w)) {
-        char *g = json_dumps(got, JSON_COMPACT | JSON_SORT_KEYS);
-        char *e = json_dumps(w, JSON_COMPACT | JSON_SORT_KEYS);
-        ck_abort_msg("%s:\n got  %s\n want %s", what, g ? g : "(invalid)", e);
-    }
-    json_decref(w);
-    json_decref(got);
-}
-
 /* Run prepare on an OpenAI request fixture; returns its rc, the body in *body. */
 static int prepare(int stream, const char *openai, tg_buf_t *body, tg_xfer_t *x, tg_buf_t *url)
 {
     const tg_adapter_t *a = tg_adapter_for(TG_PROVIDER_GEMINI);
-    char *in = dq(openai);
+    char *in = fx_dq(openai);
     int rc;
 
     memset(body, 0, sizeof(*body));
@@ -105,7 +68,7 @@ static void assert_request(int stream, const char *openai, const char *anthropic
     ck_assert_msg(prepare(stream, openai, &body, &x, &url) == 0, "%s: prepare failed", what);
     got = json_loadb(body.data, body.len, 0, &err);
     ck_assert_msg(got != NULL, "%s: body is not JSON (%s): %s", what, err.text, body.data);
-    assert_json(got, anthropic, what);
+    fx_assert_json(got, anthropic, what);
     free(x.owned);
     tg_buf_free(&body);
     tg_buf_free(&url);
@@ -124,29 +87,18 @@ static void assert_refused(const char *openai, const char *what)
     tg_buf_free(&url);
 }
 
-/* A JSON document's "created" must be a recent time; it is then removed for comparison. */
-static void take_created(json_t *doc)
-{
-    json_t *c = json_object_get(doc, "created");
-    json_int_t now = (json_int_t)time(NULL);
-
-    ck_assert_msg(json_is_integer(c), "no created");
-    ck_assert(json_integer_value(c) >= now - 60 && json_integer_value(c) <= now + 1);
-    json_object_del(doc, "created");
-}
-
 /* Translate a Gemini answer; returns the OpenAI body (created removed). */
 static json_t *run_response(const char *anthropic, tg_usage_t *usage)
 {
     const tg_adapter_t *a = tg_adapter_for(TG_PROVIDER_GEMINI);
-    char *in = dq(anthropic);
+    char *in = fx_dq(anthropic);
     tg_buf_t out = {0};
     json_t *doc;
 
     ck_assert_int_eq(a->response(&model, TG_EP_CHAT, in, strlen(in), usage, &out), 0);
     doc = json_loadb(out.data, out.len, 0, NULL);
     ck_assert_msg(doc != NULL, "response is not JSON: %s", out.data);
-    take_created(doc);
+    fx_take_created(doc);
     free(in);
     tg_buf_free(&out);
     return doc;
@@ -159,38 +111,11 @@ typedef struct {
     json_t *events; /* the client's "data:" payloads, parsed; [DONE] as the string "[DONE]" */
 } ev_t;
 
-/* Split SSE bytes into data payloads; every event must be exactly "data: ...\n\n". */
-static json_t *split_sse(const tg_buf_t *out)
-{
-    json_t *list = json_array();
-    const char *p = out->data, *end = out->data + out->len;
-
-    while (p != NULL && p < end) {
-        const char *e = strstr(p, "\n\n");
-        json_t *v;
-
-        ck_assert_msg(e != NULL, "unterminated event: %s", p);
-        ck_assert_msg(strncmp(p, "data: ", 6) == 0, "event without data: %s", p);
-        p += 6;
-        if (e - p == 6 && memcmp(p, "[DONE]", 6) == 0) {
-            v = json_string("[DONE]");
-        } else {
-            v = json_loadb(p, (size_t)(e - p), 0, NULL);
-            ck_assert_msg(v != NULL, "event data is not JSON: %.*s", (int)(e - p), p);
-            if (json_object_get(v, "created") != NULL)
-                take_created(v);
-        }
-        json_array_append_new(list, v);
-        p = e + 2;
-    }
-    return list;
-}
-
 /* Feed one Gemini SSE event (a label and the data fixture) to the adapter. */
 static ev_t feed(tg_stream_state_t *st, const char *name, const char *data)
 {
     const tg_adapter_t *a = tg_adapter_for(TG_PROVIDER_GEMINI);
-    char *d = dq(data), raw[8192];
+    char *d = fx_dq(data), raw[8192];
     int n = snprintf(raw, sizeof(raw), "data: %s\r\n\r\n", d);
     tg_buf_t out = {0};
     ev_t r;
@@ -198,7 +123,7 @@ static ev_t feed(tg_stream_state_t *st, const char *name, const char *data)
     (void)name; /* a label for failures: Gemini events have no event: line */
     ck_assert(n > 0 && (size_t)n < sizeof(raw));
     r.action = a->event(st, NULL, d, strlen(d), raw, (size_t)n, &out);
-    r.events = split_sse(&out);
+    r.events = fx_split_sse(&out);
     if (r.action == TG_EVENT_DROP)
         ck_assert_uint_eq(out.len, 0);
     free(d);
@@ -223,7 +148,7 @@ static void feed_expect(tg_stream_state_t *st, const char *name, const char *dat
     ev_t r = feed(st, name, data);
 
     ck_assert_msg(r.action == action, "%s: action %d, want %d", name, r.action, action);
-    assert_json(r.events, want, name);
+    fx_assert_json(r.events, want, name);
 }
 
 static void stream_free(tg_stream_state_t *st)
@@ -372,7 +297,7 @@ END_TEST
 /* Prepare an OpenAI embeddings request; returns prepare's result, the body and the URL. */
 static int prepare_embed(const char *openai, tg_buf_t *body, tg_xfer_t *x, tg_buf_t *url)
 {
-    char *in = dq(openai);
+    char *in = fx_dq(openai);
     int rc;
 
     memset(body, 0, sizeof(*body));
@@ -423,7 +348,7 @@ START_TEST(embed_request)
         ck_assert_uint_eq(x.aflags, cases[i].aflags);
         got = json_loadb(body.data, body.len, 0, NULL);
         ck_assert_ptr_nonnull(got);
-        assert_json(got, cases[i].gemini, cases[i].openai);
+        fx_assert_json(got, cases[i].gemini, cases[i].openai);
         free(x.owned);
         tg_buf_free(&body);
         tg_buf_free(&url);
@@ -462,22 +387,22 @@ START_TEST(embed_response)
      * carries none. When usageMetadata.promptTokenCount is present (Vertex) it is the usage.
      */
     const tg_adapter_t *a = tg_adapter_for(TG_PROVIDER_GEMINI);
-    char *in = dq("{'embeddings':[{'values':[0.5,-0.25]},{'values':[1,0]}]}");
-    char *in2 = dq("{'embeddings':[{'values':[0.5]}],'usageMetadata':{'promptTokenCount':7}}");
+    char *in = fx_dq("{'embeddings':[{'values':[0.5,-0.25]},{'values':[1,0]}]}");
+    char *in2 = fx_dq("{'embeddings':[{'values':[0.5]}],'usageMetadata':{'promptTokenCount':7}}");
     tg_buf_t out = {0};
     tg_usage_t u;
     json_t *doc;
 
     ck_assert_int_eq(a->response(&model, TG_EP_EMBEDDINGS, in, strlen(in), &u, &out), -1);
     ck_assert_int_eq(u.reported, 0);
-    assert_json(json_loadb(out.data, out.len, 0, NULL),
+    fx_assert_json(json_loadb(out.data, out.len, 0, NULL),
                 "{'object':'list','model':'gemini-2.5-flash','data':[{'object':'embedding',"
                 "'index':0,'embedding':[0.5,-0.25]},{'object':'embedding','index':1,"
                 "'embedding':[1,0]}]}",
                 "embeddings");
     /* base64: little-endian float32s (0.5 = 00 00 00 3f, -0.25 = 00 00 80 be) */
     ck_assert_int_eq(tg_provider_embeddings_base64(&out), 0);
-    assert_json(json_loadb(out.data, out.len, 0, NULL),
+    fx_assert_json(json_loadb(out.data, out.len, 0, NULL),
                 "{'object':'list','model':'gemini-2.5-flash','data':[{'object':'embedding',"
                 "'index':0,'embedding':'AAAAPwAAgL4='},{'object':'embedding','index':1,"
                 "'embedding':'AACAPwAAAAA='}]}",
@@ -487,7 +412,7 @@ START_TEST(embed_response)
     ck_assert_int_eq(u.reported, 1);
     ck_assert_int_eq(u.prompt, 7);
     doc = json_loadb(out.data, out.len, 0, NULL);
-    assert_json(json_incref(json_object_get(doc, "usage")), "{'prompt_tokens':7,'total_tokens':7}",
+    fx_assert_json(json_incref(json_object_get(doc, "usage")), "{'prompt_tokens':7,'total_tokens':7}",
                 "usage");
     json_decref(doc);
     tg_buf_reset(&out);
@@ -645,7 +570,7 @@ START_TEST(response_text)
         "'modelVersion':'gemini-2.5-flash-001','responseId':'r1'}",
         &u);
 
-    assert_json(doc,
+    fx_assert_json(doc,
                 "{'id':'chatcmpl-r1','object':'chat.completion','model':'gemini-2.5-flash-001',"
                 "'choices':[{'index':0,'message':{'role':'assistant','content':'Hello world',"
                 "'refusal':null},'logprobs':null,'finish_reason':'stop'}],"
@@ -670,7 +595,7 @@ START_TEST(response_function_call)
         "'modelVersion':'g','responseId':'r2'}",
         &u);
 
-    assert_json(doc,
+    fx_assert_json(doc,
                 "{'id':'chatcmpl-r2','object':'chat.completion','model':'g',"
                 "'choices':[{'index':0,'message':{'role':'assistant','content':null,"
                 "'refusal':null,'tool_calls':["
@@ -751,10 +676,10 @@ START_TEST(error_mapping)
     };
 
     for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
-        char *in = dq(v[i].in);
+        char *in = fx_dq(v[i].in);
         tg_buf_t out = {0};
         ck_assert_int_eq(tg_adapter_for(TG_PROVIDER_GEMINI)->error(NULL, in, strlen(in), &out), 0);
-        assert_json(json_loadb(out.data, out.len, 0, NULL), v[i].want, v[i].in);
+        fx_assert_json(json_loadb(out.data, out.len, 0, NULL), v[i].want, v[i].in);
         tg_buf_free(&out);
         free(in);
     }
