@@ -26,6 +26,7 @@ static const char tg_ctl_help[] =
     "upstreams:\n"
     "  providers list | providers rotate-key NAME      (the new key is read from stdin)\n"
     "  routes show | routes reload\n"
+    "  route explain < request.json | route list\n"
     "options:\n"
     "  -s, --socket SOCKET    the admin socket (else $TOLLGATE_SOCKET, else admin_socket\n"
     "                         of -c CONFIG, default etc/tollgate.yaml)\n"
@@ -105,7 +106,7 @@ static const struct {
     {"status", tg_ctl_simple}, {"workers", tg_ctl_simple}, {"reload", tg_ctl_simple},
     {"drain", tg_ctl_simple},  {"keys", tg_ctl_keys},      {"tenants", tg_ctl_tenants},
     {"audit", tg_ctl_audit},   {"usage", tg_ctl_usage},    {"providers", tg_ctl_providers},
-    {"routes", tg_ctl_routes},
+    {"routes", tg_ctl_routes}, {"route", tg_ctl_route},
 };
 
 int main(int argc, char **argv)

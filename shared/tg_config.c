@@ -5,6 +5,7 @@
  * is rejected and the caller keeps running on the previous one.
  */
 #include "shared/tg_config.h"
+#include "shared/tg_config_int.h"
 #include "shared/tg_log.h"
 
 #include <ctype.h>
@@ -29,33 +30,8 @@ static void tg_free_secret(char *s)
         free(s);
     }
 }
-#define TG_CONFIG_MAX_DOCS 16
 
-typedef struct {
-    yaml_document_t doc;
-    const char *file;
-    int loaded;
-} tg_cdoc_t;
-
-typedef struct {
-    tg_config_t *cf;
-    char *err;
-    size_t errlen;
-    tg_cdoc_t docs[TG_CONFIG_MAX_DOCS];
-    size_t ndocs;
-    /* model definitions are resolved after every provider is known */
-    struct {
-        tg_cdoc_t *d;
-        yaml_node_t *key;
-        yaml_node_t *val;
-    } *mdefs;
-    size_t nmdefs, mdcap;
-} tg_cctx_t;
-
-static int tg_cerr(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int tg_cerr(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *fmt, ...)
+int tg_cerr(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *fmt, ...)
 {
     va_list ap;
     int off;
@@ -70,7 +46,7 @@ static int tg_cerr(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *fmt, 
     return -1;
 }
 
-static char *tg_xstrdup(const char *s)
+char *tg_xstrdup(const char *s)
 {
     char *p = strdup(s);
 
@@ -81,7 +57,7 @@ static char *tg_xstrdup(const char *s)
     return p;
 }
 
-static void *tg_xcalloc(size_t n, size_t size)
+void *tg_xcalloc(size_t n, size_t size)
 {
     void *p = calloc(n ? n : 1, size);
 
@@ -94,12 +70,12 @@ static void *tg_xcalloc(size_t n, size_t size)
 
 /* ---- scalars ---------------------------------------------------------------------------- */
 
-static yaml_node_t *tg_node(tg_cdoc_t *d, int id)
+yaml_node_t *tg_node(tg_cdoc_t *d, int id)
 {
     return yaml_document_get_node(&d->doc, id);
 }
 
-static int tg_is_null(yaml_node_t *n)
+int tg_is_null(yaml_node_t *n)
 {
     const char *v;
 
@@ -109,7 +85,7 @@ static int tg_is_null(yaml_node_t *n)
     return *v == '\0' || strcmp(v, "~") == 0 || strcmp(v, "null") == 0;
 }
 
-static const char *tg_scalar(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *what)
+const char *tg_scalar(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *what)
 {
     if (n->type != YAML_SCALAR_NODE) {
         tg_cerr(c, d, n, "%s must be a scalar value", what);
@@ -118,8 +94,8 @@ static const char *tg_scalar(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const c
     return (const char *)n->data.scalar.value;
 }
 
-static int tg_cint(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *what, int64_t min,
-                   int64_t max, int64_t *out)
+int tg_cint(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *what, int64_t min,
+            int64_t max, int64_t *out)
 {
     const char *s = tg_scalar(c, d, n, what);
     char *end;
@@ -136,8 +112,7 @@ static int tg_cint(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *what,
     return 0;
 }
 
-static int tg_cduration(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *what,
-                        int64_t *out)
+int tg_cduration(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *what, int64_t *out)
 {
     const char *s = tg_scalar(c, d, n, what);
     int64_t v;
@@ -166,7 +141,7 @@ static int tg_csize(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *what
     return 0;
 }
 
-static int tg_cbool(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *what, int *out)
+int tg_cbool(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *what, int *out)
 {
     const char *s = tg_scalar(c, d, n, what);
 
@@ -414,11 +389,7 @@ static tg_cdoc_t *tg_doc_load(tg_cctx_t *c, const char *path)
     return d;
 }
 
-#define TG_FOREACH_PAIR(d, map, p)                                                                 \
-    for (yaml_node_pair_t *p = (map)->data.mapping.pairs.start; p < (map)->data.mapping.pairs.top; \
-         p++)
-
-static int tg_expect_map(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *what)
+int tg_expect_map(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *what)
 {
     if (n->type != YAML_MAPPING_NODE)
         return tg_cerr(c, d, n, "%s must be a mapping", what);
@@ -437,7 +408,7 @@ static int tg_expect_map(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char 
     return 0;
 }
 
-static const char *tg_key(tg_cdoc_t *d, yaml_node_pair_t *p)
+const char *tg_key(tg_cdoc_t *d, yaml_node_pair_t *p)
 {
     return (const char *)tg_node(d, p->key)->data.scalar.value;
 }
@@ -585,7 +556,7 @@ static int tg_parse_upstream(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n)
  * Provider and model names appear in response headers, JSON error bodies and logs: keep them
  * to characters that need no escaping anywhere.
  */
-static int tg_name_ok(const char *s)
+int tg_name_ok(const char *s)
 {
     size_t n = 0;
 
@@ -1094,28 +1065,29 @@ static int tg_parse_model(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *kn, yaml_node
     return 0;
 }
 
-static int tg_collect_models(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n)
+int tg_collect_defs(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *what,
+                    tg_cdefs_t *defs)
 {
-    if (tg_expect_map(c, d, n, "models") == -1)
+    if (tg_expect_map(c, d, n, what) == -1)
         return -1;
     TG_FOREACH_PAIR(d, n, p)
     {
         yaml_node_t *k = tg_node(d, p->key);
-        for (size_t i = 0; i < c->nmdefs; i++)
-            if (strcmp((char *)c->mdefs[i].key->data.scalar.value,
+        for (size_t i = 0; i < defs->n; i++)
+            if (strcmp((char *)defs->v[i].key->data.scalar.value,
                        (char *)k->data.scalar.value) == 0)
-                return tg_cerr(c, d, k, "model \"%s\" is also defined at %s:%zu", 
-                               k->data.scalar.value, c->mdefs[i].d->file,
-                               c->mdefs[i].key->start_mark.line + 1);
-        if (c->nmdefs == c->mdcap) {
-            c->mdcap = c->mdcap ? c->mdcap * 2 : 64;
-            c->mdefs = realloc(c->mdefs, c->mdcap * sizeof(*c->mdefs));
-            if (c->mdefs == NULL)
+                return tg_cerr(c, d, k, "%.*s \"%s\" is also defined at %s:%zu",
+                               (int)strlen(what) - 1, what, k->data.scalar.value,
+                               defs->v[i].d->file, defs->v[i].key->start_mark.line + 1);
+        if (defs->n == defs->cap) {
+            defs->cap = defs->cap ? defs->cap * 2 : 64;
+            defs->v = realloc(defs->v, defs->cap * sizeof(*defs->v));
+            if (defs->v == NULL)
                 abort();
         }
-        c->mdefs[c->nmdefs].d = d;
-        c->mdefs[c->nmdefs].key = k;
-        c->mdefs[c->nmdefs++].val = tg_node(d, p->value);
+        defs->v[defs->n].d = d;
+        defs->v[defs->n].key = k;
+        defs->v[defs->n++].val = tg_node(d, p->value);
     }
     return 0;
 }
@@ -1197,13 +1169,15 @@ static int tg_parse_doc(tg_cctx_t *c, tg_cdoc_t *d, int main_file)
         if (strcmp(k, "providers") == 0)
             rc = tg_parse_providers(c, d, v);
         else if (strcmp(k, "models") == 0)
-            rc = tg_collect_models(c, d, v);
+            rc = tg_collect_defs(c, d, v, "models", &c->models);
+        else if (strcmp(k, "routes") == 0)
+            rc = tg_collect_defs(c, d, v, "routes", &c->routes);
         else if (strcmp(k, "include") == 0)
             rc = tg_parse_include(c, d, v);
         else if (!main_file)
             return tg_cerr(c, d, tg_node(d, p->key),
                            "\"%s\" is not allowed in an included file (only providers, models,"
-                           " include)",
+                           " routes, include)",
                            k);
         else if (strcmp(k, "listen") == 0)
             rc = tg_parse_listen(c, d, v);
@@ -1254,6 +1228,8 @@ static int tg_parse_doc(tg_cctx_t *c, tg_cdoc_t *d, int main_file)
             rc = tg_parse_http(c, d, v);
         else if (strcmp(k, "upstream") == 0)
             rc = tg_parse_upstream(c, d, v);
+        else if (strcmp(k, "breaker") == 0)
+            rc = tg_parse_breaker(c, d, v);
         else
             return tg_cerr(c, d, tg_node(d, p->key), "unknown key \"%s\"", k);
         if (rc == -1)
@@ -1285,6 +1261,12 @@ static void tg_config_defaults(tg_config_t *cf)
     cf->log_level = TG_LOG_INFO;
     cf->error_log = tg_xstrdup("stderr");
     cf->shutdown_timeout_ms = 30000;
+    cf->breaker.failures = 5;
+    cf->breaker.error_rate = 0.5;
+    cf->breaker.min_requests = 20;
+    cf->breaker.window_ms = 60000;
+    cf->breaker.cooldown_ms = 30000;
+    cf->breaker.probe_ms = 30000;
     cf->http.max_body_size = 8 * 1024 * 1024;
     cf->http.max_header_size = 16 * 1024;
     cf->http.header_timeout_ms = 10000;
@@ -1436,16 +1418,19 @@ static tg_config_t *tg_config_compile(tg_config_t *cf, char *err, size_t errlen)
         goto fail;
     if (tg_parse_doc(&c, d, 1) == -1)
         goto fail;
-    cf->models = tg_xcalloc(c.nmdefs, sizeof(tg_model_t));
-    for (size_t i = 0; i < c.nmdefs; i++) {
-        if (tg_parse_model(&c, c.mdefs[i].d, c.mdefs[i].key, c.mdefs[i].val, &cf->models[i]) ==
-            -1) {
+    cf->models = tg_xcalloc(c.models.n, sizeof(tg_model_t));
+    for (size_t i = 0; i < c.models.n; i++) {
+        tg_cdef_t *def = &c.models.v[i];
+
+        if (tg_parse_model(&c, def->d, def->key, def->val, &cf->models[i]) == -1) {
             cf->nmodels = i + 1;
             goto fail;
         }
         cf->nmodels = i + 1;
     }
     qsort(cf->models, cf->nmodels, sizeof(tg_model_t), tg_model_cmp);
+    if (tg_compile_routes(&c) == -1)
+        goto fail;
     for (struct tg_override_s *o = tg_overrides; o != NULL; o = o->next)
         tg_config_set_provider_key(cf, o->provider, o->key); /* a provider may be gone: fine */
     if (cf->upstream.first_byte_timeout_ms > cf->upstream.total_timeout_ms) {
@@ -1463,13 +1448,15 @@ static tg_config_t *tg_config_compile(tg_config_t *cf, char *err, size_t errlen)
 
     for (size_t i = 0; i < c.ndocs; i++)
         yaml_document_delete(&c.docs[i].doc);
-    free(c.mdefs);
+    free(c.models.v);
+    free(c.routes.v);
     return cf;
 
 fail:
     for (size_t i = 0; i < c.ndocs; i++)
         yaml_document_delete(&c.docs[i].doc);
-    free(c.mdefs);
+    free(c.models.v);
+    free(c.routes.v);
     tg_config_unref(cf);
     return NULL;
 }
@@ -1554,6 +1541,7 @@ void tg_config_unref(tg_config_t *cf)
         free(p->headers);
     }
     free(cf->providers);
+    tg_routes_free(cf);
     for (size_t i = 0; i < cf->nmodels; i++) {
         free(cf->models[i].name);
         free(cf->models[i].upstream_model);
@@ -1571,17 +1559,23 @@ void tg_config_unref(tg_config_t *cf)
 
 const tg_model_t *tg_config_model(const tg_config_t *cf, const char *name, size_t len)
 {
-    size_t lo = 0, hi = cf->nmodels;
+    return tg_find_named(cf->models, cf->nmodels, sizeof(tg_model_t), name, len);
+}
+
+const void *tg_find_named(const void *base, size_t n, size_t size, const char *name, size_t len)
+{
+    size_t lo = 0, hi = n;
 
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        const char *mn = cf->models[mid].name;
+        const void *e = (const char *)base + mid * size;
+        const char *mn = *(char *const *)e;
         size_t mlen = strlen(mn);
         int r = memcmp(mn, name, mlen < len ? mlen : len);
         if (r == 0)
             r = mlen == len ? 0 : (mlen < len ? -1 : 1);
         if (r == 0)
-            return &cf->models[mid];
+            return e;
         if (r < 0)
             lo = mid + 1;
         else

@@ -80,6 +80,19 @@ typedef struct {
     int from_disk; /* 1: missing includes are read from disk; 0: only what is here */
 } tg_config_source_t;
 
+typedef struct tg_route_s tg_route_t; /* shared/tg_route.h */
+
+/** When a target's circuit breaker opens and closes (shared/tg_health.h). */
+typedef struct {
+    int failures;          /* consecutive failures that open the breaker; 0: never by count */
+    double error_rate;     /* failure share over a window that opens it; 0: never by rate */
+    int min_requests;      /* ... once the window has at least this many answers */
+    int64_t window_ms;     /* the error-rate window */
+    int64_t cooldown_ms;   /* open -> half-open */
+    int64_t probe_ms;      /* a half-open probe's lease */
+} tg_breaker_conf_t;
+
+
 typedef struct tg_config_s {
     int refs;
     unsigned generation;
@@ -131,6 +144,9 @@ typedef struct tg_config_s {
     size_t nproviders;
     tg_model_t *models; /* sorted by name */
     size_t nmodels;
+    tg_route_t *routes; /* sorted by name */
+    size_t nroutes;
+    tg_breaker_conf_t breaker;
 } tg_config_t;
 
 /**

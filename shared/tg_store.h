@@ -27,6 +27,7 @@ typedef enum {
     TG_DB_INFLIGHT,  /* meter: pid/request id -> reservation */
     TG_DB_USAGE,     /* meter: minute/dimension -> rollup counters */
     TG_DB_EVENTS,    /* meter: time (u64 ns big-endian)/request id -> event record */
+    TG_DB_HEALTH,    /* meter: model name -> circuit breaker and latency (tg_health_t) */
     TG_DB_COUNT
 } tg_db_t;
 

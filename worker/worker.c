@@ -8,6 +8,7 @@
 #include "shared/tg_log.h"
 #include "worker/access_log.h"
 #include "worker/auth.h"
+#include "worker/health.h"
 #include "worker/meter.h"
 #include "worker/secevents.h"
 #include "worker/http.h"
@@ -228,7 +229,7 @@ void tg_worker_main(tg_config_t *cf, int slot, int channel, const int *fds, int 
     sigprocmask(SIG_SETMASK, &set, NULL); /* only TERM and USR1 blocked: they go to the fd */
 
     if (tg_auth_init(cf) == -1 || tg_secevents_init(tg_w.base) == -1 ||
-        tg_meter_init(tg_w.base) == -1)
+        tg_meter_init(tg_w.base) == -1 || tg_health_init(tg_w.base) == -1)
         _exit(2);
     tg_access_log_open(tg_w.base, cf->access_log);
     tg_http_set_config(cf);
@@ -250,6 +251,7 @@ void tg_worker_main(tg_config_t *cf, int slot, int channel, const int *fds, int 
     tg_access_log_shutdown();
     tg_secevents_shutdown();
     tg_meter_shutdown();
+    tg_health_shutdown();
     tg_auth_shutdown();
     bufferevent_free(tg_w.channel);
     event_free(tg_w.drain_timer);

@@ -726,7 +726,7 @@ START_TEST(error_forbidden_key_in_include)
 
     expect_files_error(f, 2,
                        "/cfg/inc.yaml:2:1: \"listen\" is not allowed in an included file (only"
-                       " providers, models, include)");
+                       " providers, models, routes, include)");
     f[1].text = "workers: 2\n";
     expect_files_error(f, 2, "/cfg/inc.yaml:1:1: \"workers\" is not allowed in an included file");
 }

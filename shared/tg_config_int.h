@@ -1,0 +1,87 @@
+/*
+ * The configuration compiler's internals, shared by its parts (tg_config.c: the file, includes,
+ * providers and models; tg_config_routes.c: routes). Not for use outside shared/tg_config*.c.
+ */
+#ifndef TG_CONFIG_INT_H
+#define TG_CONFIG_INT_H
+
+#include <stdint.h>
+#include <yaml.h>
+
+#include "shared/tg_config.h"
+
+#define TG_CONFIG_MAX_DOCS 16
+
+typedef struct {
+    yaml_document_t doc;
+    const char *file;
+    int loaded;
+} tg_cdoc_t;
+
+/* A named definition (a model, a route) kept until everything it may refer to is known. */
+typedef struct {
+    tg_cdoc_t *d;
+    yaml_node_t *key;
+    yaml_node_t *val;
+} tg_cdef_t;
+
+typedef struct {
+    tg_cdef_t *v;
+    size_t n, cap;
+} tg_cdefs_t;
+
+typedef struct {
+    tg_config_t *cf;
+    char *err;
+    size_t errlen;
+    tg_cdoc_t docs[TG_CONFIG_MAX_DOCS];
+    size_t ndocs;
+    tg_cdefs_t models; /* resolved once every provider is known */
+    tg_cdefs_t routes; /* resolved once every model is known */
+} tg_cctx_t;
+
+#define TG_FOREACH_PAIR(d, map, p)                                                                 \
+    for (yaml_node_pair_t *p = (map)->data.mapping.pairs.start; p < (map)->data.mapping.pairs.top; \
+         p++)
+
+/** Write "file:line:col: message" for node n into the context's error; returns -1. */
+int tg_cerr(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Allocation that cannot fail (aborts): configurations are small and compiled off the hot path. */
+char *tg_xstrdup(const char *s);
+void *tg_xcalloc(size_t n, size_t size);
+
+yaml_node_t *tg_node(tg_cdoc_t *d, int id);
+int tg_is_null(yaml_node_t *n);
+/** A scalar's text, or NULL after an error naming what. */
+const char *tg_scalar(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *what);
+int tg_cint(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *what, int64_t min,
+            int64_t max, int64_t *out);
+int tg_cduration(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *what, int64_t *out);
+int tg_cbool(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *what, int *out);
+/** n must be a mapping with string keys and no duplicates. 0 or -1. */
+int tg_expect_map(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *what);
+const char *tg_key(tg_cdoc_t *d, yaml_node_pair_t *p);
+/** Names that appear in headers, JSON and logs: 1-128 of A-Z a-z 0-9 . _ : / @ + - */
+int tg_name_ok(const char *s);
+
+/**
+ * Binary search of n sorted entries of size bytes whose first member is their name (char *):
+ * models, routes. NULL when absent.
+ */
+const void *tg_find_named(const void *base, size_t n, size_t size, const char *name, size_t len);
+
+/** Remember the entries of mapping n (models:, routes:; what names them) in defs. 0 or -1. */
+int tg_collect_defs(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *what,
+                    tg_cdefs_t *defs);
+
+/** Compile the collected routes into c->cf (models must be compiled and sorted). 0 or -1. */
+int tg_compile_routes(tg_cctx_t *c);
+/** The breaker section (circuit breaker settings for every target). 0 or -1. */
+int tg_parse_breaker(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n);
+
+/** Free a configuration's routes. */
+void tg_routes_free(tg_config_t *cf);
+
+#endif
