@@ -258,9 +258,15 @@ static void tg_proxy_done(tg_xfer_t *x, tg_xfer_result_t result)
     }
     if (x->status >= 400 || x->status < 200) {
         tg_map_upstream_status(x->status, &m);
-        tg_log(TG_LOG_WARN, 0, "%s: provider \"%s\" answered HTTP %ld", r->request_id,
-               p->model->provider->name, x->status);
-        snprintf(detail, sizeof(detail), "returned HTTP %ld", x->status);
+        /* the error type AWS names (never a secret) tells an operator which credential failed */
+        tg_log(TG_LOG_WARN, 0, "%s: provider \"%s\" answered HTTP %ld%s%.*s", r->request_id,
+               p->model->provider->name, x->status, x->error_type[0] ? " " : "",
+               (int)strcspn(x->error_type, ":"), x->error_type);
+        snprintf(detail, sizeof(detail),
+                 m.code != NULL && strcmp(m.code, "upstream_auth_failed") == 0
+                     ? "refused the gateway's credentials (HTTP %ld)"
+                     : "returned HTTP %ld",
+                 x->status);
         /* keep the body for pass-through but stop the transfer owning anything */
         tg_proxy_fail(p, &m, detail);
         return;

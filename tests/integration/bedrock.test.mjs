@@ -238,7 +238,8 @@ describe('bedrock provider through the OpenAI API', () => {
     const r = await postJson(`${gw.baseURL}/chat/completions`, { model: 'haiku-bad', messages });
     assert.equal(r.status, 502, r.text);
     assertOpenAIError(r.json, { type: 'server_error', code: 'upstream_auth_failed' });
-    assert.match(r.json.error.message, /aws_bad/);
+    assert.match(r.json.error.message, /^Provider 'aws_bad' refused the gateway's credentials \(HTTP 403\)/);
+    assert.match(gw.readErrorLog(), /provider "aws_bad" answered HTTP 403 InvalidSignatureException/);
     const seen = await sim.lastRequest();
     assert.equal(seen.path, '/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse', 'it was the signature');
 
