@@ -197,8 +197,14 @@ static int tg_proxy_data(tg_xfer_t *x, const char *data, size_t len)
             tg_proxy_start_stream(p);
         else if (tg_resp_busy(p->req))
             return 1; /* the client reads slower than the model writes: pause upstream */
-        if (p->adapter->framing == TG_FRAMING_EVSTREAM)
-            return tg_evstream_feed(&p->evs, data, len, tg_proxy_message, p) == 0 ? 0 : -1;
+        if (p->adapter->framing == TG_FRAMING_EVSTREAM) {
+            if (tg_evstream_feed(&p->evs, data, len, tg_proxy_message, p) == 0)
+                return 0;
+            tg_log(TG_LOG_WARN, 0, "%s: provider \"%s\" sent an event-stream frame that "
+                   "cannot be decoded (bad CRC or length, or too large)", p->req->request_id,
+                   p->model->provider->name);
+            return -1;
+        }
         if (tg_sse_feed(&p->sse, data, len, tg_proxy_event, p) == -1)
             return -1;
         return 0;
