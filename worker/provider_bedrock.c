@@ -92,7 +92,7 @@ static json_t *tg_bedrock_call_block(json_t *id, json_t *name, json_t *input)
 /*
  * A tool message: a toolResult block in a user turn, before any other content of that turn
  * (models read results first, as Anthropic's require). A result that is a JSON object is sent as
- * {json}, other text as {text}.
+ * {json}, other text as {text}, an empty one as {json: {}}.
  */
 static int tg_bedrock_tool(json_t *msg, json_t *msgs, const char **why)
 {
@@ -112,8 +112,9 @@ static int tg_bedrock_tool(json_t *msg, json_t *msgs, const char **why)
         json_decref(obj);
         if (tg_provider_text_parts(c, tg_bedrock_image, content, why) == -1)
             goto fail;
+        /* Converse refuses blank text blocks: an empty result is an empty JSON object */
         if (json_array_size(content) == 0 &&
-            json_array_append_new(content, json_pack("{s:s}", "text", "")) == -1)
+            json_array_append_new(content, json_pack("{s:{}}", "json")) == -1)
             TG_FAIL("out of memory");
     }
     res = json_pack("{s:{s:O,s:O}}", "toolResult", "toolUseId", id, "content", content);

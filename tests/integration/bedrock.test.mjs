@@ -178,6 +178,22 @@ describe('bedrock provider through the OpenAI API', () => {
     const sent = last.body.messages;
     assert.deepEqual(sent[1].content[0].toolUse, { toolUseId: call.id, name: 'get_weather', input: { location: 'Paris' } });
     assert.deepEqual(sent[2], { role: 'user', content: [{ toolResult: { toolUseId: call.id, content: [{ json: { temp: 21 } }] } }] });
+    // an empty tool result: Converse refuses blank text blocks, so it travels as {json: {}}
+    const empty = await postJson(`${gw.baseURL}/chat/completions`, {
+      model: 'haiku',
+      tools: [{ type: 'function', function: { name: 'get_weather' } }],
+      messages: [
+        { role: 'user', content: 'What is the weather in Paris?' },
+        { role: 'assistant', content: null, tool_calls: [call] },
+        { role: 'tool', tool_call_id: call.id, content: '' },
+        { role: 'user', content: 'Thanks anyway.' },
+      ],
+    });
+    assert.equal(empty.status, 200, empty.text);
+    assert.deepEqual((await sim.lastRequest()).body.messages[2].content, [
+      { toolResult: { toolUseId: call.id, content: [{ json: {} }] } },
+      { text: 'Thanks anyway.' },
+    ]);
   });
 
   it('images travel as image blocks; image URLs Bedrock cannot read are refused before any call', async () => {

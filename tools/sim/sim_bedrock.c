@@ -93,7 +93,17 @@ static int sim_b_block(const json_t *b, const char *where, long *tokens, struct 
         json_array_foreach(c, i, part)
         {
             const json_t *pt = json_object_get(part, "text");
-            char *dump = json_dumps(json_object_get(part, "json"), JSON_COMPACT);
+            char *dump;
+
+            if (json_is_string(pt) &&
+                strspn(json_string_value(pt), " \t\r\n") == json_string_length(pt)) {
+                sim_fmt(err, errlen,
+                        "The text field in the ToolResultContentBlock object at %s.content.%zu "
+                        "is blank. Add text to the text field, and try again.",
+                        where, i);
+                return -1;
+            }
+            dump = json_dumps(json_object_get(part, "json"), JSON_COMPACT);
 
             /* a tool result counts like OpenAI's tool message: by its text */
             *tokens += json_is_string(pt) ? sim_tokens(json_string_length(pt))

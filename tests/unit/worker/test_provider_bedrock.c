@@ -406,6 +406,15 @@ START_TEST(request_tool_calls_and_results)
         "[{'json':{'temp':21}}]}},{'toolResult':{'toolUseId':'tooluse_b','content':"
         "[{'text':'noon'}]}},{'text':'Thanks'}]}]}",
         "tool calls, results first in their user turn");
+    assert_request("{'model':'m','messages':[{'role':'user','content':'Go'},"
+                   "{'role':'assistant','tool_calls':[{'id':'t1','type':'function','function':"
+                   "{'name':'f','arguments':'{}'}}]},{'role':'tool','tool_call_id':'t1',"
+                   "'content':''}]}",
+                   "{'messages':[{'role':'user','content':[{'text':'Go'}]},{'role':'assistant',"
+                   "'content':[{'toolUse':{'toolUseId':'t1','name':'f','input':{}}}]},"
+                   "{'role':'user','content':[{'toolResult':{'toolUseId':'t1','content':"
+                   "[{'json':{}}]}}]}]}",
+                   "an empty tool result is not a blank text block");
     assert_refused("{'model':'m','messages':[{'role':'assistant','tool_calls':[{'id':'c',"
                    "'type':'function','function':{'name':'f','arguments':'[1]'}}]}]}",
                    "arguments not an object");
