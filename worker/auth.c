@@ -1,6 +1,6 @@
 /*
  * Virtual-key authentication for the public API (see auth.h). Error messages follow OpenAI's
- * wording and never echo a secret: at most the key's public id is shown.
+ * wording (Anthropic's on its dialect) and never echo a secret: at most the key's public id.
  */
 #include "worker/auth.h"
 #include "shared/tg_keys.h"
@@ -160,9 +160,30 @@ tg_store_t *tg_worker_store(void)
     return tg_have_store ? &tg_wstore : NULL;
 }
 
+/*
+ * The secret the client sent: a Bearer token in Authorization (OpenAI's SDKs) wins; otherwise
+ * x-api-key (Anthropic's SDKs), accepted on every route so one key works with either SDK.
+ */
+static const char *tg_auth_secret(const tg_req_t *r)
+{
+    const char *h = r->authorization;
+
+    while (*h == ' ')
+        h++;
+    if (strncasecmp(h, "Bearer ", 7) == 0) {
+        for (h += 7; *h == ' '; h++)
+            ;
+        if (*h != '\0')
+            return h;
+    }
+    for (h = r->api_key; *h == ' '; h++)
+        ;
+    return h;
+}
+
 int tg_auth_request(tg_req_t *r)
 {
-    const char *h = r->authorization, *secret;
+    const char *secret;
     tg_auth_t a;
 
     if (!r->cf->auth_keys)
@@ -172,14 +193,7 @@ int tg_auth_request(tg_req_t *r)
                       "The gateway's key store is not available; try again later.");
         return -1;
     }
-    while (*h == ' ')
-        h++;
-    if (strncasecmp(h, "Bearer ", 7) == 0)
-        secret = h + 7;
-    else
-        secret = "";
-    while (*secret == ' ')
-        secret++;
+    secret = tg_auth_secret(r);
     a = tg_auth_verify(r, secret, (int64_t)time(NULL));
     if (a != TG_AUTH_OK && a != TG_AUTH_ERROR) {
         /* only the public part identifies the key in the trail: "tg_<id>" */
@@ -208,10 +222,14 @@ int tg_auth_request(tg_req_t *r)
         r->authed = 1;
         return 0;
     case TG_AUTH_MISSING:
-        tg_resp_error(r, 401, "invalid_request_error", "missing_api_key", NULL,
-                      "You didn't provide an API key. You need to provide your API key in an "
-                      "Authorization header using Bearer auth (i.e. Authorization: Bearer "
-                      "YOUR_KEY).");
+        if (r->dialect == TG_DIALECT_ANTHROPIC)
+            tg_resp_error(r, 401, "invalid_request_error", "missing_api_key", NULL,
+                          "x-api-key header is required.");
+        else
+            tg_resp_error(r, 401, "invalid_request_error", "missing_api_key", NULL,
+                          "You didn't provide an API key. You need to provide your API key in "
+                          "an Authorization header using Bearer auth (i.e. Authorization: "
+                          "Bearer YOUR_KEY).");
         break;
     case TG_AUTH_REVOKED:
         tg_resp_error(r, 401, "invalid_request_error", "invalid_api_key", NULL,

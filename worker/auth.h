@@ -1,7 +1,8 @@
 /*
  * Request authentication with virtual keys (auth: keys). The key comes from
- * "Authorization: Bearer tg_..." (OpenAI SDKs) and is checked against the store on every
- * request, so a revocation takes effect at once on every worker.
+ * "Authorization: Bearer tg_..." (OpenAI SDKs) or, without one, "x-api-key: tg_..." (Anthropic
+ * SDKs), and is checked against the store on every request, so a revocation takes effect at
+ * once on every worker.
  */
 #ifndef TG_WORKER_AUTH_H
 #define TG_WORKER_AUTH_H

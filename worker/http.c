@@ -7,6 +7,7 @@
 #include "worker/http.h"
 #include "shared/tg_log.h"
 #include "worker/access_log.h"
+#include "worker/errors.h"
 #include "worker/meter.h"
 
 #include <errno.h>
@@ -42,7 +43,15 @@ typedef enum {
     TG_CONN_CLOSING,    /* flushing the last response, then close */
 } tg_conn_state_t;
 
-enum { TG_H_NONE, TG_H_REQUEST_ID, TG_H_CONTENT_TYPE, TG_H_AUTHORIZATION, TG_H_TE, TG_H_EXPECT };
+enum {
+    TG_H_NONE,
+    TG_H_REQUEST_ID,
+    TG_H_CONTENT_TYPE,
+    TG_H_AUTHORIZATION,
+    TG_H_TE,
+    TG_H_EXPECT,
+    TG_H_API_KEY
+};
 
 struct tg_conn_s {
     struct bufferevent *bev;
@@ -120,6 +129,7 @@ static tg_req_t *tg_req_new(tg_conn_t *c)
         r->auth_slot = NULL;
         r->admission = NULL;
         r->path[0] = r->request_id[0] = r->content_type[0] = r->authorization[0] = '\0';
+        r->api_key[0] = '\0';
         r->error_code[0] = '\0';
     } else if ((r = calloc(1, sizeof(*r))) == NULL) {
         return NULL;
@@ -226,6 +236,9 @@ static char *tg_hslot(tg_conn_t *c, size_t *size)
     case TG_H_AUTHORIZATION:
         *size = sizeof(r->authorization);
         return r->authorization;
+    case TG_H_API_KEY:
+        *size = sizeof(r->api_key);
+        return r->api_key;
     case TG_H_TE:
         *size = sizeof(c->te);
         return c->te;
@@ -275,6 +288,8 @@ static int tg_on_header_value(http_parser *p, const char *at, size_t len)
                 c->hcur = TG_H_TE;
             else if (strcasecmp(c->hname, "expect") == 0)
                 c->hcur = TG_H_EXPECT;
+            else if (strcasecmp(c->hname, "x-api-key") == 0)
+                c->hcur = TG_H_API_KEY;
         }
         if ((slot = tg_hslot(c, &size)) != NULL) {
             if (c->hcur == TG_H_TE && slot[0] != '\0') {
@@ -466,6 +481,12 @@ static void tg_write_head(tg_req_t *r, int status, const char *content_type, int
     n = TG_PUT_LIT(head, n, "\r\nx-request-id: ");
     n = tg_put_s(head, sizeof(head), n, r->request_id);
     n = TG_PUT_LIT(head, n, "\r\n");
+    if (r->dialect == TG_DIALECT_ANTHROPIC) {
+        /* where Anthropic's SDKs look for it (their responses' _request_id) */
+        n = TG_PUT_LIT(head, n, "request-id: ");
+        n = tg_put_s(head, sizeof(head), n, r->request_id);
+        n = TG_PUT_LIT(head, n, "\r\n");
+    }
     if (length >= 0) {
         n = TG_PUT_LIT(head, n, "Content-Length: ");
         n = tg_put_u(head, sizeof(head), n, (uint64_t)length);
@@ -555,14 +576,27 @@ void tg_resp_error(tg_req_t *req, int status, const char *type, const char *code
         snprintf(req->error_code, sizeof(req->error_code), "%s", code);
     else if (req->error_code[0] == '\0')
         snprintf(req->error_code, sizeof(req->error_code), "%s", type);
-    o = json_pack("{s:{s:s,s:s,s:s?,s:s?}}", "error", "message", msg, "type", type, "param",
-                  param, "code", code);
+    if (req->dialect == TG_DIALECT_ANTHROPIC)
+        o = json_pack("{s:s,s:{s:s,s:s},s:s}", "type", "error", "error", "type",
+                      tg_anthropic_error_type(status, type, code), "message", msg, "request_id",
+                      req->request_id);
+    else
+        o = json_pack("{s:{s:s,s:s,s:s?,s:s?}}", "error", "message", msg, "type", type, "param",
+                      param, "code", code);
     s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     if (s == NULL) {
         static const char fallback[] =
             "{\"error\":{\"message\":\"internal error\",\"type\":\"server_error\","
             "\"param\":null,\"code\":null}}";
-        tg_resp_send(req, status, "application/json", fallback, sizeof(fallback) - 1);
+        static const char fallback_anthropic[] =
+            "{\"type\":\"error\",\"error\":{\"type\":\"api_error\","
+            "\"message\":\"internal error\"}}";
+
+        if (req->dialect == TG_DIALECT_ANTHROPIC)
+            tg_resp_send(req, status, "application/json", fallback_anthropic,
+                         sizeof(fallback_anthropic) - 1);
+        else
+            tg_resp_send(req, status, "application/json", fallback, sizeof(fallback) - 1);
     } else {
         tg_resp_send(req, status, "application/json", s, strlen(s));
     }
@@ -627,6 +661,7 @@ static void tg_conn_reject(tg_conn_t *c, int status, const char *message)
         tg_request_id_new(c->req->request_id, sizeof(c->req->request_id));
     c->want_close = 1;
     c->state = TG_CONN_PROCESSING;
+    c->req->dialect = tg_dialect_of_path(c->req->path);
     tg_resp_error(c->req, status, "invalid_request_error",
                   status == 413 ? "request_too_large" : NULL, NULL, "%s", message);
 }

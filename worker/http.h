@@ -24,6 +24,12 @@ typedef struct tg_req_s tg_req_t;
 
 enum { TG_HTTP_GET = 1, TG_HTTP_POST = 3, TG_HTTP_HEAD = 2 }; /* http-parser's enum values */
 
+/**
+ * The wire format a request's errors (and answers) are written in. OpenAI's is the default;
+ * Anthropic's is used on /v1/messages so that Anthropic's SDKs raise their typed errors.
+ */
+typedef enum { TG_DIALECT_OPENAI = 0, TG_DIALECT_ANTHROPIC } tg_dialect_t;
+
 /** One HTTP request and the state of its response. Lives until tg_req_finish. */
 struct tg_req_s {
     tg_conn_t *conn;
@@ -31,6 +37,7 @@ struct tg_req_s {
     int method;      /* http-parser method */
     size_t path_len;
     int64_t start_ns;
+    tg_dialect_t dialect; /* set by the dispatcher before anything is answered */
 
     /* response state */
     int status;
@@ -74,6 +81,7 @@ struct tg_req_s {
     char request_id[TG_REQUEST_ID_MAX + 1];
     char content_type[128];
     char authorization[1024];
+    char api_key[256]; /* x-api-key (Anthropic's SDKs); Authorization wins over it */
     char client_addr[64];
     char error_code[48];       /* short machine-readable reason when status >= 400 */
     char extra_headers[1024];  /* "Name: value\r\n" lines added by handlers */
@@ -105,8 +113,10 @@ void tg_resp_send(tg_req_t *req, int status, const char *content_type, const cha
                   size_t len);
 
 /**
- * Send an OpenAI-style error: {"error":{"message","type","param","code"}}. param and code may be
- * NULL (sent as null).
+ * Send an error in the request's dialect: OpenAI's {"error":{"message","type","param","code"}}
+ * (param and code may be NULL, sent as null), or on TG_DIALECT_ANTHROPIC Anthropic's
+ * {"type":"error","error":{"type","message"},"request_id"} with the type derived from status,
+ * type and code (see tg_anthropic_error_type).
  */
 void tg_resp_error(tg_req_t *req, int status, const char *type, const char *code,
                    const char *param, const char *fmt, ...) __attribute__((format(printf, 6, 7)));

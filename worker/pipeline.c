@@ -1,9 +1,12 @@
 /*
- * Endpoint dispatch for the public listener: OpenAI's /v1 paths, /healthz and /readyz. Unknown
- * paths and wrong methods get OpenAI-shaped 404/405 errors, as the real API answers them.
+ * Endpoint dispatch for the public listener: OpenAI's /v1 paths, Anthropic's /v1/messages,
+ * /healthz and /readyz. Unknown paths and wrong methods get 404/405 errors shaped as the API
+ * they were meant for (OpenAI's, or Anthropic's under /v1/messages) answers them.
  */
 #include "worker/pipeline.h"
 #include "worker/auth.h"
+#include "worker/errors.h"
+#include "worker/messages.h"
 #include "worker/proxy.h"
 
 #include <jansson.h>
@@ -88,6 +91,24 @@ static void tg_method_not_allowed(tg_req_t *r, const char *allow)
                   "Method not allowed: %s only.", allow);
 }
 
+/* Anthropic's Messages API: /v1/messages and /v1/messages/count_tokens (POST only). */
+static void tg_messages_route(tg_req_t *r, int post)
+{
+    int create = strcmp(r->path, "/v1/messages") == 0;
+
+    if (!create && strcmp(r->path, "/v1/messages/count_tokens") != 0) {
+        tg_resp_error(r, 404, "invalid_request_error", "unknown_url", NULL,
+                      "Unknown request URL: %.200s.", r->path);
+        return;
+    }
+    if (!post)
+        tg_method_not_allowed(r, "POST");
+    else if (create)
+        tg_messages_handle(r);
+    else
+        tg_messages_count_tokens(r);
+}
+
 void tg_pipeline_handle(tg_req_t *r)
 {
     char *q = strchr(r->path, '?');
@@ -102,9 +123,15 @@ void tg_pipeline_handle(tg_req_t *r)
         r->path[--len] = '\0';
     r->path_len = len;
 
+    /* Anthropic's SDKs get Anthropic's error shape from the first error on */
+    r->dialect = tg_dialect_of_path(r->path);
     /* everything under /v1 needs a key when the configuration says so */
     if (strncmp(r->path, "/v1/", 4) == 0 && tg_auth_request(r) == -1)
         return;
+    if (r->dialect == TG_DIALECT_ANTHROPIC) {
+        tg_messages_route(r, post);
+        return;
+    }
     if (strcmp(r->path, "/v1/chat/completions") == 0) {
         if (!post)
             {

@@ -20,57 +20,6 @@ void tg_chunker_free(tg_chunker_t *c)
     memset(c, 0, sizeof(*c));
 }
 
-/* Append s[0..len) escaped for a JSON string, without quotes. Returns 0 or -1. */
-static int tg_json_esc(tg_buf_t *b, const char *s, size_t len)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t run = 0;
-
-    if (s == NULL)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-        size_t elen = 6;
-
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        if (tg_buf_append(b, s + run, i - run) == -1)
-            return -1;
-        run = i + 1;
-        switch (c) {
-        case '"':
-        case '\\':
-            esc[1] = (char)c;
-            elen = 2;
-            break;
-        case '\n':
-            esc[1] = 'n';
-            elen = 2;
-            break;
-        case '\r':
-            esc[1] = 'r';
-            elen = 2;
-            break;
-        case '\t':
-            esc[1] = 't';
-            elen = 2;
-            break;
-        default:
-            break;
-        }
-        if (tg_buf_append(b, esc, elen) == -1)
-            return -1;
-    }
-    return tg_buf_append(b, s + run, len - run);
-}
-
-/* Append s[0..len) as a JSON string. Returns 0 or -1. */
-static int tg_json_str(tg_buf_t *b, const char *s, size_t len)
-{
-    return TG_LIT(b, "\"") == -1 || tg_json_esc(b, s, len) == -1 || TG_LIT(b, "\"") == -1 ? -1 : 0;
-}
-
 int tg_chunker_start(tg_chunker_t *c, const char *id, size_t idlen, const char *model,
                      size_t modellen)
 {
@@ -78,10 +27,11 @@ int tg_chunker_start(tg_chunker_t *c, const char *id, size_t idlen, const char *
     int n = snprintf(created, sizeof(created), "%lld", (long long)time(NULL));
 
     tg_buf_reset(&c->prefix);
-    if (TG_LIT(&c->prefix, "data: {\"id\":\"chatcmpl-") || tg_json_esc(&c->prefix, id, idlen) ||
+    if (TG_LIT(&c->prefix, "data: {\"id\":\"chatcmpl-") ||
+        tg_provider_json_esc(&c->prefix, id, idlen) ||
         TG_LIT(&c->prefix, "\",\"object\":\"chat.completion.chunk\",\"created\":") ||
         tg_buf_append(&c->prefix, created, (size_t)n) || TG_LIT(&c->prefix, ",\"model\":") ||
-        tg_json_str(&c->prefix, model, modellen) || TG_LIT(&c->prefix, ",\"choices\":[")) {
+        tg_provider_json_str(&c->prefix, model, modellen) || TG_LIT(&c->prefix, ",\"choices\":[")) {
         tg_buf_reset(&c->prefix);
         return -1;
     }
@@ -126,7 +76,7 @@ int tg_chunk_role(const tg_chunker_t *c, tg_buf_t *out)
 int tg_chunk_text(const tg_chunker_t *c, tg_buf_t *out, const char *text, size_t len)
 {
     return tg_chunk_open(out, c) == -1 || TG_LIT(out, "{\"content\":") == -1 ||
-                   tg_json_str(out, text, len) == -1 || TG_LIT(out, "}") == -1 ||
+                   tg_provider_json_str(out, text, len) == -1 || TG_LIT(out, "}") == -1 ||
                    tg_chunk_close(out, NULL) == -1
                ? -1
                : 0;
@@ -159,9 +109,9 @@ int tg_chunk_tool_start(tg_chunker_t *c, tg_buf_t *out, json_int_t block, const 
     n = snprintf(num, sizeof(num), "%d", c->tool_of_block[block]);
     if (tg_chunk_open(out, c) || TG_LIT(out, "{\"tool_calls\":[{\"index\":") ||
         tg_buf_append(out, num, (size_t)n) || TG_LIT(out, ",\"id\":") ||
-        tg_json_str(out, id, idlen) ||
+        tg_provider_json_str(out, id, idlen) ||
         TG_LIT(out, ",\"type\":\"function\",\"function\":{\"name\":") ||
-        tg_json_str(out, name, namelen) || TG_LIT(out, ",\"arguments\":\"\"}}]}") ||
+        tg_provider_json_str(out, name, namelen) || TG_LIT(out, ",\"arguments\":\"\"}}]}") ||
         tg_chunk_close(out, NULL))
         return -1;
     return 0;
@@ -178,7 +128,7 @@ int tg_chunk_tool_args(const tg_chunker_t *c, tg_buf_t *out, json_int_t block, c
     n = snprintf(num, sizeof(num), "%d", tool);
     if (tg_chunk_open(out, c) || TG_LIT(out, "{\"tool_calls\":[{\"index\":") ||
         tg_buf_append(out, num, (size_t)n) || TG_LIT(out, ",\"function\":{\"arguments\":") ||
-        tg_json_str(out, frag, len) || TG_LIT(out, "}}]}") || tg_chunk_close(out, NULL))
+        tg_provider_json_str(out, frag, len) || TG_LIT(out, "}}]}") || tg_chunk_close(out, NULL))
         return -1;
     return 0;
 }

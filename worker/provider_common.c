@@ -155,6 +155,60 @@ done:
     return rc;
 }
 
+/* Append s[0..len) escaped for a JSON string, without quotes. Returns 0 or -1. */
+int tg_provider_json_esc(tg_buf_t *b, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t run = 0;
+
+    if (s == NULL) /* an absent string member (json_string_value gave NULL): empty */
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+        size_t elen = 6;
+
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        if (tg_buf_append(b, s + run, i - run) == -1)
+            return -1;
+        run = i + 1;
+        switch (c) {
+        case '"':
+        case '\\':
+            esc[1] = (char)c;
+            elen = 2;
+            break;
+        case '\n':
+            esc[1] = 'n';
+            elen = 2;
+            break;
+        case '\r':
+            esc[1] = 'r';
+            elen = 2;
+            break;
+        case '\t':
+            esc[1] = 't';
+            elen = 2;
+            break;
+        default:
+            break;
+        }
+        if (tg_buf_append(b, esc, elen) == -1)
+            return -1;
+    }
+    return tg_buf_append(b, s + run, len - run);
+}
+
+/* Append s[0..len) as a JSON string. Returns 0 or -1. */
+int tg_provider_json_str(tg_buf_t *b, const char *s, size_t len)
+{
+    return tg_buf_append(b, "\"", 1) == -1 || tg_provider_json_esc(b, s, len) == -1 ||
+                   tg_buf_append(b, "\"", 1) == -1
+               ? -1
+               : 0;
+}
+
 /* The base64 text of the little-endian float32s of a list of numbers (a new reference). */
 static json_t *tg_embedding_base64(json_t *values)
 {

@@ -173,4 +173,13 @@ int tg_provider_embeddings_base64(tg_buf_t *list);
 /** Append v as compact JSON, reals as short as exactness allows (0.7 stays 0.7). 0 or -1. */
 int tg_provider_dump(json_t *v, tg_buf_t *out);
 
+/**
+ * Append s[0..len) escaped for the inside of a JSON string (no quotes): for the stream paths,
+ * which write their small events by hand instead of through a DOM. Returns 0 or -1.
+ */
+int tg_provider_json_esc(tg_buf_t *b, const char *s, size_t len);
+
+/** Append s[0..len) as a JSON string, quotes included. Returns 0 or -1. */
+int tg_provider_json_str(tg_buf_t *b, const char *s, size_t len);
+
 #endif

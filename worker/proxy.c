@@ -10,6 +10,7 @@
 #include "shared/tg_log.h"
 #include "shared/tg_sse.h"
 #include "worker/errors.h"
+#include "worker/messages.h"
 #include "worker/meter.h"
 #include "worker/provider.h"
 #include "worker/provider_common.h"
@@ -41,6 +42,8 @@ typedef struct {
     int upstream_started; /* admitted and sent: usage may have been produced */
     tg_jspan_t f[TG_F_COUNT]; /* where the fields of interest lie in the request body */
     tg_jscan_t scan;
+    tg_messages_stream_t *egress; /* /v1/messages streams: chunks become Anthropic events */
+    tg_buf_t eout;                /* scratch for the translated events */
 } tg_proxy_t;
 
 static const char *const tg_ep_names[] = {"chat.completions", "completions", "embeddings"};
@@ -53,6 +56,8 @@ static void tg_proxy_free(tg_proxy_t *p)
     tg_evstream_free(&p->evs);
     tg_buf_free(&p->resp);
     tg_buf_free(&p->out);
+    tg_messages_stream_free(p->egress);
+    tg_buf_free(&p->eout);
     p->req->handler = NULL;
     p->req->on_abort = NULL;
     p->req->on_drain = NULL;
@@ -112,10 +117,17 @@ static void tg_proxy_fail(tg_proxy_t *p, const tg_errmap_t *m, const char *detai
                 snprintf(r->error_code, sizeof(r->error_code), "upstream_%d", m->status);
             if (p->xfer != NULL && p->xfer->retry_after[0] != '\0')
                 tg_resp_header(r, "retry-after", p->xfer->retry_after);
-            json_decref(root);
             memset(&p->resp, 0, sizeof(p->resp));
             tg_proxy_free(p);
-            tg_resp_send(r, m->status, "application/json", body.data, body.len);
+            if (r->dialect == TG_DIALECT_ANTHROPIC) /* the same explanation, in its shape */
+                tg_resp_error(r, m->status, json_string_value(json_object_get(err, "type")),
+                              m->code, NULL, "%s",
+                              json_is_string(json_object_get(err, "message"))
+                                  ? json_string_value(json_object_get(err, "message"))
+                                  : "The provider refused the request.");
+            else
+                tg_resp_send(r, m->status, "application/json", body.data, body.len);
+            json_decref(root);
             tg_buf_free(&body);
             return;
         }
@@ -125,6 +137,24 @@ static void tg_proxy_fail(tg_proxy_t *p, const tg_errmap_t *m, const char *detai
         tg_resp_header(r, "retry-after", p->xfer->retry_after);
     tg_proxy_free(p);
     tg_resp_error(r, m->status, m->type, m->code, NULL, "Provider '%s' %s", prov, detail);
+}
+
+/*
+ * Stream bytes for the client: as they are, or on /v1/messages as Anthropic's events. usage is
+ * what is known of the exchange's usage (the billed usage once the terminator is in data).
+ */
+static void tg_proxy_send(tg_proxy_t *p, const char *data, size_t len, const tg_usage_t *usage)
+{
+    if (p->egress != NULL) {
+        tg_buf_reset(&p->eout);
+        if (tg_messages_stream_feed(p->egress, data, len, usage, &p->eout) == -1)
+            tg_log(TG_LOG_ERROR, 0, "%s: out of memory translating a stream event",
+                   p->req->request_id);
+        data = p->eout.data;
+        len = p->eout.len;
+    }
+    if (len > 0)
+        tg_resp_chunk(p->req, data, len);
 }
 
 static void tg_proxy_stream_error(tg_proxy_t *p, const tg_errmap_t *m, const char *detail)
@@ -137,7 +167,7 @@ static void tg_proxy_stream_error(tg_proxy_t *p, const tg_errmap_t *m, const cha
                  "\"param\":null,\"code\":\"%s\"}}\n\n",
                  p->model->provider->name, detail, m->type, m->code ? m->code : "upstream_error");
     if (n > 0 && (size_t)n < sizeof(buf))
-        tg_resp_chunk(p->req, buf, (size_t)n);
+        tg_proxy_send(p, buf, (size_t)n, NULL);
     snprintf(p->req->error_code, sizeof(p->req->error_code), "%s",
              m->code ? m->code : "upstream_error");
 }
@@ -151,10 +181,14 @@ static int tg_proxy_event(void *arg, const char *event, const char *data, size_t
 
     tg_buf_reset(&p->out);
     a = p->adapter->event(&p->st, event, data, datalen, raw, rawlen, &p->out);
-    if (a == TG_EVENT_DONE)
+    if (a == TG_EVENT_DONE) {
         p->done_seen = 1;
+        if (p->egress != NULL)
+            tg_proxy_meter(p, &p->st.usage); /* message_delta reports what is billed */
+    }
     if (a != TG_EVENT_DROP && p->out.len > 0)
-        tg_resp_chunk(p->req, p->out.data, p->out.len);
+        tg_proxy_send(p, p->out.data, p->out.len,
+                      a == TG_EVENT_DONE ? &p->req->usage : &p->st.usage);
     return 0;
 }
 
@@ -221,6 +255,22 @@ static void tg_proxy_drain(tg_req_t *req)
         tg_xfer_resume(p->xfer);
 }
 
+/* A whole canonical answer in out becomes an Anthropic message with the billed usage. */
+static int tg_proxy_messages_answer(tg_proxy_t *p, tg_buf_t *out)
+{
+    char id[TG_MESSAGES_ID_MAX];
+    tg_buf_t msg = {0};
+
+    tg_messages_id(p->req->request_id, id, sizeof(id));
+    if (tg_messages_answer(out->data, out->len, id, p->model->name, &p->req->usage, &msg) == -1) {
+        tg_buf_free(&msg);
+        return -1;
+    }
+    tg_buf_free(out);
+    *out = msg;
+    return 0;
+}
+
 /* tg_xfer_done_cb */
 static void tg_proxy_done(tg_xfer_t *x, tg_xfer_result_t result)
 {
@@ -238,6 +288,10 @@ static void tg_proxy_done(tg_xfer_t *x, tg_xfer_result_t result)
             tg_log(TG_LOG_WARN, 0, "%s: provider \"%s\" stream failed: %s (%s)", r->request_id,
                    p->model->provider->name, tg_xfer_result_str(result), x->errbuf);
             tg_proxy_stream_error(p, &m, detail);
+        } else if (!p->done_seen && p->egress != NULL) {
+            /* Anthropic's clients need message_stop: say the answer is incomplete */
+            tg_errmap_t early = {502, "server_error", "upstream_incomplete_stream", 1, 0};
+            tg_proxy_stream_error(p, &early, "ended the stream early");
         } else if (!p->done_seen) {
             snprintf(r->error_code, sizeof(r->error_code), "upstream_incomplete_stream");
         }
@@ -303,14 +357,23 @@ static void tg_proxy_done(tg_xfer_t *x, tg_xfer_result_t result)
             tg_proxy_fail(p, &oom, "answered, but the embeddings could not be encoded");
             return;
         }
-        tg_money_format(r->cost_pico, cost, sizeof(cost));
-        tg_proxy_headers(p);
-        tg_resp_header(r, "x-tollgate-cost-usd", cost);
         if (out.len == 0) {
             tg_buf_free(&out);
             out = p->resp; /* the upstream's bytes, unchanged */
             memset(&p->resp, 0, sizeof(p->resp));
         }
+        if (r->dialect == TG_DIALECT_ANTHROPIC && tg_proxy_messages_answer(p, &out) == -1) {
+            tg_errmap_t bad = {502, "server_error", "upstream_error", 1, 0};
+            tg_buf_free(&out);
+            tg_log(TG_LOG_WARN, 0, "%s: provider \"%s\" sent no chat.completion to translate",
+                   r->request_id, p->model->provider->name);
+            p->xfer = NULL;
+            tg_proxy_fail(p, &bad, "sent an answer that could not be read");
+            return;
+        }
+        tg_money_format(r->cost_pico, cost, sizeof(cost));
+        tg_proxy_headers(p);
+        tg_resp_header(r, "x-tollgate-cost-usd", cost);
         p->xfer = NULL;
         tg_proxy_free(p);
         tg_resp_send(r, 200, "application/json", out.data, out.len);
@@ -430,6 +493,29 @@ done:
 
 static void tg_proxy_admitted(tg_req_t *r, void *arg, int admitted);
 
+const tg_model_t *tg_proxy_model(tg_req_t *r, const char *name, size_t len)
+{
+    const tg_model_t *m = tg_config_model(r->cf, name, len);
+
+    if (m == NULL) {
+        tg_resp_error(r, 404, "invalid_request_error", "model_not_found", "model",
+                      "The model `%.*s` does not exist or you do not have access to it.",
+                      (int)(len > 200 ? 200 : len), name);
+        return NULL;
+    }
+    if (r->authed && !tg_key_allows(&r->key, m->name)) {
+        tg_resp_error(r, 403, "invalid_request_error", "model_not_allowed", "model",
+                      "This API key is not allowed to use the model `%s`.", m->name);
+        return NULL;
+    }
+    return m;
+}
+
+int64_t tg_proxy_prompt_estimate(size_t body_len)
+{
+    return (int64_t)(body_len + 3) / 4;
+}
+
 void tg_proxy_handle(tg_req_t *r, tg_endpoint_t ep)
 {
     static const char *const keys[TG_F_COUNT] = {
@@ -490,23 +576,13 @@ void tg_proxy_handle(tg_req_t *r, tg_endpoint_t ep)
         name = namebuf;
         namelen = strlen(namebuf);
     }
-    m = tg_config_model(r->cf, name, namelen);
-    if (m == NULL) {
-        tg_resp_error(r, 404, "invalid_request_error", "model_not_found", "model",
-                      "The model `%.*s` does not exist or you do not have access to it.",
-                      (int)(namelen > 200 ? 200 : namelen), name);
+    if ((m = tg_proxy_model(r, name, namelen)) == NULL)
         return;
-    }
     if (!(tg_adapter_for(m->provider->kind)->endpoints & (1u << ep))) {
         static const char *const what[] = {"chat completions", "completions", "embeddings"};
         tg_resp_error(r, 400, "invalid_request_error", "unsupported_endpoint", "model",
                       "The model `%s` is served by provider '%s', which does not offer %s.",
                       m->name, m->provider->name, what[ep]);
-        return;
-    }
-    if (r->authed && !tg_key_allows(&r->key, m->name)) {
-        tg_resp_error(r, 403, "invalid_request_error", "model_not_allowed", "model",
-                      "This API key is not allowed to use the model `%s`.", m->name);
         return;
     }
     if (ep == TG_EP_CHAT && f[TG_F_MESSAGES].type != TG_JT_ARRAY) {
@@ -555,8 +631,18 @@ void tg_proxy_handle(tg_req_t *r, tg_endpoint_t ep)
     tg_sse_init(&p->sse);
     tg_evstream_init(&p->evs, TG_SSE_MAX_EVENT);
     p->st.model = m->upstream_model;
+    if (stream && r->dialect == TG_DIALECT_ANTHROPIC) {
+        char id[TG_MESSAGES_ID_MAX];
+
+        tg_messages_id(r->request_id, id, sizeof(id));
+        if ((p->egress = tg_messages_stream_new(id, m->name)) == NULL) {
+            free(p);
+            tg_resp_error(r, 503, "server_error", NULL, NULL, "Out of memory.");
+            return;
+        }
+    }
     p->max_tokens = max_tokens;
-    p->prompt_estimate = (int64_t)(r->body.len + 3) / 4;
+    p->prompt_estimate = tg_proxy_prompt_estimate(r->body.len);
     memcpy(p->f, f, sizeof(p->f));
     p->scan = scan;
 

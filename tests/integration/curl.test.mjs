@@ -106,19 +106,30 @@ describe('curl', () => {
     assert.ok(streams >= 1 && plain >= 1, 'both a streaming and a plain example ran');
   });
 
-  it("the README's Node (openai SDK) example runs against the demo configuration", async () => {
+  /** Run the README's Node example under this heading, pointed at the test gateway. */
+  async function runReadmeNode(heading, baseRe) {
     const readme = fs.readFileSync(path.join(SOURCE_DIR, 'README.md'), 'utf8');
-    const m = /### Node[^\n]*\n+```js\n([\s\S]*?)```/.exec(readme);
-    assert.ok(m, 'README has a Node example');
-    assert.match(m[1], /http:\/\/127\.0\.0\.1:8080\/v1/);
+    const m = new RegExp(`### ${heading}[^\\n]*\\n[\\s\\S]*?\`\`\`js\\n([\\s\\S]*?)\`\`\``).exec(readme);
+    assert.ok(m, `README has a ${heading} example`);
+    assert.match(m[1], baseRe);
     const code = m[1].replace(/http:\/\/127\.0\.0\.1:8080/g, url);
     const r = await run(process.execPath, ['--input-type=module', '-e', code], {
       env: { TOLLGATE_KEY: key },
-      cwd: path.dirname(new URL(import.meta.url).pathname), // resolves the pinned openai package
+      cwd: path.dirname(new URL(import.meta.url).pathname), // resolves the pinned SDK packages
       timeout: 30000,
     });
     assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
     assert.ok(r.stdout.trim().length > 0, 'it printed the answer');
+    return r.stdout;
+  }
+
+  it("the README's Node (openai SDK) example runs against the demo configuration", async () => {
+    await runReadmeNode('Node \\(openai SDK\\)', /http:\/\/127\.0\.0\.1:8080\/v1/);
+  });
+
+  it("the README's Node (Anthropic SDK) example runs against the demo configuration", async () => {
+    const out = await runReadmeNode('Node \\(Anthropic SDK\\)', /http:\/\/127\.0\.0\.1:8080"/);
+    assert.match(out, /output_tokens/, 'it printed the usage');
   });
 
   it('curl -i shows the status line and the gateway headers', async () => {

@@ -1,7 +1,7 @@
 /*
- * Helpers for adapter tests that compare JSON against golden fixtures: in a fixture ' stands for
- * ", documents compare as JSON values, and an adapter's SSE output is split into its payloads.
- * Header-only (static inline) so that each test executable takes what it uses.
+ * Helpers for adapter tests on top of the JSON golden fixtures (tests/unit/tg_json_fixture.h:
+ * dq, J, assert_json): an answer's "created" checked and removed, and an adapter's SSE output
+ * split into its payloads. Header-only (static inline) so each test executable takes what it uses.
  */
 #ifndef TG_TESTS_PROVIDER_FIXTURE_H
 #define TG_TESTS_PROVIDER_FIXTURE_H
@@ -13,44 +13,7 @@
 #include <time.h>
 
 #include "shared/tg_buf.h"
-
-/* A fixture's text with ' turned into ". The caller frees it. */
-static inline char *fx_dq(const char *s)
-{
-    char *t = strdup(s);
-
-    ck_assert_ptr_nonnull(t);
-    for (char *p = t; *p != '\0'; p++)
-        if (*p == '\'')
-            *p = '"';
-    return t;
-}
-
-/* A fixture as a JSON value (must parse). */
-static inline json_t *fx_json(const char *s)
-{
-    char *t = fx_dq(s);
-    json_error_t err;
-    json_t *v = json_loads(t, 0, &err);
-
-    ck_assert_msg(v != NULL, "bad fixture: %s: %s", err.text, t);
-    free(t);
-    return v;
-}
-
-/* Assert that got (a JSON value, consumed) equals the fixture want. */
-static inline void fx_assert_json(json_t *got, const char *want, const char *what)
-{
-    json_t *w = fx_json(want);
-
-    if (!json_equal(got, w)) {
-        char *g = json_dumps(got, JSON_COMPACT | JSON_SORT_KEYS);
-        char *e = json_dumps(w, JSON_COMPACT | JSON_SORT_KEYS);
-        ck_abort_msg("%s:\n got  %s\n want %s", what, g ? g : "(invalid)", e);
-    }
-    json_decref(w);
-    json_decref(got);
-}
+#include "tests/unit/tg_json_fixture.h"
 
 /* A document's "created" must be a recent time; it is then removed for comparison. */
 static inline void fx_take_created(json_t *doc)

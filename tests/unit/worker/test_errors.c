@@ -2,7 +2,8 @@
  * Unit tests for worker/errors.c: how failed transfers and upstream error statuses become the
  * client's status, OpenAI error type and code, and whether a retry or fallback may help. The
  * rule under test: client mistakes pass through with the upstream's body; gateway problems
- * (credentials, outages, timeouts) become 502/503/504 without the upstream's body.
+ * (credentials, outages, timeouts) become 502/503/504 without the upstream's body. Also the
+ * same errors in Anthropic's vocabulary, for /v1/messages.
  */
 #include <check.h>
 #include <stdlib.h>
@@ -117,6 +118,63 @@ START_TEST(client_status_is_an_error_status)
 }
 END_TEST
 
+START_TEST(anthropic_types)
+{
+    /*
+     * Anthropic's error types follow the status as Anthropic documents them; codes refine what
+     * a status cannot say; inside a stream (status 0) the OpenAI type is what is left.
+     */
+    static const struct {
+        int status;
+        const char *type, *code, *want;
+    } cases[] = {
+        {400, "invalid_request_error", NULL, "invalid_request_error"},
+        {401, "invalid_request_error", "invalid_api_key", "authentication_error"},
+        {403, "invalid_request_error", "model_not_allowed", "permission_error"},
+        {403, "permission_error", "tenant_disabled", "permission_error"},
+        {404, "invalid_request_error", "model_not_found", "not_found_error"},
+        {405, "invalid_request_error", "method_not_allowed", "invalid_request_error"},
+        {408, "invalid_request_error", NULL, "invalid_request_error"},
+        {413, "invalid_request_error", "request_too_large", "request_too_large"},
+        {422, "invalid_request_error", NULL, "invalid_request_error"},
+        {429, "rate_limit_error", "rate_limit_exceeded", "rate_limit_error"},
+        {429, "insufficient_quota", "insufficient_quota", "billing_error"},
+        {500, "server_error", NULL, "api_error"},
+        {502, "server_error", "upstream_unreachable", "api_error"},
+        {502, "server_error", "upstream_auth_failed", "api_error"},
+        {503, "server_error", "upstream_overloaded", "overloaded_error"},
+        {503, "server_error", "store_unavailable", "api_error"},
+        {504, "server_error", "upstream_timeout", "timeout_error"},
+        {529, NULL, NULL, "overloaded_error"},
+        {0, "server_error", "upstream_timeout", "timeout_error"},
+        {0, "server_error", "upstream_error", "api_error"},
+        {0, "invalid_request_error", NULL, "invalid_request_error"},
+        {0, "rate_limit_error", NULL, "rate_limit_error"},
+        {0, NULL, NULL, "api_error"},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *got = tg_anthropic_error_type(cases[i].status, cases[i].type, cases[i].code);
+        ck_assert_msg(strcmp(got, cases[i].want) == 0, "%d %s %s: %s, want %s", cases[i].status,
+                      cases[i].type ? cases[i].type : "-", cases[i].code ? cases[i].code : "-",
+                      got, cases[i].want);
+    }
+}
+END_TEST
+
+START_TEST(dialect_of_path)
+{
+    /* /v1/messages and everything below it speak Anthropic; nothing else does. */
+    ck_assert_int_eq(tg_dialect_of_path("/v1/messages"), TG_DIALECT_ANTHROPIC);
+    ck_assert_int_eq(tg_dialect_of_path("/v1/messages/count_tokens"), TG_DIALECT_ANTHROPIC);
+    ck_assert_int_eq(tg_dialect_of_path("/v1/messages?beta=true"), TG_DIALECT_ANTHROPIC);
+    ck_assert_int_eq(tg_dialect_of_path("/v1/messagesx"), TG_DIALECT_OPENAI);
+    ck_assert_int_eq(tg_dialect_of_path("/v1/chat/completions"), TG_DIALECT_OPENAI);
+    ck_assert_int_eq(tg_dialect_of_path("/v2/messages"), TG_DIALECT_OPENAI);
+    ck_assert_int_eq(tg_dialect_of_path(""), TG_DIALECT_OPENAI);
+}
+END_TEST
+
 static Suite *errors_suite(void)
 {
     Suite *s = suite_create("worker_errors");
@@ -125,6 +183,10 @@ static Suite *errors_suite(void)
     tcase_add_test(tc, xfer_results);
     tcase_add_test(tc, upstream_statuses);
     tcase_add_test(tc, client_status_is_an_error_status);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("anthropic");
+    tcase_add_test(tc, anthropic_types);
+    tcase_add_test(tc, dialect_of_path);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -46,7 +46,7 @@ static void teardown(void)
 static int prepare(int stream, const char *openai, tg_buf_t *body, tg_xfer_t *x, tg_buf_t *url)
 {
     const tg_adapter_t *a = tg_adapter_for(TG_PROVIDER_ANTHROPIC);
-    char *in = fx_dq(openai);
+    char *in = dq(openai);
     int rc;
 
     memset(body, 0, sizeof(*body));
@@ -68,7 +68,7 @@ static void assert_request(int stream, const char *openai, const char *anthropic
     ck_assert_msg(prepare(stream, openai, &body, &x, &url) == 0, "%s: prepare failed", what);
     got = json_loadb(body.data, body.len, 0, &err);
     ck_assert_msg(got != NULL, "%s: body is not JSON (%s): %s", what, err.text, body.data);
-    fx_assert_json(got, anthropic, what);
+    assert_json(got, anthropic, what);
     tg_buf_free(&body);
     tg_buf_free(&url);
 }
@@ -90,7 +90,7 @@ static void assert_refused(const char *openai, const char *what)
 static json_t *run_response(const char *anthropic, tg_usage_t *usage)
 {
     const tg_adapter_t *a = tg_adapter_for(TG_PROVIDER_ANTHROPIC);
-    char *in = fx_dq(anthropic);
+    char *in = dq(anthropic);
     tg_buf_t out = {0};
     json_t *doc;
 
@@ -114,7 +114,7 @@ typedef struct {
 static ev_t feed(tg_stream_state_t *st, const char *name, const char *data)
 {
     const tg_adapter_t *a = tg_adapter_for(TG_PROVIDER_ANTHROPIC);
-    char *d = fx_dq(data), raw[8192];
+    char *d = dq(data), raw[8192];
     int n = snprintf(raw, sizeof(raw), "event: %s\ndata: %s\n\n", name, d);
     tg_buf_t out = {0};
     ev_t r;
@@ -146,7 +146,7 @@ static void feed_expect(tg_stream_state_t *st, const char *name, const char *dat
     ev_t r = feed(st, name, data);
 
     ck_assert_msg(r.action == action, "%s: action %d, want %d", name, r.action, action);
-    fx_assert_json(r.events, want, name);
+    assert_json(r.events, want, name);
 }
 
 static void stream_free(tg_stream_state_t *st)
@@ -675,7 +675,7 @@ START_TEST(response_text)
         "'usage':{'input_tokens':10,'output_tokens':25}}",
         &u);
 
-    fx_assert_json(doc,
+    assert_json(doc,
                 "{'id':'chatcmpl-msg_013Zva2CMHLNnXjNJJKqJ2EF','object':'chat.completion',"
                 "'model':'claude-sonnet-4-5-20250929','choices':[{'index':0,'message':{"
                 "'role':'assistant','content':'Hi! My name is Claude.','refusal':null},"
@@ -708,9 +708,9 @@ START_TEST(response_tool_use)
     json_t *args = json_loads(json_string_value(json_object_get(fn, "arguments")), 0, NULL);
 
     /* arguments is a string holding the input; compared as JSON, then replaced for the rest */
-    fx_assert_json(args, "{'city':'Paris','unit':'c','days':2}", "arguments");
+    assert_json(args, "{'city':'Paris','unit':'c','days':2}", "arguments");
     json_object_set_new(fn, "arguments", json_string("ARGS"));
-    fx_assert_json(doc,
+    assert_json(doc,
                 "{'id':'chatcmpl-msg_02','object':'chat.completion','model':'claude-sonnet-4-5',"
                 "'choices':[{'index':0,'message':{'role':'assistant','content':'Checking.',"
                 "'refusal':null,'tool_calls':[{'id':'toolu_01A','type':'function',"
@@ -745,7 +745,7 @@ START_TEST(response_cache_usage)
                                "'cache_read_input_tokens':2000,'output_tokens':7}}",
                                &u);
 
-    fx_assert_json(json_incref(json_object_get(doc, "usage")),
+    assert_json(json_incref(json_object_get(doc, "usage")),
                 "{'prompt_tokens':3050,'completion_tokens':7,'total_tokens':3057,"
                 "'prompt_tokens_details':{'cached_tokens':2000,'cache_write_tokens':1000}}",
                 "usage");
@@ -922,7 +922,7 @@ START_TEST(stream_tool_calls)
     }
     for (int call = 0; call < 2; call++) {
         json_t *input = json_loadb(args[call].data, args[call].len, 0, NULL);
-        fx_assert_json(input, "{'city':'Paris','days':2}", "joined arguments");
+        assert_json(input, "{'city':'Paris','days':2}", "joined arguments");
         tg_buf_free(&args[call]);
     }
     feed_expect(&st, "message_delta",
@@ -1081,7 +1081,7 @@ START_TEST(stream_robustness)
     r = feed(&st, "content_block_delta",
              "{'type':'content_block_delta','index':0,'delta':{'type':'text_delta','text':'x'}}");
     ck_assert_int_eq(r.action, TG_EVENT_FORWARD);
-    fx_assert_json(r.events,
+    assert_json(r.events,
                 "[{'id':'chatcmpl-','object':'chat.completion.chunk','model':'',"
                 "'choices':[{'index':0,'delta':{'content':'x'},'finish_reason':null}]}]",
                 "no message_start");

@@ -66,7 +66,7 @@ static const tg_adapter_t *adapter(void)
 /* Run prepare on an OpenAI request fixture; returns its rc. */
 static int prepare(int stream, const char *openai, tg_buf_t *body, tg_xfer_t *x, tg_buf_t *url)
 {
-    char *in = fx_dq(openai);
+    char *in = dq(openai);
     int rc;
 
     memset(body, 0, sizeof(*body));
@@ -96,7 +96,7 @@ static void assert_request(const char *openai, const char *converse, const char 
                   x.errbuf);
     got = json_loadb(body.data, body.len, 0, NULL);
     ck_assert_msg(got != NULL, "%s: body is not JSON: %s", what, body.data);
-    fx_assert_json(got, converse, what);
+    assert_json(got, converse, what);
     release(&body, &x, &url);
 }
 
@@ -497,7 +497,7 @@ END_TEST
 /* Translate a Converse answer; returns the OpenAI body with created and id checked and removed. */
 static json_t *run_response(const char *converse, tg_usage_t *usage)
 {
-    char *in = fx_dq(converse);
+    char *in = dq(converse);
     tg_buf_t out = {0};
     json_t *doc;
 
@@ -515,7 +515,7 @@ START_TEST(response_text_with_cache_usage)
 {
     tg_usage_t u;
 
-    fx_assert_json(
+    assert_json(
         run_response("{'output':{'message':{'role':'assistant','content':[{'reasoningContent':"
                      "{'reasoningText':{'text':'hmm','signature':'s'}}},{'text':'Hello'},"
                      "{'text':' there'}]}},'stopReason':'end_turn','usage':{'inputTokens':12,"
@@ -540,7 +540,7 @@ START_TEST(response_tool_use)
 {
     tg_usage_t u;
 
-    fx_assert_json(
+    assert_json(
         run_response("{'output':{'message':{'role':'assistant','content':[{'text':'Let me check.'},"
                      "{'toolUse':{'toolUseId':'tooluse_kZJMlvQmRJ6eAyJE5GIl7Q','name':"
                      "'get_weather','input':{'location':'Paris','days':2.5}}}]}},"
@@ -606,13 +606,13 @@ static void assert_error(const char *type, long status, const char *body, const 
 {
     tg_xfer_t x;
     tg_buf_t out = {0};
-    char *b = fx_dq(body);
+    char *b = dq(body);
 
     memset(&x, 0, sizeof(x));
     x.status = status;
     snprintf(x.error_type, sizeof(x.error_type), "%s", type);
     ck_assert_int_eq(adapter()->error(&x, b, strlen(b), &out), 0);
-    fx_assert_json(json_loadb(out.data, out.len, 0, NULL), want, type);
+    assert_json(json_loadb(out.data, out.len, 0, NULL), want, type);
     free(b);
     tg_buf_free(&out);
 }
@@ -669,7 +669,7 @@ typedef struct {
 /* Feed one ConverseStream event (its :event-type and JSON payload) to the adapter. */
 static ev_t feed(tg_stream_state_t *st, const char *name, const char *data)
 {
-    char *d = fx_dq(data);
+    char *d = dq(data);
     tg_buf_t out = {0};
     ev_t r;
     size_t i;
@@ -695,7 +695,7 @@ static void feed_expect(tg_stream_state_t *st, const char *name, const char *dat
     ev_t r = feed(st, name, data);
 
     ck_assert_msg(r.action == action, "%s: action %d, want %d", name, r.action, action);
-    fx_assert_json(r.events, want, name);
+    assert_json(r.events, want, name);
 }
 
 static void feed_dropped(tg_stream_state_t *st, const char *name, const char *data)

@@ -46,7 +46,7 @@ static void teardown(void)
 static int prepare(int stream, const char *openai, tg_buf_t *body, tg_xfer_t *x, tg_buf_t *url)
 {
     const tg_adapter_t *a = tg_adapter_for(TG_PROVIDER_GEMINI);
-    char *in = fx_dq(openai);
+    char *in = dq(openai);
     int rc;
 
     memset(body, 0, sizeof(*body));
@@ -68,7 +68,7 @@ static void assert_request(int stream, const char *openai, const char *anthropic
     ck_assert_msg(prepare(stream, openai, &body, &x, &url) == 0, "%s: prepare failed", what);
     got = json_loadb(body.data, body.len, 0, &err);
     ck_assert_msg(got != NULL, "%s: body is not JSON (%s): %s", what, err.text, body.data);
-    fx_assert_json(got, anthropic, what);
+    assert_json(got, anthropic, what);
     free(x.owned);
     tg_buf_free(&body);
     tg_buf_free(&url);
@@ -91,7 +91,7 @@ static void assert_refused(const char *openai, const char *what)
 static json_t *run_response(const char *anthropic, tg_usage_t *usage)
 {
     const tg_adapter_t *a = tg_adapter_for(TG_PROVIDER_GEMINI);
-    char *in = fx_dq(anthropic);
+    char *in = dq(anthropic);
     tg_buf_t out = {0};
     json_t *doc;
 
@@ -115,7 +115,7 @@ typedef struct {
 static ev_t feed(tg_stream_state_t *st, const char *name, const char *data)
 {
     const tg_adapter_t *a = tg_adapter_for(TG_PROVIDER_GEMINI);
-    char *d = fx_dq(data), raw[8192];
+    char *d = dq(data), raw[8192];
     int n = snprintf(raw, sizeof(raw), "data: %s\r\n\r\n", d);
     tg_buf_t out = {0};
     ev_t r;
@@ -148,7 +148,7 @@ static void feed_expect(tg_stream_state_t *st, const char *name, const char *dat
     ev_t r = feed(st, name, data);
 
     ck_assert_msg(r.action == action, "%s: action %d, want %d", name, r.action, action);
-    fx_assert_json(r.events, want, name);
+    assert_json(r.events, want, name);
 }
 
 static void stream_free(tg_stream_state_t *st)
@@ -297,7 +297,7 @@ END_TEST
 /* Prepare an OpenAI embeddings request; returns prepare's result, the body and the URL. */
 static int prepare_embed(const char *openai, tg_buf_t *body, tg_xfer_t *x, tg_buf_t *url)
 {
-    char *in = fx_dq(openai);
+    char *in = dq(openai);
     int rc;
 
     memset(body, 0, sizeof(*body));
@@ -348,7 +348,7 @@ START_TEST(embed_request)
         ck_assert_uint_eq(x.aflags, cases[i].aflags);
         got = json_loadb(body.data, body.len, 0, NULL);
         ck_assert_ptr_nonnull(got);
-        fx_assert_json(got, cases[i].gemini, cases[i].openai);
+        assert_json(got, cases[i].gemini, cases[i].openai);
         free(x.owned);
         tg_buf_free(&body);
         tg_buf_free(&url);
@@ -387,22 +387,22 @@ START_TEST(embed_response)
      * carries none. When usageMetadata.promptTokenCount is present (Vertex) it is the usage.
      */
     const tg_adapter_t *a = tg_adapter_for(TG_PROVIDER_GEMINI);
-    char *in = fx_dq("{'embeddings':[{'values':[0.5,-0.25]},{'values':[1,0]}]}");
-    char *in2 = fx_dq("{'embeddings':[{'values':[0.5]}],'usageMetadata':{'promptTokenCount':7}}");
+    char *in = dq("{'embeddings':[{'values':[0.5,-0.25]},{'values':[1,0]}]}");
+    char *in2 = dq("{'embeddings':[{'values':[0.5]}],'usageMetadata':{'promptTokenCount':7}}");
     tg_buf_t out = {0};
     tg_usage_t u;
     json_t *doc;
 
     ck_assert_int_eq(a->response(&model, TG_EP_EMBEDDINGS, in, strlen(in), &u, &out), -1);
     ck_assert_int_eq(u.reported, 0);
-    fx_assert_json(json_loadb(out.data, out.len, 0, NULL),
+    assert_json(json_loadb(out.data, out.len, 0, NULL),
                 "{'object':'list','model':'gemini-2.5-flash','data':[{'object':'embedding',"
                 "'index':0,'embedding':[0.5,-0.25]},{'object':'embedding','index':1,"
                 "'embedding':[1,0]}]}",
                 "embeddings");
     /* base64: little-endian float32s (0.5 = 00 00 00 3f, -0.25 = 00 00 80 be) */
     ck_assert_int_eq(tg_provider_embeddings_base64(&out), 0);
-    fx_assert_json(json_loadb(out.data, out.len, 0, NULL),
+    assert_json(json_loadb(out.data, out.len, 0, NULL),
                 "{'object':'list','model':'gemini-2.5-flash','data':[{'object':'embedding',"
                 "'index':0,'embedding':'AAAAPwAAgL4='},{'object':'embedding','index':1,"
                 "'embedding':'AACAPwAAAAA='}]}",
@@ -412,7 +412,7 @@ START_TEST(embed_response)
     ck_assert_int_eq(u.reported, 1);
     ck_assert_int_eq(u.prompt, 7);
     doc = json_loadb(out.data, out.len, 0, NULL);
-    fx_assert_json(json_incref(json_object_get(doc, "usage")), "{'prompt_tokens':7,'total_tokens':7}",
+    assert_json(json_incref(json_object_get(doc, "usage")), "{'prompt_tokens':7,'total_tokens':7}",
                 "usage");
     json_decref(doc);
     tg_buf_reset(&out);
@@ -570,7 +570,7 @@ START_TEST(response_text)
         "'modelVersion':'gemini-2.5-flash-001','responseId':'r1'}",
         &u);
 
-    fx_assert_json(doc,
+    assert_json(doc,
                 "{'id':'chatcmpl-r1','object':'chat.completion','model':'gemini-2.5-flash-001',"
                 "'choices':[{'index':0,'message':{'role':'assistant','content':'Hello world',"
                 "'refusal':null},'logprobs':null,'finish_reason':'stop'}],"
@@ -595,7 +595,7 @@ START_TEST(response_function_call)
         "'modelVersion':'g','responseId':'r2'}",
         &u);
 
-    fx_assert_json(doc,
+    assert_json(doc,
                 "{'id':'chatcmpl-r2','object':'chat.completion','model':'g',"
                 "'choices':[{'index':0,'message':{'role':'assistant','content':null,"
                 "'refusal':null,'tool_calls':["
@@ -676,10 +676,10 @@ START_TEST(error_mapping)
     };
 
     for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
-        char *in = fx_dq(v[i].in);
+        char *in = dq(v[i].in);
         tg_buf_t out = {0};
         ck_assert_int_eq(tg_adapter_for(TG_PROVIDER_GEMINI)->error(NULL, in, strlen(in), &out), 0);
-        fx_assert_json(json_loadb(out.data, out.len, 0, NULL), v[i].want, v[i].in);
+        assert_json(json_loadb(out.data, out.len, 0, NULL), v[i].want, v[i].in);
         tg_buf_free(&out);
         free(in);
     }
