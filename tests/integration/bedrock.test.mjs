@@ -2,10 +2,12 @@
 // gateway, the gateway talks AWS Bedrock's Converse / ConverseStream to tollgate-sim, which
 // verifies every SigV4 signature with its own copy of the secret. Text, binary event streams,
 // multi-turn conversations, tool calls, images, errors and mid-stream exceptions must come back in
-// OpenAI's shape; streamed and non-streamed usage and cost must agree exactly; a wrong secret is
-// an upstream-auth error, fixed live with `tollgatectl providers rotate-key`; no secret is shown.
+// OpenAI's shape (and Anthropic's, through /v1/messages); streamed and non-streamed usage and cost
+// must agree exactly; a wrong secret is an upstream-auth error, fixed live with `tollgatectl
+// providers rotate-key`; no secret is shown.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import {
   startSim, startGateway, postJson, sseData, assertOpenAIError, run, BIN, assertStreamMatchesWhole,
@@ -292,6 +294,19 @@ describe('bedrock provider through the OpenAI API', () => {
     assert.equal(events.at(-1), '[DONE]');
     const text = events.slice(0, -1).map((e) => JSON.parse(e).choices[0]?.delta?.content ?? '').join('');
     assert.equal(text, whole.json.choices[0].message.content);
+  });
+
+  it("Anthropic's SDK reaches a Bedrock model through /v1/messages, streamed and not", async () => {
+    const anthropic = new Anthropic({ baseURL: gw.url, apiKey: 'unused', maxRetries: 0 });
+    const ask = { model: 'haiku', max_tokens: 20, messages: [{ role: 'user', content: 'Say something about transports.' }] };
+    const viaOpenAI = await client.chat.completions.create({ ...ask, messages: ask.messages });
+    const msg = await anthropic.messages.create(ask);
+    assert.equal(msg.content[0].text, viaOpenAI.choices[0].message.content);
+    assert.equal(msg.usage.output_tokens, viaOpenAI.usage.completion_tokens);
+    const final = await anthropic.messages.stream(ask).finalMessage();
+    assert.equal(final.content[0].text, msg.content[0].text);
+    assert.equal(final.usage.output_tokens, msg.usage.output_tokens);
+    assert.equal((await sim.lastRequest()).path, '/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse-stream');
   });
 
   it('a Bedrock model refuses legacy completions with 400 unsupported_endpoint', async () => {
