@@ -36,8 +36,10 @@ typedef struct {
 
 static void tg_bedrock_ext_destroy(tg_provider_ext_t *ext)
 {
-    explicit_bzero(ext, sizeof(tg_bedrock_ext_t));
-    free(ext);
+    tg_bedrock_ext_t *e = (tg_bedrock_ext_t *)ext;
+
+    explicit_bzero(&e->key, sizeof(e->key)); /* a day's signing key */
+    free(e);
 }
 
 static tg_bedrock_ext_t *tg_bedrock_ext(tg_provider_t *p)
