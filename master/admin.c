@@ -87,11 +87,14 @@ static json_t *tg_admin_providers(void)
         int models = 0;
         for (size_t j = 0; j < cf->nmodels; j++)
             models += cf->models[j].provider == p;
-        /* never the key; not even its length */
-        json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:b,s:b,s:s,s:i}", "name", p->name,
-                                             "kind", "openai", "base_url", p->base_url, "http2",
-                                             p->http2, "has_key", p->api_key != NULL, "key_source",
-                                             sources[p->key_source], "models", models));
+        /* never the key; not even its length. A SigV4 provider's key is its secret access key */
+        int sigv4 = tg_provider_sigv4(p);
+        json_array_append_new(
+            arr, json_pack("{s:s,s:s,s:s,s:b,s:b,s:s,s:i}", "name", p->name, "kind",
+                           tg_provider_kind_name(p->kind), "base_url", p->base_url, "http2",
+                           p->http2, "has_key", sigv4 || p->api_key != NULL, "key_source",
+                           sources[sigv4 ? p->aws_key_source : (int)p->key_source], "models",
+                           models));
     }
     return json_pack("{s:b,s:o}", "ok", 1, "providers", arr);
 }

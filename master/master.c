@@ -307,7 +307,9 @@ int tg_master_provider_key(const void *by, const char *name, const char *key, ch
 
     if (tg_config_set_provider_key(tg_m.cf, name, key) == -1 ||
         tg_config_override_key(name, key) == -1) {
-        snprintf(err, errlen, "no provider named \"%s\" (or the key has a control character)",
+        snprintf(err, errlen,
+                 "no provider named \"%s\" (or the key has a control character, or, for a "
+                 "SigV4 bedrock provider, is neither SECRET nor ACCESS_KEY_ID:SECRET[:TOKEN])",
                  name);
         return -1;
     }

@@ -22,6 +22,15 @@
 
 #define TG_CONFIG_MAX_FILE (16 * 1024 * 1024)
 
+/* Wipe and free a secret (NULL is ignored). */
+static void tg_free_secret(char *s)
+{
+    if (s != NULL) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}
+
 int tg_cerr(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *fmt, ...)
 {
     va_list ap;
@@ -600,12 +609,13 @@ static int tg_parse_store(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n)
 }
 
 /*
- * api_key_file: the file is read like an include (relative to the including file) and becomes
- * part of the configuration source, so workers compile exactly the key the master validated and
- * a reload re-reads it. Surrounding whitespace is trimmed; the key must be one line.
+ * api_key_file (and the other *_file secrets, named by key): the file is read like an include
+ * (relative to the including file) and becomes part of the configuration source, so workers
+ * compile exactly the key the master validated and a reload re-reads it. Surrounding whitespace
+ * is trimmed; the key must be one line.
  */
 static int tg_read_key_file(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *v, const char *s,
-                            char **out)
+                            const char *key, char **out)
 {
     tg_config_source_t *src = &c->cf->source;
     const char *slash = strrchr(d->file, '/');
@@ -619,14 +629,14 @@ static int tg_read_key_file(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *v, const ch
     else
         n = snprintf(path, sizeof(path), "%.*s/%s", (int)(slash - d->file), d->file, s);
     if (n < 0 || (size_t)n >= sizeof(path))
-        return tg_cerr(c, d, v, "api_key_file path too long");
+        return tg_cerr(c, d, v, "%s path too long", key);
     if ((f = tg_source_find(src, path)) == NULL) {
         char err[256];
         if (!src->from_disk)
-            return tg_cerr(c, d, v, "api_key_file %s is not part of the configuration source",
+            return tg_cerr(c, d, v, "%s %s is not part of the configuration source", key,
                            path);
         if (tg_read_file(path, &data, &len, err, sizeof(err)) == -1)
-            return tg_cerr(c, d, v, "api_key_file %s", err);
+            return tg_cerr(c, d, v, "%s %s", key, err);
         f = tg_source_add(src, path, data, len);
     }
     b = f->len;
@@ -638,10 +648,10 @@ static int tg_read_key_file(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *v, const ch
         b--;
     for (size_t i = a; i < b; i++)
         if ((unsigned char)f->data[i] < 0x20 || f->data[i] == 0x7f)
-            return tg_cerr(c, d, v, "api_key_file %s must hold one line (the key)", path);
+            return tg_cerr(c, d, v, "%s %s must hold one line (the key)", key, path);
     if (a == b) {
-        tg_log(TG_LOG_WARN, 0, "%s:%zu:%zu: api_key_file %s is empty", d->file,
-               v->start_mark.line + 1, v->start_mark.column + 1, path);
+        tg_log(TG_LOG_WARN, 0, "%s:%zu:%zu: %s %s is empty", d->file, v->start_mark.line + 1,
+               v->start_mark.column + 1, key, path);
         *out = NULL;
         return 0;
     }
@@ -649,12 +659,151 @@ static int tg_read_key_file(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *v, const ch
     return *out != NULL ? 0 : -1;
 }
 
+/*
+ * A secret value: api_key, aws_secret_access_key, aws_session_token. It must reference the
+ * environment (${VAR}): secrets never live in config files. An empty value means none (with a
+ * warning). Errors say where, never what: the value is a secret.
+ */
+static int tg_read_secret(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *v, const char *s,
+                          const char *key, const char *provider, char **out)
+{
+    int refs;
+
+    if (s[0] != '$' || s[1] != '{' || s[strlen(s) - 1] != '}' || strchr(s + 2, '$') != NULL)
+        return tg_cerr(c, d, v,
+                       "%s must reference the environment, like ${OPENAI_API_KEY};"
+                       " secrets are never written in config files",
+                       key);
+    if ((*out = tg_expand_env(c, d, v, s, &refs)) == NULL)
+        return -1;
+    for (const char *q = *out; *q; q++)
+        if ((unsigned char)*q < 0x20 || *q == 0x7f)
+            return tg_cerr(c, d, v, "the %s from %s contains a control character",
+                           strcmp(key, "api_key") == 0 ? "API key" : key, s);
+    if (**out == '\0') {
+        free(*out);
+        *out = NULL;
+        tg_log(TG_LOG_WARN, 0, "%s:%zu:%zu: provider \"%s\" has no %s (%s is empty)", d->file,
+               v->start_mark.line + 1, v->start_mark.column + 1, provider,
+               strcmp(key, "api_key") == 0 ? "API key" : key, s);
+    }
+    return 0;
+}
+
+/* The secrets a provider may have, each as KEY (from the environment) or KEY_file. */
+static const struct {
+    const char *key;
+    size_t off; /* of the char * in tg_provider_t */
+} tg_secrets[] = {
+    {"api_key", offsetof(tg_provider_t, api_key)},
+    {"aws_secret_access_key", offsetof(tg_provider_t, aws_secret_access_key)},
+    {"aws_session_token", offsetof(tg_provider_t, aws_session_token)},
+};
+
+/*
+ * A provider key naming a secret (KEY or KEY_file). Returns 1 when k is not one, else 0 or -1
+ * (reported).
+ */
+static int tg_parse_secret(tg_cctx_t *c, tg_cdoc_t *d, tg_provider_t *pv, const char *k,
+                           yaml_node_t *v, const char *s)
+{
+    for (size_t i = 0; i < sizeof(tg_secrets) / sizeof(tg_secrets[0]); i++) {
+        size_t klen = strlen(tg_secrets[i].key);
+        char **dst = (char **)(void *)((char *)pv + tg_secrets[i].off);
+        int file, rc, src;
+
+        if (strncmp(k, tg_secrets[i].key, klen) != 0 ||
+            (k[klen] != '\0' && strcmp(k + klen, "_file") != 0))
+            continue;
+        file = k[klen] != '\0';
+        if (!file && tg_is_null(v))
+            return 0;
+        if (*dst != NULL)
+            return tg_cerr(c, d, v, "give %s or %s_file, not both", tg_secrets[i].key,
+                           tg_secrets[i].key);
+        rc = file ? tg_read_key_file(c, d, v, s, k, dst)
+                  : tg_read_secret(c, d, v, s, k, pv->name, dst);
+        src = *dst == NULL ? TG_KEY_NONE : file ? TG_KEY_FROM_FILE : TG_KEY_FROM_ENV;
+        if (dst == &pv->api_key)
+            pv->key_source = src;
+        else if (dst == &pv->aws_secret_access_key)
+            pv->aws_key_source = src;
+        return rc;
+    }
+    return 1;
+}
+
+/* Bedrock's region from its endpoint, bedrock-runtime[-fips].<region>.amazonaws.com[.cn]. */
+static char *tg_bedrock_region_of(const char *base_url)
+{
+    const char *h = strstr(base_url, "://"), *dot;
+
+    if (h == NULL)
+        return NULL;
+    h += 3;
+    if (strncmp(h, "bedrock-runtime.", 16) == 0)
+        h += 16;
+    else if (strncmp(h, "bedrock-runtime-fips.", 21) == 0)
+        h += 21;
+    else
+        return NULL;
+    if ((dot = strchr(h, '.')) == NULL || strncmp(dot, ".amazonaws.com", 14) != 0 || dot == h)
+        return NULL;
+    return strndup(h, (size_t)(dot - h));
+}
+
+static int tg_region_ok(const char *r)
+{
+    size_t n = strlen(r);
+
+    return n > 0 && n <= 32 && strspn(r, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
+}
+
+/*
+ * Kind bedrock: the region (given, or read from base_url), the default base_url, and the
+ * credentials: an access key pair for SigV4, or an api_key, or both (SigV4 wins).
+ */
+static int tg_check_bedrock(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, tg_provider_t *pv,
+                            int has_creds)
+{
+    const char *name = pv->name;
+
+    if (pv->region == NULL && pv->base_url != NULL)
+        pv->region = tg_bedrock_region_of(pv->base_url);
+    if (pv->region == NULL)
+        return tg_cerr(c, d, n,
+                       "provider \"%s\" (bedrock) needs a region (or a base_url like "
+                       "https://bedrock-runtime.us-east-1.amazonaws.com)",
+                       name);
+    if (pv->base_url == NULL) {
+        size_t len = strlen(pv->region) + 48;
+        pv->base_url = tg_xcalloc(1, len);
+        snprintf(pv->base_url, len, "https://bedrock-runtime.%s.amazonaws.com", pv->region);
+    }
+    if ((pv->aws_access_key_id == NULL) != (pv->aws_secret_access_key == NULL))
+        return tg_cerr(c, d, n,
+                       "provider \"%s\" (bedrock) needs both aws_access_key_id and "
+                       "aws_secret_access_key",
+                       name);
+    if (pv->aws_session_token != NULL && pv->aws_secret_access_key == NULL)
+        return tg_cerr(c, d, n,
+                       "provider \"%s\" (bedrock): aws_session_token needs an access key pair",
+                       name);
+    if (!has_creds)
+        return tg_cerr(c, d, n,
+                       "provider \"%s\" (bedrock) needs aws_access_key_id and "
+                       "aws_secret_access_key (SigV4), or api_key (a Bedrock API key)",
+                       name);
+    return 0;
+}
+
 static int tg_parse_provider(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *kn, yaml_node_t *n)
 {
     tg_config_t *cf = c->cf;
     tg_provider_t *pv;
     const char *name = (const char *)kn->data.scalar.value;
-    yaml_node_t *url_node = NULL;
+    yaml_node_t *url_node = NULL, *aws_node = NULL; /* aws_node: the first bedrock-only key */
+    int has_creds = 0;
 
     if (!tg_name_ok(name))
         return tg_cerr(c, d, kn,
@@ -675,7 +824,7 @@ static int tg_parse_provider(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *kn, yaml_n
         const char *k = tg_key(d, p);
         yaml_node_t *v = tg_node(d, p->value);
         const char *s;
-        int refs;
+        int refs, rc;
 
         if (strcmp(k, "http2") == 0) {
             if (tg_cbool(c, d, v, "http2", &pv->http2) == -1)
@@ -722,9 +871,12 @@ static int tg_parse_provider(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *kn, yaml_n
                 pv->kind = TG_PROVIDER_AZURE;
             else if (strcmp(s, "gemini") == 0)
                 pv->kind = TG_PROVIDER_GEMINI;
+            else if (strcmp(s, "bedrock") == 0)
+                pv->kind = TG_PROVIDER_BEDROCK;
             else
                 return tg_cerr(c, d, v,
-                               "unknown provider kind \"%s\" (supported: openai, anthropic, azure, gemini)",
+                               "unknown provider kind \"%s\" (supported: openai, anthropic, "
+                               "azure, gemini, bedrock)",
                                s);
         } else if (strcmp(k, "api_version") == 0) {
             if (*s == '\0' || strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-.") != strlen(s))
@@ -739,48 +891,48 @@ static int tg_parse_provider(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *kn, yaml_n
                 len--;
             pv->base_url = strndup(s, len);
             url_node = v;
-        } else if (strcmp(k, "api_key_file") == 0) {
-            if (pv->api_key != NULL)
-                return tg_cerr(c, d, v, "give api_key or api_key_file, not both");
-            if (tg_read_key_file(c, d, v, s, &pv->api_key) == -1)
+        } else if (strcmp(k, "region") == 0) {
+            if (!tg_region_ok(s))
+                return tg_cerr(c, d, v, "region must look like us-east-1");
+            free(pv->region);
+            pv->region = tg_xstrdup(s);
+            aws_node = aws_node != NULL ? aws_node : tg_node(d, p->key);
+        } else if (strcmp(k, "aws_access_key_id") == 0) {
+            /* not a secret (it names the key, as in AWS's own logs): literal or ${VAR} */
+            free(pv->aws_access_key_id);
+            if ((pv->aws_access_key_id = tg_expand_env(c, d, v, s, &refs)) == NULL)
                 return -1;
-            pv->key_source = pv->api_key != NULL ? TG_KEY_FROM_FILE : TG_KEY_NONE;
-        } else if (strcmp(k, "api_key") == 0) {
-            if (tg_is_null(v))
-                continue;
-            if (pv->api_key != NULL)
-                return tg_cerr(c, d, v, "give api_key or api_key_file, not both");
-            pv->key_source = TG_KEY_FROM_ENV;
-            if (s[0] != '$' || s[1] != '{' || s[strlen(s) - 1] != '}' ||
-                strchr(s + 2, '$') != NULL)
-                return tg_cerr(c, d, v,
-                               "api_key must reference the environment, like ${OPENAI_API_KEY};"
-                               " secrets are never written in config files");
-            if ((pv->api_key = tg_expand_env(c, d, v, s, &refs)) == NULL)
+            if (*pv->aws_access_key_id == '\0') {
+                free(pv->aws_access_key_id);
+                pv->aws_access_key_id = NULL;
+            } else if (strspn(pv->aws_access_key_id, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") !=
+                       strlen(pv->aws_access_key_id)) {
+                return tg_cerr(c, d, v, "aws_access_key_id must look like AKIAIOSFODNN7EXAMPLE");
+            }
+            has_creds = 1;
+            aws_node = aws_node != NULL ? aws_node : tg_node(d, p->key);
+        } else if ((rc = tg_parse_secret(c, d, pv, k, v, s)) != 1) {
+            if (rc == -1)
                 return -1;
-            for (const char *q = pv->api_key; *q; q++) {
-                if ((unsigned char)*q < 0x20 || *q == 0x7f) {
-                    /* say where, never what: the value is a secret */
-                    return tg_cerr(c, d, v, "the API key from %s contains a control character",
-                                   s);
-                }
-            }
-            if (*pv->api_key == '\0') {
-                free(pv->api_key);
-                pv->api_key = NULL;
-                pv->key_source = TG_KEY_NONE;
-                tg_log(TG_LOG_WARN, 0, "%s:%zu:%zu: provider \"%s\" has no API key (%s is empty)",
-                       d->file, v->start_mark.line + 1, v->start_mark.column + 1, name, s);
-            }
+            has_creds = 1;
+            if (strncmp(k, "aws_", 4) == 0 && aws_node == NULL)
+                aws_node = tg_node(d, p->key);
         } else {
             return tg_cerr(c, d, tg_node(d, p->key), "unknown key \"%s\" in provider \"%s\"", k,
                            name);
         }
     }
     if (pv->kind == 0)
-        return tg_cerr(c, d, n, "provider \"%s\" needs a kind (openai, anthropic, azure or gemini)", name);
+        return tg_cerr(c, d, n,
+                       "provider \"%s\" needs a kind (openai, anthropic, azure, gemini or bedrock)",
+                       name);
     if (pv->kind == TG_PROVIDER_AZURE && pv->api_version == NULL)
         pv->api_version = tg_xstrdup("2024-10-21");
+    if (pv->kind != TG_PROVIDER_BEDROCK && aws_node != NULL)
+        return tg_cerr(c, d, aws_node,
+                       "provider \"%s\": region and aws_* keys are only for kind bedrock", name);
+    if (pv->kind == TG_PROVIDER_BEDROCK && tg_check_bedrock(c, d, n, pv, has_creds) == -1)
+        return -1;
     if (pv->base_url == NULL)
         return tg_cerr(c, d, url_node ? url_node : n, "provider \"%s\" needs a base_url", name);
     return 0;
@@ -1134,6 +1286,45 @@ static void tg_config_defaults(tg_config_t *cf)
     cf->store.event_retention_ms = (int64_t)30 * 86400000;
 }
 
+/* Replace *dst (a secret) with len bytes of src, or with none when len is 0. */
+static void tg_replace_secret(char **dst, const char *src, size_t len)
+{
+    tg_free_secret(*dst);
+    *dst = len > 0 ? strndup(src, len) : NULL;
+    if (len > 0 && *dst == NULL)
+        abort(); /* as tg_xstrdup: a config half-rotated is worse than none */
+}
+
+/*
+ * A SigV4 provider's new credentials: ACCESS_KEY_ID:SECRET[:SESSION_TOKEN] replaces them all (a
+ * new IAM key pair, or fresh temporary credentials); a bare SECRET replaces the secret only.
+ * Neither part of an AWS key ever holds a ':'. Returns 0 or -1 (malformed).
+ */
+static int tg_rotate_aws(tg_provider_t *p, const char *key)
+{
+    const char *c1 = strchr(key, ':'), *c2 = c1 != NULL ? strchr(c1 + 1, ':') : NULL;
+    size_t idlen = c1 != NULL ? (size_t)(c1 - key) : 0;
+    const char *secret = c1 != NULL ? c1 + 1 : key;
+    size_t slen = c2 != NULL ? (size_t)(c2 - secret) : strlen(secret);
+
+    if (slen == 0 || (c1 != NULL && (idlen == 0 ||
+                                     strspn(key, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != idlen)))
+        return -1;
+    if (c2 != NULL && strchr(c2 + 1, ':') != NULL)
+        return -1;
+    if (c1 != NULL) {
+        free(p->aws_access_key_id);
+        p->aws_access_key_id = strndup(key, idlen);
+        if (p->aws_access_key_id == NULL)
+            abort();
+        tg_replace_secret(&p->aws_session_token, c2 != NULL ? c2 + 1 : "",
+                          c2 != NULL ? strlen(c2 + 1) : 0);
+    }
+    tg_replace_secret(&p->aws_secret_access_key, secret, slen);
+    p->aws_key_source = TG_KEY_ROTATED;
+    return 0;
+}
+
 int tg_config_set_provider_key(tg_config_t *cf, const char *provider, const char *key)
 {
     for (const char *q = key; *q; q++)
@@ -1143,15 +1334,26 @@ int tg_config_set_provider_key(tg_config_t *cf, const char *provider, const char
         tg_provider_t *p = &cf->providers[i];
         if (strcmp(p->name, provider) != 0)
             continue;
-        if (p->api_key != NULL) {
-            explicit_bzero(p->api_key, strlen(p->api_key));
-            free(p->api_key);
-        }
-        p->api_key = *key != '\0' ? tg_xstrdup(key) : NULL;
+        if (tg_provider_sigv4(p))
+            return tg_rotate_aws(p, key);
+        tg_replace_secret(&p->api_key, key, strlen(key));
         p->key_source = *key != '\0' ? TG_KEY_ROTATED : TG_KEY_NONE;
         return 0;
     }
     return -1;
+}
+
+int tg_provider_sigv4(const tg_provider_t *p)
+{
+    return p->kind == TG_PROVIDER_BEDROCK && p->aws_access_key_id != NULL &&
+           p->aws_secret_access_key != NULL;
+}
+
+const char *tg_provider_kind_name(tg_provider_kind_t kind)
+{
+    static const char *const names[] = {"", "openai", "anthropic", "azure", "gemini", "bedrock"};
+
+    return (size_t)kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "";
 }
 
 /* Live-rotated provider keys, applied to every compiled configuration (see tg_config.h). */
@@ -1307,13 +1509,6 @@ tg_config_t *tg_config_ref(tg_config_t *cf)
     return cf;
 }
 
-static void tg_free_secret(char *s)
-{
-    if (s != NULL) {
-        explicit_bzero(s, strlen(s));
-        free(s);
-    }
-}
 
 void tg_config_unref(tg_config_t *cf)
 {
@@ -1334,7 +1529,11 @@ void tg_config_unref(tg_config_t *cf)
         free(p->name);
         free(p->base_url);
         free(p->api_version);
+        free(p->region);
+        free(p->aws_access_key_id);
         tg_free_secret(p->api_key);
+        tg_free_secret(p->aws_secret_access_key);
+        tg_free_secret(p->aws_session_token);
         for (size_t j = 0; j < p->nheaders; j++) {
             free(p->headers[j].name);
             tg_free_secret(p->headers[j].value);

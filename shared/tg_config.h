@@ -15,7 +15,7 @@
 #define TG_CONFIG_ERR_MAX 512
 
 typedef enum { TG_PROVIDER_OPENAI = 1, TG_PROVIDER_ANTHROPIC, TG_PROVIDER_AZURE,
-               TG_PROVIDER_GEMINI } tg_provider_kind_t;
+               TG_PROVIDER_GEMINI, TG_PROVIDER_BEDROCK } tg_provider_kind_t;
 
 enum {
     TG_CAP_TOOLS = 1 << 0,
@@ -46,7 +46,13 @@ typedef struct {
         TG_KEY_FROM_ENV,
         TG_KEY_FROM_FILE,
         TG_KEY_ROTATED, /* replaced live with tollgatectl providers rotate-key */
-    } key_source;
+    } key_source;       /* of api_key */
+    /* kind bedrock: the region and SigV4 credentials (the secret and token: never log) */
+    char *region;
+    char *aws_access_key_id;
+    char *aws_secret_access_key;
+    char *aws_session_token; /* temporary credentials only; NULL otherwise */
+    int aws_key_source;      /* TG_KEY_* of aws_secret_access_key */
     void *ext; /* per-process data built lazily from this provider (e.g. curl header lists) */
 } tg_provider_t;
 
@@ -172,8 +178,10 @@ int64_t tg_parse_size(const char *s);
 
 /**
  * Replace a provider's API key in place (wiping the old one). Only for a configuration no
- * request is using (the master's); workers compile a fresh copy first. Returns 0, or -1 when
- * there is no such provider or the key holds a control character.
+ * request is using (the master's); workers compile a fresh copy first. For a bedrock provider
+ * that signs with SigV4, key is "ACCESS_KEY_ID:SECRET[:SESSION_TOKEN]" (all replaced) or a bare
+ * secret access key. Returns 0, or -1 when there is no such provider or the key holds a control
+ * character or is malformed.
  */
 int tg_config_set_provider_key(tg_config_t *cf, const char *provider, const char *key);
 
@@ -189,6 +197,12 @@ void tg_config_overrides_clear(void);
 
 /** Register how to free tg_provider_t.ext when a configuration is freed (once per process). */
 void tg_config_set_ext_free(void (*fn)(void *ext));
+
+/** 1 when p signs its requests with AWS SigV4 (kind bedrock with an access key pair). */
+int tg_provider_sigv4(const tg_provider_t *p);
+
+/** The configuration name of a provider kind ("openai", ..., "bedrock"). */
+const char *tg_provider_kind_name(tg_provider_kind_t kind);
 
 /** Hex SHA-256 of the configuration's source (65 bytes incl. NUL). */
 void tg_config_sha256_hex(const tg_config_t *cf, char out[65]);

@@ -25,14 +25,23 @@ typedef enum {
 /** Per-request stream state an adapter may keep. */
 typedef struct {
     int client_wants_usage; /* the client set stream_options.include_usage */
+    const char *model;      /* the upstream model id, for streams whose events do not name it */
     int64_t content_bytes;  /* bytes of generated text seen, for estimating usage */
     tg_usage_t usage;       /* the latest usage the upstream reported */
     void *priv;             /* an adapter's own per-stream state, freed by its stream_free */
 } tg_stream_state_t;
 
+/** How an upstream frames a streamed answer. */
+typedef enum {
+    TG_FRAMING_SSE = 0, /* text/event-stream: event = the event: line, data = the data: lines */
+    TG_FRAMING_EVSTREAM, /* application/vnd.amazon.eventstream (shared/tg_evstream.h): event =
+                          * :event-type, or :exception-type for exceptions; data = the payload */
+} tg_framing_t;
+
 typedef struct {
     const char *kind;
     unsigned endpoints; /* 1 << tg_endpoint_t for each endpoint the wire format serves */
+    tg_framing_t framing; /* of streamed answers; every event goes to event() */
     /**
      * Prepare the upstream call: request headers on x and the URL into url. body holds the
      * canonical request (OpenAI's JSON, "model" already the upstream id); an adapter for another
@@ -57,16 +66,17 @@ typedef struct {
     void (*stream_free)(tg_stream_state_t *st);
     /**
      * An upstream error body (a 4xx the client should see) in OpenAI's error shape, written to
-     * out. Returns 0, or -1 when body is not this provider's error shape. NULL: bodies are
-     * OpenAI-shaped already.
+     * out. x is the finished transfer (its status and error_type header). Returns 0, or -1 when
+     * body is not this provider's error shape. NULL: bodies are OpenAI-shaped already.
      */
-    int (*error)(const char *body, size_t len, tg_buf_t *out);
+    int (*error)(const tg_xfer_t *x, const char *body, size_t len, tg_buf_t *out);
 } tg_adapter_t;
 
 /** The adapters, one file each. */
 extern const tg_adapter_t tg_openai_adapter;
 extern const tg_adapter_t tg_anthropic_adapter;
 extern const tg_adapter_t tg_gemini_adapter;
+extern const tg_adapter_t tg_bedrock_adapter;
 
 /**
  * Per-provider data an adapter builds once per configuration generation (tg_provider_t.ext),

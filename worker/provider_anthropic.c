@@ -19,14 +19,12 @@
 #define TG_ANTHROPIC_DEFAULT_MAX_TOKENS 4096 /* Anthropic requires max_tokens; models know none */
 
 /* Defined in provider_anthropic_stream.c (the adapter's answer side). */
-int tg_anthropic_error(const char *body, size_t len, tg_buf_t *out);
+int tg_anthropic_error(const tg_xfer_t *x, const char *body, size_t len, tg_buf_t *out);
 int tg_anthropic_response(const tg_model_t *m, tg_endpoint_t ep, const char *body, size_t len,
                           tg_usage_t *usage, tg_buf_t *out);
 tg_event_action_t tg_anthropic_event(tg_stream_state_t *st, const char *event, const char *data,
                                      size_t datalen, const char *raw, size_t rawlen, tg_buf_t *out);
 void tg_anthropic_stream_free(tg_stream_state_t *st);
-
-/* Defined in provider_anthropic_stream.c: append v as compact JSON, reals kept short. */
 
 /* ---- per-provider request heads ------------------------------------------------------------- */
 
@@ -194,18 +192,6 @@ static tg_anthropic_ext_t *tg_anthropic_ext(tg_provider_t *p)
 
 /* ---- request translation -------------------------------------------------------------------- */
 
-/* Why a translation failed: set before every goto fail, logged once by prepare. */
-#define TG_FAIL(msg)                                                                               \
-    do {                                                                                           \
-        *why = (msg);                                                                              \
-        goto fail;                                                                                 \
-    } while (0)
-
-static int tg_str_is(json_t *v, const char *s)
-{
-    return json_is_string(v) && strcmp(json_string_value(v), s) == 0;
-}
-
 /* A text block, with the part's cache_control (an Anthropic extension clients send) kept. */
 static json_t *tg_anthropic_text_block(json_t *text, json_t *part)
 {
@@ -225,26 +211,19 @@ static json_t *tg_anthropic_image(json_t *part, const char **why)
 {
     json_t *iu = json_object_get(part, "image_url"), *b = NULL, *cc;
     const char *url = json_string_value(json_is_object(iu) ? json_object_get(iu, "url") : iu);
+    const char *mt, *data;
+    int mtlen;
 
-    if (url == NULL) {
-        *why = "an image_url part has no url";
-        return NULL;
-    }
-    if (strncmp(url, "data:", 5) == 0) {
-        const char *mt = url + 5, *comma = strchr(mt, ','), *semi;
-
-        /* data:<media type>[;params];base64,<data> */
-        if (comma == NULL || comma - mt < 7 || memcmp(comma - 7, ";base64", 7) != 0) {
-            *why = "an image data: URL is not base64-encoded";
-            return NULL;
-        }
-        semi = memchr(mt, ';', (size_t)(comma - mt));
-        b = json_pack("{s:s,s:{s:s,s:s#,s:s}}", "type", "image", "source", "type", "base64",
-                      "media_type", mt, (int)(semi - mt), "data", comma + 1);
-    } else if (strncasecmp(url, "https://", 8) == 0 || strncasecmp(url, "http://", 7) == 0) {
+    if (url != NULL &&
+        (strncasecmp(url, "https://", 8) == 0 || strncasecmp(url, "http://", 7) == 0)) {
         b = json_pack("{s:s,s:{s:s,s:s}}", "type", "image", "source", "type", "url", "url", url);
-    } else {
+    } else if (url != NULL && strncmp(url, "data:", 5) != 0) {
         *why = "an image URL is neither a data: URL nor http(s)";
+        return NULL;
+    } else if (tg_provider_data_url(part, &mt, &mtlen, &data, why) == 0) {
+        b = json_pack("{s:s,s:{s:s,s:s#,s:s}}", "type", "image", "source", "type", "base64",
+                      "media_type", mt, mtlen, "data", data);
+    } else {
         return NULL;
     }
     if (b == NULL)
@@ -294,7 +273,7 @@ static int tg_anthropic_parts(json_t *content, int media, json_t *blocks, const 
     {
         json_t *type = json_object_get(part, "type");
 
-        if (tg_str_is(type, "text")) {
+        if (tg_provider_str_is(type, "text")) {
             json_t *text = json_object_get(part, "text");
             if (!json_is_string(text)) {
                 *why = "a text part has no text";
@@ -303,12 +282,12 @@ static int tg_anthropic_parts(json_t *content, int media, json_t *blocks, const 
             if (json_string_length(text) == 0)
                 continue;
             b = tg_anthropic_text_block(text, part);
-        } else if (tg_str_is(type, "refusal")) {
+        } else if (tg_provider_str_is(type, "refusal")) {
             continue; /* an assistant's earlier refusal: Anthropic has no such block */
-        } else if (media && tg_str_is(type, "image_url")) {
+        } else if (media && tg_provider_str_is(type, "image_url")) {
             if ((b = tg_anthropic_image(part, why)) == NULL)
                 return -1;
-        } else if (media && tg_str_is(type, "file")) {
+        } else if (media && tg_provider_str_is(type, "file")) {
             if ((b = tg_anthropic_file(part, why)) == NULL)
                 return -1;
         } else {
@@ -323,84 +302,17 @@ static int tg_anthropic_parts(json_t *content, int media, json_t *blocks, const 
     return 0;
 }
 
-/*
- * The content array of the conversation's last turn if it has this role, else of a new turn.
- * Turns are made only when a block is added, so consecutive same-role messages merge and an
- * empty message never leaves an empty turn between two of the other role.
- */
-static json_t *tg_anthropic_turn(json_t *msgs, const char *role)
+/* tg_provider_parts_fn: an assistant's content (text only) as Anthropic blocks. */
+static int tg_anthropic_text(json_t *content, json_t *blocks, const char **why)
 {
-    size_t n = json_array_size(msgs);
-    json_t *last = n > 0 ? json_array_get(msgs, n - 1) : NULL, *content;
-
-    if (last != NULL && tg_str_is(json_object_get(last, "role"), role))
-        return json_object_get(last, "content");
-    if ((content = json_array()) == NULL ||
-        json_array_append_new(msgs, json_pack("{s:s,s:o}", "role", role, "content", content)))
-        return NULL;
-    return content;
+    return tg_anthropic_parts(content, 0, blocks, why);
 }
 
-/* Move blocks into the conversation as role's (steals blocks). Returns 0 or -1. */
-static int tg_anthropic_add(json_t *msgs, const char *role, json_t *blocks)
+/* tg_provider_call_fn: a tool call as a tool_use block. */
+static json_t *tg_anthropic_call_block(json_t *id, json_t *name, json_t *input)
 {
-    json_t *content = json_array_size(blocks) > 0 ? tg_anthropic_turn(msgs, role) : NULL;
-    int rc = json_array_size(blocks) == 0 || (content && json_array_extend(content, blocks) == 0)
-                 ? 0
-                 : -1;
-
-    json_decref(blocks);
-    return rc;
-}
-
-/* An assistant message: its text, then its tool calls as tool_use blocks. */
-static int tg_anthropic_assistant(json_t *msg, json_t *msgs, const char **why)
-{
-    json_t *blocks = json_array(), *calls = json_object_get(msg, "tool_calls"), *call;
-    size_t i;
-
-    if (blocks == NULL)
-        TG_FAIL("out of memory");
-    if (json_object_get(msg, "function_call") != NULL &&
-        !json_is_null(json_object_get(msg, "function_call")))
-        TG_FAIL("the legacy function_call is not supported; use tool_calls");
-    if (tg_anthropic_parts(json_object_get(msg, "content"), 0, blocks, why) == -1)
-        goto fail;
-    if (calls != NULL && !json_is_null(calls) && !json_is_array(calls))
-        TG_FAIL("tool_calls must be an array");
-    json_array_foreach(calls, i, call)
-    {
-        json_t *fn = json_object_get(call, "function"), *input;
-        json_t *id = json_object_get(call, "id"), *name = json_object_get(fn, "name");
-        json_t *a = json_object_get(fn, "arguments");
-        const char *args = json_string_value(a);
-        size_t k = 0;
-
-        if (!json_is_string(id) || !json_is_string(name))
-            TG_FAIL("a tool call has no id or function name");
-        while (args != NULL &&
-               (args[k] == ' ' || args[k] == '\n' || args[k] == '\t' || args[k] == '\r'))
-            k++;
-        if (args == NULL || args[k] == '\0')
-            input = json_object(); /* a call without arguments */
-        else
-            input = json_loadb(args, json_string_length(a), JSON_ALLOW_NUL, NULL);
-        if (!json_is_object(input)) {
-            json_decref(input);
-            TG_FAIL("a tool call's arguments are not a JSON object");
-        }
-        if (json_array_append_new(blocks, json_pack("{s:s,s:O,s:O,s:o}", "type", "tool_use", "id",
-                                                    id, "name", name, "input", input)))
-            TG_FAIL("out of memory");
-    }
-    if (tg_anthropic_add(msgs, "assistant", blocks) == -1) {
-        *why = "out of memory";
-        return -1;
-    }
-    return 0;
-fail:
-    json_decref(blocks);
-    return -1;
+    return json_pack("{s:s,s:O,s:O,s:o}", "type", "tool_use", "id", id, "name", name, "input",
+                     input);
 }
 
 /*
@@ -410,8 +322,7 @@ fail:
 static int tg_anthropic_tool(json_t *msg, json_t *msgs, const char **why)
 {
     json_t *id = json_object_get(msg, "tool_call_id"), *c = json_object_get(msg, "content");
-    json_t *res = NULL, *blocks = NULL, *content;
-    size_t at = 0;
+    json_t *res = NULL, *blocks = NULL;
 
     if (!json_is_string(id))
         TG_FAIL("a tool message has no tool_call_id");
@@ -426,12 +337,7 @@ static int tg_anthropic_tool(json_t *msg, json_t *msgs, const char **why)
         if (json_array_size(blocks) > 0)
             json_object_set(res, "content", blocks);
     }
-    if ((content = tg_anthropic_turn(msgs, "user")) == NULL)
-        TG_FAIL("out of memory");
-    while (at < json_array_size(content) &&
-           tg_str_is(json_object_get(json_array_get(content, at), "type"), "tool_result"))
-        at++;
-    if (json_array_insert(content, at, res) == -1)
+    if (tg_provider_add_result(msgs, res, "type", "tool_result") == -1)
         TG_FAIL("out of memory");
     json_decref(res);
     json_decref(blocks);
@@ -451,7 +357,7 @@ static void tg_anthropic_collapse(json_t *turn, const char *key)
     json_t *c = json_object_get(turn, key), *b = json_array_get(c, 0);
 
     if (json_array_size(c) == 1 && json_object_size(b) == 2 &&
-        tg_str_is(json_object_get(b, "type"), "text"))
+        tg_provider_str_is(json_object_get(b, "type"), "text"))
         json_object_set(turn, key, json_object_get(b, "text"));
 }
 
@@ -484,40 +390,10 @@ static json_t *tg_anthropic_system(json_t *blocks)
 /* response_format as an instruction for the system prompt (Anthropic has no JSON mode). */
 static int tg_anthropic_format(json_t *rf, json_t *system, const char **why)
 {
-    static const char tail[] = "Do not wrap it in Markdown code fences and do not write anything "
-                               "before or after it.";
-    json_t *type = json_object_get(rf, "type"), *text;
-    tg_buf_t b = {0};
+    json_t *text = tg_provider_format_instruction(rf, why);
 
-    if (rf == NULL || json_is_null(rf) || tg_str_is(type, "text"))
-        return 0;
-    if (tg_str_is(type, "json_object")) {
-        text = json_sprintf("Respond only with a single valid JSON object. %s", tail);
-    } else if (tg_str_is(type, "json_schema")) {
-        json_t *js = json_object_get(rf, "json_schema"), *schema = json_object_get(js, "schema");
-        const char *name = json_string_value(json_object_get(js, "name"));
-        static const char head[] = "Respond only with a single valid JSON value that conforms "
-                                   "to this JSON Schema";
-
-        if (!json_is_object(schema)) {
-            *why = "response_format json_schema has no schema object";
-            return -1;
-        }
-        if (tg_buf_append(&b, head, sizeof(head) - 1) ||
-            (name != NULL && (tg_buf_append(&b, " (", 2) || tg_buf_append(&b, name, strlen(name)) ||
-                              tg_buf_append(&b, ")", 1))) ||
-            tg_buf_append(&b, ":\n", 2) || tg_provider_dump(schema, &b) ||
-            tg_buf_append(&b, "\n", 1) || tg_buf_append(&b, tail, sizeof(tail) - 1)) {
-            tg_buf_free(&b);
-            *why = "out of memory";
-            return -1;
-        }
-        text = json_stringn(b.data, b.len);
-        tg_buf_free(&b);
-    } else {
-        *why = "response_format has an unsupported type";
-        return -1;
-    }
+    if (text == NULL)
+        return *why != NULL ? -1 : 0;
     if (json_array_append_new(system, json_pack("{s:s,s:o}", "type", "text", "text", text))) {
         *why = "out of memory";
         return -1;
@@ -525,38 +401,17 @@ static int tg_anthropic_format(json_t *rf, json_t *system, const char **why)
     return 0;
 }
 
-/* tools: OpenAI function tools as Anthropic tools. */
-static json_t *tg_anthropic_tools(json_t *tools, const char **why)
+/* tg_provider_tool_fn: a function tool as an Anthropic tool (cache_control kept). */
+static json_t *tg_anthropic_tool_decl(json_t *t, json_t *name, json_t *desc, json_t *params)
 {
-    json_t *out = json_array(), *t;
-    size_t i;
+    json_t *a = json_pack("{s:O,s:o}", "name", name, "input_schema", tg_provider_schema(params));
+    json_t *cc = json_object_get(t, "cache_control");
 
-    if (out == NULL || !json_is_array(tools))
-        TG_FAIL("tools must be an array");
-    json_array_foreach(tools, i, t)
-    {
-        json_t *fn = json_object_get(t, "function"), *name = json_object_get(fn, "name");
-        json_t *desc = json_object_get(fn, "description");
-        json_t *params = json_object_get(fn, "parameters"), *a, *cc;
-
-        if (!tg_str_is(json_object_get(t, "type"), "function") || !json_is_string(name))
-            TG_FAIL("only tools of type function with a name are supported");
-        if (!json_is_object(params))
-            a = json_pack("{s:O,s:{s:s,s:{}}}", "name", name, "input_schema", "type", "object",
-                          "properties");
-        else
-            a = json_pack("{s:O,s:O}", "name", name, "input_schema", params);
-        if (a != NULL && json_is_string(desc))
-            json_object_set(a, "description", desc);
-        if (a != NULL && (cc = json_object_get(t, "cache_control")) != NULL)
-            json_object_set(a, "cache_control", cc);
-        if (json_array_append_new(out, a) == -1)
-            TG_FAIL("out of memory");
-    }
-    return out;
-fail:
-    json_decref(out);
-    return NULL;
+    if (a != NULL && desc != NULL)
+        json_object_set(a, "description", desc);
+    if (a != NULL && cc != NULL)
+        json_object_set(a, "cache_control", cc);
+    return a;
 }
 
 /*
@@ -567,13 +422,13 @@ static json_t *tg_anthropic_tool_choice(json_t *tc, json_t *parallel, const char
 {
     json_t *out;
 
-    if (tc == NULL || json_is_null(tc) || tg_str_is(tc, "auto"))
+    if (tc == NULL || json_is_null(tc) || tg_provider_str_is(tc, "auto"))
         out = json_pack("{s:s}", "type", "auto");
-    else if (tg_str_is(tc, "required"))
+    else if (tg_provider_str_is(tc, "required"))
         out = json_pack("{s:s}", "type", "any");
-    else if (tg_str_is(tc, "none"))
+    else if (tg_provider_str_is(tc, "none"))
         return json_pack("{s:s}", "type", "none");
-    else if (json_is_object(tc) && tg_str_is(json_object_get(tc, "type"), "function") &&
+    else if (json_is_object(tc) && tg_provider_str_is(json_object_get(tc, "type"), "function") &&
              json_is_string(json_object_get(json_object_get(tc, "function"), "name")))
         out = json_pack("{s:s,s:O}", "type", "tool", "name",
                         json_object_get(json_object_get(tc, "function"), "name"));
@@ -629,7 +484,7 @@ static const char *tg_anthropic_unsupported(json_t *in)
     return NULL;
 }
 
-/* The Anthropic request for an OpenAI chat request in. Returns a new object or NULL. */
+/* The Anthropic request for an OpenAI chat request in (a tg_provider_translate_fn). */
 static json_t *tg_anthropic_request(const tg_model_t *m, int stream, json_t *in, const char **why)
 {
     json_t *out = json_object(), *system = json_array(), *msgs = json_array(), *v, *msg;
@@ -649,21 +504,22 @@ static json_t *tg_anthropic_request(const tg_model_t *m, int stream, json_t *in,
     {
         json_t *role = json_object_get(msg, "role"), *content = json_object_get(msg, "content");
 
-        if (tg_str_is(role, "system") || tg_str_is(role, "developer")) {
+        if (tg_provider_str_is(role, "system") || tg_provider_str_is(role, "developer")) {
             if (tg_anthropic_parts(content, 0, system, why) == -1)
                 goto fail;
-        } else if (tg_str_is(role, "user")) {
+        } else if (tg_provider_str_is(role, "user")) {
             json_t *blocks = json_array();
             if (blocks == NULL || tg_anthropic_parts(content, 1, blocks, why) == -1) {
                 json_decref(blocks);
                 goto fail;
             }
-            if (tg_anthropic_add(msgs, "user", blocks) == -1)
+            if (tg_provider_add(msgs, "user", "content", blocks) == -1)
                 TG_FAIL("out of memory");
-        } else if (tg_str_is(role, "assistant")) {
-            if (tg_anthropic_assistant(msg, msgs, why) == -1)
+        } else if (tg_provider_str_is(role, "assistant")) {
+            if (tg_provider_assistant(msg, msgs, "assistant", "content", tg_anthropic_text, 1,
+                                      tg_anthropic_call_block, why) == -1)
                 goto fail;
-        } else if (tg_str_is(role, "tool")) {
+        } else if (tg_provider_str_is(role, "tool")) {
             if (tg_anthropic_tool(msg, msgs, why) == -1)
                 goto fail;
         } else {
@@ -703,7 +559,7 @@ static json_t *tg_anthropic_request(const tg_model_t *m, int stream, json_t *in,
     /* tools, unless there are none: Anthropic has no tool_choice without tools */
     if (tools != NULL && !json_is_null(tools) && json_array_size(tools) > 0) {
         json_t *tc;
-        if ((v = tg_anthropic_tools(tools, why)) == NULL)
+        if ((v = tg_provider_tools(tools, tg_anthropic_tool_decl, why)) == NULL)
             goto fail;
         json_object_set_new(out, "tools", v);
         tc = tg_anthropic_tool_choice(json_object_get(in, "tool_choice"),
@@ -736,9 +592,7 @@ static int tg_anthropic_prepare(const tg_model_t *m, tg_endpoint_t ep, int strea
 {
     tg_provider_t *p = m->provider;
     tg_anthropic_ext_t *e;
-    json_t *in = NULL, *req = NULL;
-    const char *why = NULL;
-    tg_buf_t nb = {0};
+    int rc;
 
     if (ep != TG_EP_CHAT) {
         tg_log(TG_LOG_INFO, 0, "provider \"%s\" (anthropic) serves only chat completions", p->name);
@@ -746,30 +600,11 @@ static int tg_anthropic_prepare(const tg_model_t *m, tg_endpoint_t ep, int strea
     }
     if ((e = tg_anthropic_ext(p)) == NULL)
         return -1;
-    in = json_loadb(body->data, body->len, JSON_ALLOW_NUL, NULL);
-    if (!json_is_object(in) || !json_is_array(json_object_get(in, "messages")))
-        why = "the request is not an object with a messages array";
-    else if ((req = tg_anthropic_request(m, stream, in, &why)) == NULL && why == NULL)
-        why = "out of memory";
-    json_decref(in);
-    if (req == NULL || tg_provider_dump(req, &nb) == -1) {
-        json_decref(req);
-        tg_buf_free(&nb);
-        if (why != NULL && strcmp(why, "out of memory") != 0) {
-            /* the client asked for something Anthropic cannot do: say what */
-            snprintf(x->errbuf, sizeof(x->errbuf), "%s", why);
-            return -2;
-        }
-        return -1;
-    }
-    json_decref(req);
+    if ((rc = tg_provider_translate(m, stream, x, body, tg_anthropic_request)) != 0)
+        return rc;
     if (tg_buf_append(url, p->base_url, strlen(p->base_url)) == -1 ||
-        tg_buf_append(url, TG_ANTHROPIC_PATH, strlen(TG_ANTHROPIC_PATH)) == -1) {
-        tg_buf_free(&nb);
+        tg_buf_append(url, TG_ANTHROPIC_PATH, strlen(TG_ANTHROPIC_PATH)) == -1)
         return -1;
-    }
-    tg_buf_free(body);
-    *body = nb;
     if (p->http2) {
         x->shared_headers = e->headers[stream ? 1 : 0];
         x->curlu = e->url;

@@ -2,12 +2,12 @@
  * The Anthropic Messages adapter, answer side: a whole Anthropic message becomes an OpenAI
  * chat.completion, and Anthropic's typed stream events (message_start, content_block_*,
  * message_delta, message_stop, ping, error) become OpenAI chat.completion.chunk events ending in
- * "data: [DONE]". Token usage is read from both and reported for metering. The compact JSON
- * writer both directions use lives here too.
+ * "data: [DONE]" (written by provider_chunk.c). Token usage is read from both and reported for
+ * metering.
  */
 #include "worker/provider.h"
+#include "worker/provider_chunk.h"
 #include "worker/provider_common.h"
-#include "shared/tg_json_scan.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,13 +20,6 @@ int tg_anthropic_response(const tg_model_t *m, tg_endpoint_t ep, const char *bod
 tg_event_action_t tg_anthropic_event(tg_stream_state_t *st, const char *event, const char *data,
                                      size_t datalen, const char *raw, size_t rawlen, tg_buf_t *out);
 void tg_anthropic_stream_free(tg_stream_state_t *st);
-
-/* Also used by provider_anthropic.c. */
-
-/* ---- JSON output ---------------------------------------------------------------------------- */
-
-
-#define TG_MAX_BLOCKS 65536 /* content blocks of one message we track; far above real answers */
 
 /* Anthropic's token counts, as last reported (they are cumulative, never summed). */
 typedef struct {
@@ -62,26 +55,6 @@ static void tg_anthropic_usage_fill(const tg_anthropic_usage_t *a, tg_usage_t *u
     u->reported = 1;
 }
 
-/*
- * The OpenAI usage object for u (a new reference). Cache writes, which OpenAI's shape has no
- * name for, are reported as prompt_tokens_details.cache_write_tokens when there are any.
- */
-static json_t *tg_anthropic_usage_json(const tg_usage_t *u)
-{
-    json_t *j = json_pack("{s:I,s:I,s:I,s:{s:I}}", "prompt_tokens", (json_int_t)u->prompt,
-                          "completion_tokens", (json_int_t)u->completion, "total_tokens",
-                          (json_int_t)u->prompt + (json_int_t)u->completion,
-                          "prompt_tokens_details", "cached_tokens", (json_int_t)u->cached);
-
-    if (j != NULL && u->cache_write > 0 &&
-        json_object_set_new(json_object_get(j, "prompt_tokens_details"), "cache_write_tokens",
-                            json_integer(u->cache_write)) != 0) {
-        json_decref(j);
-        return NULL;
-    }
-    return j;
-}
-
 /* Anthropic's stop_reason as OpenAI's finish_reason (NULL while there is none). */
 static const char *tg_anthropic_finish(json_t *stop_reason)
 {
@@ -111,7 +84,7 @@ static json_t *tg_anthropic_id(json_t *msg_id)
 int tg_anthropic_response(const tg_model_t *m, tg_endpoint_t ep, const char *body, size_t len,
                           tg_usage_t *usage, tg_buf_t *out)
 {
-    json_t *root, *content, *blk, *calls = NULL, *msg = NULL, *res = NULL, *model;
+    json_t *root, *content, *blk, *calls = NULL, *model;
     tg_anthropic_usage_t au = {0};
     tg_buf_t text = {0}, args = {0};
     int has_text = 0, rc = -1;
@@ -151,31 +124,17 @@ int tg_anthropic_response(const tg_model_t *m, tg_endpoint_t ep, const char *bod
         }
         /* thinking and redacted_thinking blocks have no place in a chat.completion */
     }
-    msg = json_pack("{s:s,s:o,s:n}", "role", "assistant", "content",
-                    has_text ? json_stringn(text.data, text.len) : json_null(), "refusal");
-    if (msg == NULL)
-        goto done;
-    if (json_array_size(calls) > 0)
-        json_object_set(msg, "tool_calls", calls);
     model = json_object_get(root, "model");
-    res = json_pack("{s:o,s:s,s:I,s:o,s:[{s:i,s:O,s:n,s:s?}]}", "id",
-                    tg_anthropic_id(json_object_get(root, "id")), "object", "chat.completion",
-                    "created", (json_int_t)time(NULL), "model",
-                    json_is_string(model) ? json_incref(model) : json_string(m->upstream_model),
-                    "choices", "index", 0, "message", msg, "logprobs", "finish_reason",
-                    tg_anthropic_finish(json_object_get(root, "stop_reason")));
-    if (res == NULL)
-        goto done;
-    if (usage->reported)
-        json_object_set_new(res, "usage", tg_anthropic_usage_json(usage));
-    rc = tg_provider_dump(res, out);
+    rc = tg_provider_completion(
+        tg_anthropic_id(json_object_get(root, "id")),
+        json_is_string(model) ? json_string_value(model) : m->upstream_model,
+        has_text ? &text : NULL, calls, tg_anthropic_finish(json_object_get(root, "stop_reason")),
+        usage->reported ? tg_provider_usage_json(usage) : NULL, out);
 done:
     if (rc == -1) {
         tg_buf_reset(out);
         rc = -2; /* an answer we cannot read is unusable, not merely without usage */
     }
-    json_decref(res);
-    json_decref(msg);
     json_decref(calls);
     json_decref(root);
     tg_buf_free(&text);
@@ -192,8 +151,9 @@ done:
  */
 static json_t *tg_anthropic_error_json(json_t *err);
 
-int tg_anthropic_error(const char *body, size_t len, tg_buf_t *out)
+int tg_anthropic_error(const tg_xfer_t *x, const char *body, size_t len, tg_buf_t *out)
 {
+    (void)x; /* the body says it all */
     json_t *root = json_loadb(body, len, JSON_ALLOW_NUL, NULL), *e = NULL;
     int rc = -1;
 
@@ -239,10 +199,7 @@ static json_t *tg_anthropic_error_json(json_t *err)
 /* ---- streams -------------------------------------------------------------------------------- */
 
 typedef struct {
-    tg_buf_t prefix;    /* every chunk's start: data: {"id":...,"choices":[ */
-    int *tool_of_block; /* content block index -> tool call index, -1 when not a tool */
-    size_t nblocks;     /* entries in tool_of_block */
-    int ntools;         /* tool calls so far */
+    tg_chunker_t ch; /* the chunk writer: prefix and tool call numbering */
     tg_anthropic_usage_t usage;
     int final;    /* message_delta gave the final output count */
     int finished; /* the finish_reason chunk went out */
@@ -254,62 +211,18 @@ void tg_anthropic_stream_free(tg_stream_state_t *st)
 
     if (s == NULL)
         return;
-    tg_buf_free(&s->prefix);
-    free(s->tool_of_block);
+    tg_chunker_free(&s->ch);
     free(s);
     st->priv = NULL;
 }
-
-#define TG_LIT(b, str) tg_buf_append(b, str, sizeof(str) - 1)
 
 /* The chunk prefix, from message_start (or empty fields if the stream lacks one). */
 static int tg_anthropic_prefix(tg_anthropic_stream_t *s, json_t *msg)
 {
     json_t *id = json_object_get(msg, "id"), *model = json_object_get(msg, "model");
-    char created[32];
-    int n = snprintf(created, sizeof(created), "%lld", (long long)time(NULL));
 
-    tg_buf_reset(&s->prefix);
-    if (TG_LIT(&s->prefix, "data: {\"id\":\"chatcmpl-") ||
-        tg_provider_json_esc(&s->prefix, json_string_value(id), json_string_length(id)) ||
-        TG_LIT(&s->prefix, "\",\"object\":\"chat.completion.chunk\",\"created\":") ||
-        tg_buf_append(&s->prefix, created, (size_t)n) || TG_LIT(&s->prefix, ",\"model\":") ||
-        tg_provider_json_str(&s->prefix, json_string_value(model), json_string_length(model)) ||
-        TG_LIT(&s->prefix, ",\"choices\":["))
-        return -1;
-    return 0;
-}
-
-/* Open a chunk: the prefix and {"index":0,"delta": */
-static int tg_chunk_open(tg_buf_t *out, const tg_anthropic_stream_t *s)
-{
-    return tg_buf_append(out, s->prefix.data, s->prefix.len) == -1 ||
-                   TG_LIT(out, "{\"index\":0,\"delta\":") == -1
-               ? -1
-               : 0;
-}
-
-/* Close a chunk opened by tg_chunk_open after its delta. */
-static int tg_chunk_close(tg_buf_t *out, const char *finish)
-{
-    if (finish == NULL)
-        return TG_LIT(out, ",\"finish_reason\":null}]}\n\n");
-    return TG_LIT(out, ",\"finish_reason\":\"") == -1 ||
-                   tg_buf_append(out, finish, strlen(finish)) == -1 ||
-                   TG_LIT(out, "\"}]}\n\n") == -1
-               ? -1
-               : 0;
-}
-
-/* A chunk whose delta is {"<key>":"<text>"}. */
-static int tg_chunk_text(tg_buf_t *out, const tg_anthropic_stream_t *s, json_t *text)
-{
-    return tg_chunk_open(out, s) == -1 || TG_LIT(out, "{\"content\":") == -1 ||
-                   tg_provider_json_str(out, json_string_value(text), json_string_length(text)) ==
-                       -1 ||
-                   TG_LIT(out, "}") == -1 || tg_chunk_close(out, NULL) == -1
-               ? -1
-               : 0;
+    return tg_chunker_start(&s->ch, json_string_value(id), json_string_length(id),
+                            json_string_value(model), json_string_length(model));
 }
 
 /* Report usage so far. Until message_delta's final count, output is at least what was seen. */
@@ -322,100 +235,66 @@ static void tg_anthropic_stream_usage(tg_stream_state_t *st, const tg_anthropic_
         st->usage.completion = est;
 }
 
-/* The tool call index of a content block, or -1. */
-static int tg_anthropic_tool_of(const tg_anthropic_stream_t *s, json_t *index)
-{
-    json_int_t i = json_integer_value(index);
-
-    return json_is_integer(index) && i >= 0 && (size_t)i < s->nblocks ? s->tool_of_block[i] : -1;
-}
-
 /* content_block_start: a tool_use block opens a tool call; text may start with some text. */
 static int tg_anthropic_block_start(tg_anthropic_stream_t *s, json_t *root, tg_buf_t *out)
 {
     json_t *index = json_object_get(root, "index"), *cb = json_object_get(root, "content_block");
-    json_t *type = json_object_get(cb, "type"), *id, *name;
-    json_int_t i = json_integer_value(index);
-    char num[24];
-    int n;
+    json_t *type = json_object_get(cb, "type"), *id, *name, *text;
 
     if (json_is_string(type) && strcmp(json_string_value(type), "text") == 0) {
-        json_t *text = json_object_get(cb, "text");
-        return json_string_length(text) > 0 ? tg_chunk_text(out, s, text) : 0;
+        text = json_object_get(cb, "text");
+        return json_string_length(text) > 0
+                   ? tg_chunk_text(&s->ch, out, json_string_value(text), json_string_length(text))
+                   : 0;
     }
     if (!json_is_string(type) || strcmp(json_string_value(type), "tool_use") != 0 ||
-        !json_is_integer(index) || i < 0 || i >= TG_MAX_BLOCKS)
+        !json_is_integer(index))
         return 0; /* thinking, server tools, ...: nothing for an OpenAI client */
-    if ((size_t)i >= s->nblocks) {
-        int *nm = realloc(s->tool_of_block, ((size_t)i + 1) * sizeof(*nm));
-        if (nm == NULL)
-            return -1;
-        for (size_t k = s->nblocks; k <= (size_t)i; k++)
-            nm[k] = -1;
-        s->tool_of_block = nm;
-        s->nblocks = (size_t)i + 1;
-    }
-    s->tool_of_block[i] = s->ntools++;
     id = json_object_get(cb, "id");
     name = json_object_get(cb, "name");
-    n = snprintf(num, sizeof(num), "%d", s->tool_of_block[i]);
-    if (tg_chunk_open(out, s) || TG_LIT(out, "{\"tool_calls\":[{\"index\":") ||
-        tg_buf_append(out, num, (size_t)n) || TG_LIT(out, ",\"id\":") ||
-        tg_provider_json_str(out, json_string_value(id), json_string_length(id)) ||
-        TG_LIT(out, ",\"type\":\"function\",\"function\":{\"name\":") ||
-        tg_provider_json_str(out, json_string_value(name), json_string_length(name)) ||
-        TG_LIT(out, ",\"arguments\":\"\"}}]}") || tg_chunk_close(out, NULL))
-        return -1;
-    return 0;
+    return tg_chunk_tool_start(&s->ch, out, json_integer_value(index), json_string_value(id),
+                               json_string_length(id), json_string_value(name),
+                               json_string_length(name));
 }
 
 /* content_block_delta: text, or a fragment of a tool call's arguments. */
 static int tg_anthropic_block_delta(tg_stream_state_t *st, tg_anthropic_stream_t *s, json_t *root,
                                     tg_buf_t *out)
 {
-    json_t *delta = json_object_get(root, "delta");
+    json_t *delta = json_object_get(root, "delta"), *index = json_object_get(root, "index");
     const char *type = json_string_value(json_object_get(delta, "type"));
     json_t *v;
-    char num[24];
-    int tool, n;
 
     if (type == NULL)
         return 0;
     if (strcmp(type, "text_delta") == 0) {
         v = json_object_get(delta, "text");
         st->content_bytes += (int64_t)json_string_length(v);
-        return json_string_length(v) > 0 ? tg_chunk_text(out, s, v) : 0;
+        return json_string_length(v) > 0
+                   ? tg_chunk_text(&s->ch, out, json_string_value(v), json_string_length(v))
+                   : 0;
     }
     if (strcmp(type, "input_json_delta") != 0)
         return 0; /* thinking_delta, signature_delta, citations_delta */
     v = json_object_get(delta, "partial_json");
     st->content_bytes += (int64_t)json_string_length(v);
-    if (json_string_length(v) == 0 ||
-        (tool = tg_anthropic_tool_of(s, json_object_get(root, "index"))) < 0)
+    if (!json_is_integer(index))
         return 0;
-    n = snprintf(num, sizeof(num), "%d", tool);
-    if (tg_chunk_open(out, s) || TG_LIT(out, "{\"tool_calls\":[{\"index\":") ||
-        tg_buf_append(out, num, (size_t)n) || TG_LIT(out, ",\"function\":{\"arguments\":") ||
-        tg_provider_json_str(out, json_string_value(v), json_string_length(v)) ||
-        TG_LIT(out, "}}]}") || tg_chunk_close(out, NULL))
-        return -1;
-    return 0;
+    return tg_chunk_tool_args(&s->ch, out, json_integer_value(index), json_string_value(v),
+                              json_string_length(v));
 }
 
 /* message_stop: the usage chunk if the client asked for it, then the terminator. */
 static int tg_anthropic_stop(const tg_stream_state_t *st, const tg_anthropic_stream_t *s,
                              tg_buf_t *out)
 {
-    if (st->client_wants_usage && st->usage.reported) {
-        json_t *u = tg_anthropic_usage_json(&st->usage);
-        int rc = u == NULL || tg_buf_append(out, s->prefix.data, s->prefix.len) ||
-                 TG_LIT(out, "],\"usage\":") || tg_provider_dump(u, out) || TG_LIT(out, "}\n\n");
+    json_t *u =
+        st->client_wants_usage && st->usage.reported ? tg_provider_usage_json(&st->usage) : NULL;
+    int rc =
+        (u == NULL && st->client_wants_usage && st->usage.reported) || tg_chunk_end(&s->ch, out, u);
 
-        json_decref(u);
-        if (rc)
-            return -1;
-    }
-    return TG_LIT(out, "data: [DONE]\n\n");
+    json_decref(u);
+    return rc ? -1 : 0;
 }
 
 tg_event_action_t tg_anthropic_event(tg_stream_state_t *st, const char *event, const char *data,
@@ -440,7 +319,7 @@ tg_event_action_t tg_anthropic_event(tg_stream_state_t *st, const char *event, c
         type = event != NULL ? event : "";
     if (root == NULL && strcmp(type, "error") != 0)
         return TG_EVENT_DROP;
-    if (s->prefix.len == 0 && strcmp(type, "message_start") != 0 &&
+    if (!tg_chunker_started(&s->ch) && strcmp(type, "message_start") != 0 &&
         tg_anthropic_prefix(s, NULL) == -1) {
         json_decref(root);
         return TG_EVENT_DROP; /* out of memory */
@@ -449,16 +328,12 @@ tg_event_action_t tg_anthropic_event(tg_stream_state_t *st, const char *event, c
         v = json_object_get(root, "message");
         tg_anthropic_usage_read(json_object_get(v, "usage"), &s->usage);
         tg_anthropic_stream_usage(st, s);
-        rc = tg_anthropic_prefix(s, v) == -1 || tg_chunk_open(out, s) == -1 ||
-                     TG_LIT(out, "{\"role\":\"assistant\",\"content\":\"\"}") == -1 ||
-                     tg_chunk_close(out, NULL) == -1
-                 ? -1
-                 : 0;
+        rc = tg_anthropic_prefix(s, v) == -1 || tg_chunk_role(&s->ch, out) == -1 ? -1 : 0;
     } else if (strcmp(type, "content_block_start") == 0) {
         rc = tg_anthropic_block_start(s, root, out);
     } else if (strcmp(type, "content_block_delta") == 0) {
         rc = tg_anthropic_block_delta(st, s, root, out);
-        if (s->prefix.len > 0 && st->usage.reported)
+        if (tg_chunker_started(&s->ch) && st->usage.reported)
             tg_anthropic_stream_usage(st, s);
     } else if (strcmp(type, "message_delta") == 0) {
         const char *finish =
@@ -472,10 +347,7 @@ tg_event_action_t tg_anthropic_event(tg_stream_state_t *st, const char *event, c
         tg_anthropic_stream_usage(st, s);
         if (finish != NULL && !s->finished) {
             s->finished = 1;
-            rc = tg_chunk_open(out, s) == -1 || TG_LIT(out, "{}") == -1 ||
-                         tg_chunk_close(out, finish) == -1
-                     ? -1
-                     : 0;
+            rc = tg_chunk_finish(&s->ch, out, finish);
         }
     } else if (strcmp(type, "message_stop") == 0) {
         rc = tg_anthropic_stop(st, s, out);
@@ -483,9 +355,7 @@ tg_event_action_t tg_anthropic_event(tg_stream_state_t *st, const char *event, c
     } else if (strcmp(type, "error") == 0) {
         json_t *e = tg_anthropic_error_json(json_object_get(root, "error"));
 
-        rc = e == NULL || TG_LIT(out, "data: ") || tg_provider_dump(e, out) || TG_LIT(out, "\n\n")
-                 ? -1
-                 : 0;
+        rc = tg_chunk_event(out, e);
         json_decref(e);
     }
     /* ping, content_block_stop and event types added later: nothing to send */

@@ -1,5 +1,6 @@
 /*
- * Shared request-translation helpers for adapters (see provider_common.h).
+ * Shared request-translation helpers for adapters (see provider_common.h). Each exists because
+ * two or more adapters need exactly the same rule; wire-format specifics stay in the adapters.
  */
 #include "worker/provider_common.h"
 #include "shared/tg_json_scan.h"
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /*
  * The fewest significant digits (15..17) that print every real in v exactly. jansson prints
@@ -67,12 +69,10 @@ static int tg_dump_cb(const char *buffer, size_t size, void *data)
 /* Append v as compact JSON, reals as short as exactness allows. Returns 0 or -1. */
 int tg_provider_dump(json_t *v, tg_buf_t *out)
 {
-    size_t flags =
-        JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(tg_real_digits(v, 0));
+    size_t flags = JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(tg_real_digits(v, 0));
 
     return json_dump_callback(v, tg_dump_cb, out, flags);
 }
-
 
 int64_t tg_provider_max_tokens(json_t *req)
 {
@@ -161,6 +161,8 @@ int tg_provider_json_esc(tg_buf_t *b, const char *s, size_t len)
     static const char hex[] = "0123456789abcdef";
     size_t run = 0;
 
+    if (s == NULL) /* an absent string member (json_string_value gave NULL): empty */
+        return 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
@@ -263,4 +265,340 @@ done:
     tg_buf_free(&out);
     json_decref(root);
     return rc;
+}
+
+int tg_provider_set_body(json_t *req, const char *why, tg_xfer_t *x, tg_buf_t *body)
+{
+    tg_buf_t nb = {0};
+
+    if (req == NULL || tg_provider_dump(req, &nb) == -1) {
+        json_decref(req);
+        tg_buf_free(&nb);
+        if (why != NULL && strcmp(why, "out of memory") != 0) {
+            /* the client asked for something the provider cannot do: say what */
+            snprintf(x->errbuf, sizeof(x->errbuf), "%s", why);
+            return -2;
+        }
+        return -1;
+    }
+    json_decref(req);
+    tg_buf_free(body);
+    *body = nb;
+    return 0;
+}
+
+int tg_provider_translate(const tg_model_t *m, int stream, tg_xfer_t *x, tg_buf_t *body,
+                          tg_provider_translate_fn fn)
+{
+    json_t *in = json_loadb(body->data, body->len, JSON_ALLOW_NUL, NULL), *req = NULL;
+    const char *why = NULL;
+
+    if (!json_is_object(in) || !json_is_array(json_object_get(in, "messages")))
+        why = "the request is not an object with a messages array";
+    else if ((req = fn(m, stream, in, &why)) == NULL && why == NULL)
+        why = "out of memory";
+    json_decref(in);
+    return tg_provider_set_body(req, why, x, body);
+}
+
+int tg_provider_str_is(json_t *v, const char *s)
+{
+    return json_is_string(v) && strcmp(json_string_value(v), s) == 0;
+}
+
+int tg_provider_data_url(json_t *part, const char **mt, int *mtlen, const char **data,
+                         const char **why)
+{
+    json_t *iu = json_object_get(part, "image_url");
+    const char *url = json_string_value(json_is_object(iu) ? json_object_get(iu, "url") : iu);
+    const char *comma, *semi;
+
+    if (url == NULL) {
+        *why = "an image_url part has no url";
+        return -1;
+    }
+    if (strncmp(url, "data:", 5) != 0) {
+        *why = "only base64 data: image URLs are supported (http(s) images are not fetched)";
+        return -1;
+    }
+    /* data:<media type>[;params];base64,<data> */
+    *mt = url + 5;
+    comma = strchr(*mt, ',');
+    if (comma == NULL || comma - *mt < 7 || memcmp(comma - 7, ";base64", 7) != 0) {
+        *why = "an image data: URL is not base64-encoded";
+        return -1;
+    }
+    semi = memchr(*mt, ';', (size_t)(comma - *mt));
+    *mtlen = (int)(semi - *mt);
+    *data = comma + 1;
+    return 0;
+}
+
+json_t *tg_provider_tool_input(json_t *function, const char **why)
+{
+    json_t *a = json_object_get(function, "arguments"), *input;
+    const char *s = json_string_value(a);
+    size_t k = 0;
+
+    while (s != NULL && (s[k] == ' ' || s[k] == '\n' || s[k] == '\t' || s[k] == '\r'))
+        k++;
+    if (s == NULL || s[k] == '\0')
+        return json_object(); /* a call without arguments */
+    input = json_loadb(s, json_string_length(a), JSON_ALLOW_NUL, NULL);
+    if (!json_is_object(input)) {
+        json_decref(input);
+        *why = "a tool call's arguments are not a JSON object";
+        return NULL;
+    }
+    return input;
+}
+
+int tg_provider_text_parts(json_t *content, tg_provider_image_fn image, json_t *blocks,
+                           const char **why)
+{
+    size_t i;
+    json_t *part, *b;
+
+    if (content == NULL || json_is_null(content))
+        return 0;
+    if (json_is_string(content))
+        return json_string_length(content) == 0
+                   ? 0
+                   : json_array_append_new(blocks, json_pack("{s:O}", "text", content));
+    if (!json_is_array(content)) {
+        *why = "a message content is neither a string nor an array of parts";
+        return -1;
+    }
+    json_array_foreach(content, i, part)
+    {
+        json_t *type = json_object_get(part, "type"), *text = json_object_get(part, "text");
+
+        if (tg_provider_str_is(type, "text")) {
+            if (!json_is_string(text)) {
+                *why = "a text part has no text";
+                return -1;
+            }
+            if (json_string_length(text) == 0)
+                continue; /* providers refuse blank text blocks */
+            b = json_pack("{s:O}", "text", text);
+        } else if (tg_provider_str_is(type, "refusal")) {
+            continue; /* an assistant's earlier refusal: no provider has such a block */
+        } else if (image != NULL && tg_provider_str_is(type, "image_url")) {
+            if ((b = image(part, why)) == NULL)
+                return -1;
+        } else {
+            *why = "a message content part has an unsupported type";
+            return -1;
+        }
+        if (json_array_append_new(blocks, b) == -1) {
+            *why = "out of memory";
+            return -1;
+        }
+    }
+    return 0;
+}
+
+json_t *tg_provider_tools(json_t *tools, tg_provider_tool_fn fn, const char **why)
+{
+    json_t *out = json_array(), *t;
+    size_t i;
+
+    if (out == NULL || !json_is_array(tools))
+        TG_FAIL("tools must be an array");
+    json_array_foreach(tools, i, t)
+    {
+        json_t *f = json_object_get(t, "function"), *name = json_object_get(f, "name");
+        json_t *desc = json_object_get(f, "description"),
+               *params = json_object_get(f, "parameters");
+
+        if (!tg_provider_str_is(json_object_get(t, "type"), "function") || !json_is_string(name))
+            TG_FAIL("only tools of type function with a name are supported");
+        if (json_array_append_new(out, fn(t, name, json_is_string(desc) ? desc : NULL,
+                                          json_is_object(params) ? params : NULL)) == -1)
+            TG_FAIL("out of memory");
+    }
+    return out;
+fail:
+    json_decref(out);
+    return NULL;
+}
+
+json_t *tg_provider_schema(json_t *params)
+{
+    return params != NULL ? json_incref(params)
+                          : json_pack("{s:s,s:{}}", "type", "object", "properties");
+}
+
+/* Append an assistant message's tool_calls to blocks, one call(...) each. 0 or -1. */
+static int tg_provider_tool_calls(json_t *msg, int need_id, tg_provider_call_fn call,
+                                  json_t *blocks, const char **why)
+{
+    json_t *calls = json_object_get(msg, "tool_calls"), *c;
+    size_t i;
+
+    if (calls != NULL && !json_is_null(calls) && !json_is_array(calls)) {
+        *why = "tool_calls must be an array";
+        return -1;
+    }
+    json_array_foreach(calls, i, c)
+    {
+        json_t *fn = json_object_get(c, "function"), *id = json_object_get(c, "id");
+        json_t *name = json_object_get(fn, "name"), *input;
+
+        if (!json_is_string(name) || (need_id && !json_is_string(id))) {
+            *why = "a tool call has no id or function name";
+            return -1;
+        }
+        if ((input = tg_provider_tool_input(fn, why)) == NULL)
+            return -1;
+        if (json_array_append_new(blocks, call(id, name, input)) == -1) {
+            *why = "out of memory";
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int tg_provider_assistant(json_t *msg, json_t *turns, const char *role, const char *key,
+                          tg_provider_parts_fn parts, int need_id, tg_provider_call_fn call,
+                          const char **why)
+{
+    json_t *blocks = json_array(), *fc = json_object_get(msg, "function_call");
+    json_t *content = json_object_get(msg, "content");
+
+    if (blocks == NULL)
+        TG_FAIL("out of memory");
+    if (fc != NULL && !json_is_null(fc))
+        TG_FAIL("the legacy function_call is not supported; use tool_calls");
+    if ((parts != NULL ? parts(content, blocks, why)
+                       : tg_provider_text_parts(content, NULL, blocks, why)) == -1 ||
+        tg_provider_tool_calls(msg, need_id, call, blocks, why) == -1)
+        goto fail;
+    if (tg_provider_add(turns, role, key, blocks) == -1) {
+        *why = "out of memory";
+        return -1;
+    }
+    return 0;
+fail:
+    json_decref(blocks);
+    return -1;
+}
+
+int tg_provider_completion(json_t *id, const char *model, const tg_buf_t *text, json_t *calls,
+                           const char *finish, json_t *usage, tg_buf_t *out)
+{
+    json_t *msg, *res = NULL;
+    int rc = -1;
+
+    msg = json_pack("{s:s,s:o,s:n}", "role", "assistant", "content",
+                    text != NULL ? json_stringn(text->data ? text->data : "", text->len)
+                                 : json_null(),
+                    "refusal");
+    if (msg != NULL && json_array_size(calls) > 0)
+        json_object_set(msg, "tool_calls", calls);
+    if (msg != NULL)
+        res = json_pack("{s:O,s:s,s:I,s:s,s:[{s:i,s:O,s:n,s:s?}]}", "id", id, "object",
+                        "chat.completion", "created", (json_int_t)time(NULL), "model",
+                        model != NULL ? model : "", "choices", "index", 0, "message", msg,
+                        "logprobs", "finish_reason", finish);
+    if (res != NULL && (usage == NULL || json_object_set(res, "usage", usage) == 0))
+        rc = tg_provider_dump(res, out);
+    json_decref(res);
+    json_decref(msg);
+    json_decref(id);
+    json_decref(usage);
+    return rc;
+}
+
+json_t *tg_provider_turn(json_t *turns, const char *role, const char *key)
+{
+    size_t n = json_array_size(turns);
+    json_t *last = n > 0 ? json_array_get(turns, n - 1) : NULL, *blocks;
+
+    if (last != NULL && tg_provider_str_is(json_object_get(last, "role"), role))
+        return json_object_get(last, key);
+    if ((blocks = json_array()) == NULL ||
+        json_array_append_new(turns, json_pack("{s:s,s:o}", "role", role, key, blocks)))
+        return NULL;
+    return blocks;
+}
+
+int tg_provider_add(json_t *turns, const char *role, const char *key, json_t *blocks)
+{
+    json_t *to = json_array_size(blocks) > 0 ? tg_provider_turn(turns, role, key) : NULL;
+    int rc =
+        json_array_size(blocks) == 0 || (to != NULL && json_array_extend(to, blocks) == 0) ? 0 : -1;
+
+    json_decref(blocks);
+    return rc;
+}
+
+int tg_provider_add_result(json_t *turns, json_t *result, const char *member, const char *value)
+{
+    json_t *turn = tg_provider_turn(turns, "user", "content"), *m;
+    size_t at = 0;
+
+    if (turn == NULL)
+        return -1;
+    while ((m = json_object_get(json_array_get(turn, at), member)) != NULL &&
+           (value == NULL || tg_provider_str_is(m, value)))
+        at++;
+    return json_array_insert(turn, at, result);
+}
+
+json_t *tg_provider_format_instruction(json_t *rf, const char **why)
+{
+    static const char tail[] = "Do not wrap it in Markdown code fences and do not write anything "
+                               "before or after it.";
+    static const char head[] = "Respond only with a single valid JSON value that conforms "
+                               "to this JSON Schema";
+    json_t *type = json_object_get(rf, "type"), *js, *schema, *text;
+    const char *name;
+    tg_buf_t b = {0};
+
+    if (rf == NULL || json_is_null(rf) || tg_provider_str_is(type, "text"))
+        return NULL;
+    if (tg_provider_str_is(type, "json_object"))
+        return json_sprintf("Respond only with a single valid JSON object. %s", tail);
+    if (!tg_provider_str_is(type, "json_schema")) {
+        *why = "response_format has an unsupported type";
+        return NULL;
+    }
+    js = json_object_get(rf, "json_schema");
+    schema = json_object_get(js, "schema");
+    name = json_string_value(json_object_get(js, "name"));
+    if (!json_is_object(schema)) {
+        *why = "response_format json_schema has no schema object";
+        return NULL;
+    }
+    if (tg_buf_append(&b, head, sizeof(head) - 1) ||
+        (name != NULL && (tg_buf_append(&b, " (", 2) || tg_buf_append(&b, name, strlen(name)) ||
+                          tg_buf_append(&b, ")", 1))) ||
+        tg_buf_append(&b, ":\n", 2) || tg_provider_dump(schema, &b) || tg_buf_append(&b, "\n", 1) ||
+        tg_buf_append(&b, tail, sizeof(tail) - 1)) {
+        tg_buf_free(&b);
+        *why = "out of memory";
+        return NULL;
+    }
+    text = json_stringn(b.data, b.len);
+    tg_buf_free(&b);
+    if (text == NULL)
+        *why = "out of memory";
+    return text;
+}
+
+json_t *tg_provider_usage_json(const tg_usage_t *u)
+{
+    json_t *j = json_pack("{s:I,s:I,s:I,s:{s:I}}", "prompt_tokens", (json_int_t)u->prompt,
+                          "completion_tokens", (json_int_t)u->completion, "total_tokens",
+                          (json_int_t)u->prompt + (json_int_t)u->completion,
+                          "prompt_tokens_details", "cached_tokens", (json_int_t)u->cached);
+
+    if (j != NULL && u->cache_write > 0 &&
+        json_object_set_new(json_object_get(j, "prompt_tokens_details"), "cache_write_tokens",
+                            json_integer(u->cache_write)) != 0) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
 }

@@ -64,152 +64,22 @@ static tg_gemini_ext_t *tg_gemini_ext(tg_provider_t *p)
 
 /* ---- request translation -------------------------------------------------------------------- */
 
-#define TG_FAIL(msg)                                                                               \
-    do {                                                                                           \
-        *why = (msg);                                                                              \
-        goto fail;                                                                                 \
-    } while (0)
-
-static int tg_str_is(json_t *v, const char *s)
-{
-    return json_is_string(v) && strcmp(json_string_value(v), s) == 0;
-}
-
 /* An image part: only base64 data: URLs (Gemini's fileData wants uploaded files). */
 static json_t *tg_gemini_image(json_t *part, const char **why)
 {
-    json_t *iu = json_object_get(part, "image_url");
-    const char *url = json_string_value(json_is_object(iu) ? json_object_get(iu, "url") : iu);
-    const char *mt, *comma, *semi;
+    const char *mt, *data;
+    int mtlen;
 
-    if (url == NULL) {
-        *why = "an image_url part has no url";
+    if (tg_provider_data_url(part, &mt, &mtlen, &data, why) == -1)
         return NULL;
-    }
-    if (strncmp(url, "data:", 5) != 0) {
-        *why = "Gemini accepts images only as base64 data: URLs";
-        return NULL;
-    }
-    mt = url + 5;
-    comma = strchr(mt, ',');
-    if (comma == NULL || comma - mt < 7 || memcmp(comma - 7, ";base64", 7) != 0) {
-        *why = "an image data: URL is not base64-encoded";
-        return NULL;
-    }
-    semi = memchr(mt, ';', (size_t)(comma - mt));
-    return json_pack("{s:{s:s#,s:s}}", "inlineData", "mimeType", mt, (int)(semi - mt), "data",
-                     comma + 1);
+    return json_pack("{s:{s:s#,s:s}}", "inlineData", "mimeType", mt, mtlen, "data", data);
 }
 
-/* Append the parts of an OpenAI content (string, parts array or null). Returns 0 or -1. */
-static int tg_gemini_parts(json_t *content, int media, json_t *parts, const char **why)
+/* tg_provider_call_fn: a tool call as a functionCall part (Gemini has no call ids). */
+static json_t *tg_gemini_call_part(json_t *id, json_t *name, json_t *args)
 {
-    size_t i;
-    json_t *part, *b;
-
-    if (content == NULL || json_is_null(content))
-        return 0;
-    if (json_is_string(content))
-        return json_string_length(content) == 0
-                   ? 0
-                   : json_array_append_new(parts, json_pack("{s:O}", "text", content));
-    if (!json_is_array(content)) {
-        *why = "a message content is neither a string nor an array of parts";
-        return -1;
-    }
-    json_array_foreach(content, i, part)
-    {
-        json_t *type = json_object_get(part, "type");
-
-        if (tg_str_is(type, "text")) {
-            json_t *text = json_object_get(part, "text");
-            if (!json_is_string(text)) {
-                *why = "a text part has no text";
-                return -1;
-            }
-            if (json_string_length(text) == 0)
-                continue;
-            b = json_pack("{s:O}", "text", text);
-        } else if (tg_str_is(type, "refusal")) {
-            continue;
-        } else if (media && tg_str_is(type, "image_url")) {
-            if ((b = tg_gemini_image(part, why)) == NULL)
-                return -1;
-        } else {
-            *why = "a message content part has an unsupported type";
-            return -1;
-        }
-        if (json_array_append_new(parts, b) == -1) {
-            *why = "out of memory";
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* Move parts (stolen) into the last turn if it has role, else a new one. Returns 0 or -1. */
-static int tg_gemini_add(json_t *contents, const char *role, json_t *parts)
-{
-    size_t n = json_array_size(contents);
-    json_t *last = n > 0 ? json_array_get(contents, n - 1) : NULL;
-    int rc = 0;
-
-    if (json_array_size(parts) == 0) {
-        json_decref(parts);
-        return 0;
-    }
-    if (last != NULL && tg_str_is(json_object_get(last, "role"), role))
-        rc = json_array_extend(json_object_get(last, "parts"), parts);
-    else
-        rc = json_array_append_new(contents, json_pack("{s:s,s:O}", "role", role, "parts", parts));
-    json_decref(parts);
-    return rc;
-}
-
-/* An assistant message: text parts, then functionCall parts. */
-static int tg_gemini_assistant(json_t *msg, json_t *contents, const char **why)
-{
-    json_t *parts = json_array(), *calls = json_object_get(msg, "tool_calls"), *call;
-    size_t i;
-
-    if (parts == NULL)
-        TG_FAIL("out of memory");
-    if (json_object_get(msg, "function_call") != NULL &&
-        !json_is_null(json_object_get(msg, "function_call")))
-        TG_FAIL("the legacy function_call is not supported; use tool_calls");
-    if (tg_gemini_parts(json_object_get(msg, "content"), 0, parts, why) == -1)
-        goto fail;
-    if (calls != NULL && !json_is_null(calls) && !json_is_array(calls))
-        TG_FAIL("tool_calls must be an array");
-    json_array_foreach(calls, i, call)
-    {
-        json_t *fn = json_object_get(call, "function"), *name = json_object_get(fn, "name");
-        json_t *a = json_object_get(fn, "arguments"), *args;
-        const char *s = json_string_value(a);
-        size_t k = 0;
-
-        if (!json_is_string(name))
-            TG_FAIL("a tool call has no function name");
-        while (s != NULL && (s[k] == ' ' || s[k] == '\n' || s[k] == '\t' || s[k] == '\r'))
-            k++;
-        args = s == NULL || s[k] == '\0' ? json_object()
-                                         : json_loadb(s, json_string_length(a), 0, NULL);
-        if (!json_is_object(args)) {
-            json_decref(args);
-            TG_FAIL("a tool call's arguments are not a JSON object");
-        }
-        if (json_array_append_new(
-                parts, json_pack("{s:{s:O,s:o}}", "functionCall", "name", name, "args", args)))
-            TG_FAIL("out of memory");
-    }
-    if (tg_gemini_add(contents, "model", parts) == -1) {
-        *why = "out of memory";
-        return -1;
-    }
-    return 0;
-fail:
-    json_decref(parts);
-    return -1;
+    (void)id;
+    return json_pack("{s:{s:O,s:o}}", "functionCall", "name", name, "args", args);
 }
 
 /* The function name of an earlier tool call with this id, or NULL. */
@@ -226,6 +96,19 @@ static json_t *tg_gemini_call_name(json_t *messages, size_t upto, json_t *id)
         }
     }
     return NULL;
+}
+
+/* tg_provider_tool_fn: a function tool as a functionDeclaration. */
+static json_t *tg_gemini_decl(json_t *t, json_t *name, json_t *desc, json_t *params)
+{
+    json_t *d = json_pack("{s:O}", "name", name);
+
+    (void)t;
+    if (d != NULL && desc != NULL)
+        json_object_set(d, "description", desc);
+    if (d != NULL && params != NULL)
+        json_object_set(d, "parameters", params);
+    return d;
 }
 
 /* A tool message: a functionResponse part in a user turn. */
@@ -264,42 +147,11 @@ static int tg_gemini_tool(json_t *messages, size_t at, json_t *contents, const c
         resp = json_pack("{s:s}", "content", "");
     }
     parts = json_pack("[{s:{s:O,s:o}}]", "functionResponse", "name", name, "response", resp);
-    if (parts == NULL || tg_gemini_add(contents, "user", parts) == -1) {
+    if (parts == NULL || tg_provider_add(contents, "user", "parts", parts) == -1) {
         *why = "out of memory";
         return -1;
     }
     return 0;
-}
-
-static json_t *tg_gemini_tools(json_t *tools, const char **why)
-{
-    json_t *decls = json_array(), *t;
-    size_t i;
-
-    if (decls == NULL || !json_is_array(tools))
-        TG_FAIL("tools must be an array");
-    json_array_foreach(tools, i, t)
-    {
-        json_t *fn = json_object_get(t, "function"), *name = json_object_get(fn, "name");
-        json_t *desc = json_object_get(fn, "description"),
-               *params = json_object_get(fn, "parameters");
-        json_t *d;
-
-        if (!tg_str_is(json_object_get(t, "type"), "function") || !json_is_string(name))
-            TG_FAIL("only tools of type function with a name are supported");
-        if ((d = json_pack("{s:O}", "name", name)) == NULL)
-            TG_FAIL("out of memory");
-        if (json_is_string(desc))
-            json_object_set(d, "description", desc);
-        if (json_is_object(params))
-            json_object_set(d, "parameters", params);
-        if (json_array_append_new(decls, d) == -1)
-            TG_FAIL("out of memory");
-    }
-    return json_pack("[{s:o}]", "functionDeclarations", decls);
-fail:
-    json_decref(decls);
-    return NULL;
 }
 
 /* tool_choice as toolConfig; NULL with *why unset: none to send. */
@@ -307,13 +159,13 @@ static json_t *tg_gemini_tool_config(json_t *tc, const char **why)
 {
     if (tc == NULL || json_is_null(tc))
         return NULL;
-    if (tg_str_is(tc, "auto"))
+    if (tg_provider_str_is(tc, "auto"))
         return json_pack("{s:{s:s}}", "functionCallingConfig", "mode", "AUTO");
-    if (tg_str_is(tc, "required"))
+    if (tg_provider_str_is(tc, "required"))
         return json_pack("{s:{s:s}}", "functionCallingConfig", "mode", "ANY");
-    if (tg_str_is(tc, "none"))
+    if (tg_provider_str_is(tc, "none"))
         return json_pack("{s:{s:s}}", "functionCallingConfig", "mode", "NONE");
-    if (json_is_object(tc) && tg_str_is(json_object_get(tc, "type"), "function") &&
+    if (json_is_object(tc) && tg_provider_str_is(json_object_get(tc, "type"), "function") &&
         json_is_string(json_object_get(json_object_get(tc, "function"), "name")))
         return json_pack("{s:{s:s,s:[O]}}", "functionCallingConfig", "mode", "ANY",
                          "allowedFunctionNames",
@@ -340,21 +192,23 @@ static json_t *tg_gemini_request(const tg_model_t *m, json_t *in, const char **w
     {
         json_t *role = json_object_get(msg, "role"), *content = json_object_get(msg, "content");
 
-        if (tg_str_is(role, "system") || tg_str_is(role, "developer")) {
-            if (tg_gemini_parts(content, 0, system, why) == -1)
+        if (tg_provider_str_is(role, "system") || tg_provider_str_is(role, "developer")) {
+            if (tg_provider_text_parts(content, NULL, system, why) == -1)
                 goto fail;
-        } else if (tg_str_is(role, "user")) {
+        } else if (tg_provider_str_is(role, "user")) {
             json_t *parts = json_array();
-            if (parts == NULL || tg_gemini_parts(content, 1, parts, why) == -1) {
+            if (parts == NULL ||
+                tg_provider_text_parts(content, tg_gemini_image, parts, why) == -1) {
                 json_decref(parts);
                 goto fail;
             }
-            if (tg_gemini_add(contents, "user", parts) == -1)
+            if (tg_provider_add(contents, "user", "parts", parts) == -1)
                 TG_FAIL("out of memory");
-        } else if (tg_str_is(role, "assistant")) {
-            if (tg_gemini_assistant(msg, contents, why) == -1)
+        } else if (tg_provider_str_is(role, "assistant")) {
+            if (tg_provider_assistant(msg, contents, "model", "parts", NULL, 0, tg_gemini_call_part,
+                                      why) == -1)
                 goto fail;
-        } else if (tg_str_is(role, "tool")) {
+        } else if (tg_provider_str_is(role, "tool")) {
             if (tg_gemini_tool(messages, i, contents, why) == -1)
                 goto fail;
         } else {
@@ -369,9 +223,9 @@ static json_t *tg_gemini_request(const tg_model_t *m, json_t *in, const char **w
     json_object_set(out, "contents", contents);
     if (tools != NULL && !json_is_null(tools) && json_array_size(tools) > 0) {
         json_t *tc;
-        if ((v = tg_gemini_tools(tools, why)) == NULL)
+        if ((v = tg_provider_tools(tools, tg_gemini_decl, why)) == NULL)
             goto fail;
-        json_object_set_new(out, "tools", v);
+        json_object_set_new(out, "tools", json_pack("[{s:o}]", "functionDeclarations", v));
         tc = tg_gemini_tool_config(json_object_get(in, "tool_choice"), why);
         if (tc == NULL && *why != NULL)
             goto fail;
@@ -397,15 +251,15 @@ static json_t *tg_gemini_request(const tg_model_t *m, json_t *in, const char **w
     v = json_object_get(in, "response_format");
     if (v != NULL && !json_is_null(v)) {
         json_t *type = json_object_get(v, "type");
-        if (tg_str_is(type, "json_object")) {
+        if (tg_provider_str_is(type, "json_object")) {
             json_object_set_new(gc, "responseMimeType", json_string("application/json"));
-        } else if (tg_str_is(type, "json_schema")) {
+        } else if (tg_provider_str_is(type, "json_schema")) {
             json_t *schema = json_object_get(json_object_get(v, "json_schema"), "schema");
             if (!json_is_object(schema))
                 TG_FAIL("response_format json_schema has no schema object");
             json_object_set_new(gc, "responseMimeType", json_string("application/json"));
             json_object_set(gc, "responseJsonSchema", schema);
-        } else if (!tg_str_is(type, "text")) {
+        } else if (!tg_provider_str_is(type, "text")) {
             TG_FAIL("response_format has an unsupported type");
         }
     }
@@ -512,8 +366,8 @@ static json_t *tg_gemini_embed_request(const tg_model_t *m, json_t *in, unsigned
         if (!json_is_string(v))
             TG_FAIL("Gemini embeds text only: input must be strings, not token ids");
         r = json_pack("{s:s,s:{s:[{s:O}]}}", "model", model, "content", "parts", "text", v);
-        if (r == NULL || (json_is_integer(dims) &&
-                          json_object_set(r, "outputDimensionality", dims) != 0) ||
+        if (r == NULL ||
+            (json_is_integer(dims) && json_object_set(r, "outputDimensionality", dims) != 0) ||
             json_array_append_new(reqs, r) != 0)
             goto fail;
     }
@@ -532,7 +386,7 @@ static int tg_gemini_prepare(const tg_model_t *m, tg_endpoint_t ep, int stream, 
     tg_gemini_ext_t *e;
     json_t *in, *req = NULL;
     const char *why = NULL, *method;
-    tg_buf_t nb = {0};
+    int rc;
 
     if (ep != TG_EP_CHAT && ep != TG_EP_EMBEDDINGS) {
         tg_log(TG_LOG_INFO, 0, "provider \"%s\" (gemini) serves no text completions", p->name);
@@ -556,23 +410,11 @@ static int tg_gemini_prepare(const tg_model_t *m, tg_endpoint_t ep, int stream, 
             why = "out of memory";
     }
     json_decref(in);
-    if (req == NULL || tg_provider_dump(req, &nb) == -1) {
-        json_decref(req);
-        tg_buf_free(&nb);
-        if (why != NULL && strcmp(why, "out of memory") != 0) {
-            snprintf(x->errbuf, sizeof(x->errbuf), "%s", why);
-            return -2;
-        }
-        return -1;
-    }
-    json_decref(req);
+    if ((rc = tg_provider_set_body(req, why, x, body)) != 0)
+        return rc;
     if (TG_S(url, p->base_url) || TG_S(url, "/models/") || TG_S(url, m->upstream_model) ||
-        TG_S(url, method) || tg_gemini_head(p, e, m, method, stream, x) == -1) {
-        tg_buf_free(&nb);
+        TG_S(url, method) || tg_gemini_head(p, e, m, method, stream, x) == -1)
         return -1;
-    }
-    tg_buf_free(body);
-    *body = nb;
     return 0;
 }
 
@@ -678,9 +520,8 @@ static int tg_gemini_embed_response(const tg_model_t *m, const char *body, size_
         json_t *values = json_object_get(emb, "values");
 
         if (!json_is_array(values) ||
-            json_array_append_new(data, json_pack("{s:s,s:I,s:O}", "object", "embedding",
-                                                  "index", (json_int_t)i, "embedding",
-                                                  values)) != 0)
+            json_array_append_new(data, json_pack("{s:s,s:I,s:O}", "object", "embedding", "index",
+                                                  (json_int_t)i, "embedding", values)) != 0)
             goto done;
     }
     res = json_pack("{s:s,s:O,s:s}", "object", "list", "data", data, "model", m->upstream_model);
@@ -706,7 +547,7 @@ done:
 static int tg_gemini_response(const tg_model_t *m, tg_endpoint_t ep, const char *body, size_t len,
                               tg_usage_t *usage, tg_buf_t *out)
 {
-    json_t *root, *cand, *parts, *part, *calls = NULL, *msg = NULL, *res = NULL;
+    json_t *root, *cand, *parts, *part, *calls = NULL;
     tg_buf_t text = {0};
     int has_text = 0, rc = -1;
     size_t i;
@@ -735,34 +576,23 @@ static int tg_gemini_response(const tg_model_t *m, tg_endpoint_t ep, const char 
                 goto done;
         }
     }
-    msg = json_pack("{s:s,s:o,s:n}", "role", "assistant", "content",
-                    has_text ? json_stringn(text.data, text.len) : json_null(), "refusal");
-    if (msg == NULL)
-        goto done;
-    if (json_array_size(calls) > 0)
-        json_object_set(msg, "tool_calls", calls);
     {
         const char *fr =
             tg_gemini_finish(json_object_get(cand, "finishReason"), json_array_size(calls) > 0);
+        json_t *model = tg_gemini_model(m, root);
+
         if (fr == NULL && cand == NULL)
             fr = "content_filter"; /* a blocked prompt: promptFeedback, no candidates */
-        res = json_pack("{s:o,s:s,s:I,s:o,s:[{s:i,s:O,s:n,s:s?}]}", "id", tg_gemini_id(root),
-                        "object", "chat.completion", "created", (json_int_t)time(NULL), "model",
-                        tg_gemini_model(m, root), "choices", "index", 0, "message", msg, "logprobs",
-                        "finish_reason", fr);
+        rc = tg_provider_completion(tg_gemini_id(root), json_string_value(model),
+                                    has_text ? &text : NULL, calls, fr,
+                                    usage->reported ? tg_gemini_usage_json(usage) : NULL, out);
+        json_decref(model);
     }
-    if (res == NULL)
-        goto done;
-    if (usage->reported)
-        json_object_set_new(res, "usage", tg_gemini_usage_json(usage));
-    rc = tg_provider_dump(res, out);
 done:
     if (rc == -1) {
         tg_buf_reset(out);
         rc = -2;
     }
-    json_decref(res);
-    json_decref(msg);
     json_decref(calls);
     json_decref(root);
     tg_buf_free(&text);
@@ -807,7 +637,7 @@ static json_t *tg_gemini_error_json(json_t *err)
                      "code", code);
 }
 
-static int tg_gemini_error(const char *body, size_t len, tg_buf_t *out)
+static int tg_gemini_error(const tg_xfer_t *x, const char *body, size_t len, tg_buf_t *out)
 {
     json_t *root = json_loadb(body, len, JSON_ALLOW_NUL, NULL), *e = NULL, *err;
     int rc = -1;
@@ -864,10 +694,10 @@ static int tg_gemini_chunk(const tg_gemini_stream_t *s, json_t *delta, const cha
                             json_null());
     if (usage != NULL)
         json_object_set(c, "usage", usage);
-    rc = tg_buf_append(out, "data: ", 6) || tg_provider_dump(c, out) ||
-                 tg_buf_append(out, "\n\n", 2)
-             ? -1
-             : 0;
+    rc =
+        tg_buf_append(out, "data: ", 6) || tg_provider_dump(c, out) || tg_buf_append(out, "\n\n", 2)
+            ? -1
+            : 0;
 done:
     json_decref(c);
     return rc;

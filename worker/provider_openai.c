@@ -394,6 +394,8 @@ const tg_adapter_t *tg_adapter_for(tg_provider_kind_t kind)
         return &tg_openai_adapter; /* OpenAI's wire format at Azure's URLs, with api-key */
     case TG_PROVIDER_GEMINI:
         return &tg_gemini_adapter;
+    case TG_PROVIDER_BEDROCK:
+        return &tg_bedrock_adapter;
     }
     return NULL;
 }

@@ -5,6 +5,7 @@
  * succeeds, fails upstream or is abandoned by the client.
  */
 #include "worker/proxy.h"
+#include "shared/tg_evstream.h"
 #include "shared/tg_json_scan.h"
 #include "shared/tg_log.h"
 #include "shared/tg_sse.h"
@@ -38,6 +39,7 @@ typedef struct {
     int64_t prompt_estimate;
     tg_stream_state_t st;
     tg_sse_t sse;
+    tg_evstream_t evs; /* for adapters whose streams are AWS event-streams (Bedrock) */
     tg_buf_t resp;     /* whole answer (non-stream, or an error body) */
     tg_buf_t out;      /* scratch for one client event */
     int upstream_started; /* admitted and sent: usage may have been produced */
@@ -59,6 +61,7 @@ static void tg_proxy_free(tg_proxy_t *p)
     if (p->adapter != NULL && p->adapter->stream_free != NULL)
         p->adapter->stream_free(&p->st);
     tg_sse_free(&p->sse);
+    tg_evstream_free(&p->evs);
     tg_buf_free(&p->resp);
     tg_buf_free(&p->out);
     tg_messages_stream_free(p->egress);
@@ -115,7 +118,7 @@ static void tg_proxy_fail(tg_proxy_t *p, const tg_errmap_t *m, const char *detai
     if (m->pass_body && p->resp.len > 0 && p->adapter->error != NULL) {
         /* the provider's explanation, in OpenAI's shape */
         tg_buf_t out = {0};
-        if (p->adapter->error(p->resp.data, p->resp.len, &out) == 0) {
+        if (p->adapter->error(p->xfer, p->resp.data, p->resp.len, &out) == 0) {
             tg_buf_free(&p->resp);
             p->resp = out;
         } else {
@@ -210,6 +213,26 @@ static int tg_proxy_event(void *arg, const char *event, const char *data, size_t
     return 0;
 }
 
+/* tg_evstream_cb: one AWS event-stream message, handed on as an event named by its type. */
+static int tg_proxy_message(void *arg, const tg_evmsg_t *m)
+{
+    const char *event = strcmp(m->message_type, "exception") == 0 ? m->exception_type
+                                                                   : m->event_type;
+
+    return tg_proxy_event(arg, event, m->payload, m->payload_len, m->payload, m->payload_len);
+}
+
+/* Is this answer the stream the adapter expects (SSE, or an AWS event-stream)? */
+static int tg_proxy_is_stream(const tg_proxy_t *p, const tg_xfer_t *x)
+{
+    const char *ct = p->adapter->framing == TG_FRAMING_EVSTREAM
+                         ? "application/vnd.amazon.eventstream"
+                         : "text/event-stream";
+
+    return p->stream && x->status >= 200 && x->status < 300 &&
+           strncmp(x->content_type, ct, strlen(ct)) == 0;
+}
+
 static void tg_proxy_start_stream(tg_proxy_t *p)
 {
     tg_proxy_headers(p);
@@ -226,13 +249,19 @@ static int tg_proxy_data(tg_xfer_t *x, const char *data, size_t len)
 
     if (p->first_byte_ns == 0)
         p->first_byte_ns = tg_now_ns();
-
-    if (p->stream && x->status >= 200 && x->status < 300 &&
-        strncmp(x->content_type, "text/event-stream", 17) == 0) {
+    if (tg_proxy_is_stream(p, x)) {
         if (!p->started)
             tg_proxy_start_stream(p);
         else if (tg_resp_busy(p->req))
             return 1; /* the client reads slower than the model writes: pause upstream */
+        if (p->adapter->framing == TG_FRAMING_EVSTREAM) {
+            if (tg_evstream_feed(&p->evs, data, len, tg_proxy_message, p) == 0)
+                return 0;
+            tg_log(TG_LOG_WARN, 0, "%s: provider \"%s\" sent an event-stream frame that "
+                   "cannot be decoded (bad CRC or length, or too large)", p->req->request_id,
+                   p->model->provider->name);
+            return -1;
+        }
         if (tg_sse_feed(&p->sse, data, len, tg_proxy_event, p) == -1)
             return -1;
         return 0;
@@ -371,6 +400,8 @@ static int tg_proxy_fallback(tg_proxy_t *p, const char *reason, int bigger_conte
     memset(&p->st, 0, sizeof(p->st));
     tg_sse_free(&p->sse);
     tg_sse_init(&p->sse);
+    tg_evstream_free(&p->evs);
+    tg_evstream_init(&p->evs, TG_SSE_MAX_EVENT);
     p->done_seen = 0;
     p->first_byte_ns = 0;
     p->upstream_started = 0; /* a failed attempt produced nothing to bill */
@@ -435,9 +466,15 @@ static void tg_proxy_done(tg_xfer_t *x, tg_xfer_result_t result)
     }
     if (x->status >= 400 || x->status < 200) {
         tg_map_upstream_status(x->status, &m);
-        tg_log(TG_LOG_WARN, 0, "%s: provider \"%s\" answered HTTP %ld", r->request_id,
-               p->model->provider->name, x->status);
-        snprintf(detail, sizeof(detail), "returned HTTP %ld", x->status);
+        /* the error type AWS names (never a secret) tells an operator which credential failed */
+        tg_log(TG_LOG_WARN, 0, "%s: provider \"%s\" answered HTTP %ld%s%.*s", r->request_id,
+               p->model->provider->name, x->status, x->error_type[0] ? " " : "",
+               (int)strcspn(x->error_type, ":"), x->error_type);
+        snprintf(detail, sizeof(detail),
+                 m.code != NULL && strcmp(m.code, "upstream_auth_failed") == 0
+                     ? "refused the gateway's credentials (HTTP %ld)"
+                     : "returned HTTP %ld",
+                 x->status);
         {
             /* a route moves on after an outage, a throttle, a missing model, or a prompt too
                long for this model; the client's own mistakes go back to it */
@@ -770,6 +807,8 @@ void tg_proxy_handle(tg_req_t *r, tg_endpoint_t ep)
     p->stream = stream;
     p->adapter = tg_adapter_for(m->provider->kind);
     tg_sse_init(&p->sse);
+    tg_evstream_init(&p->evs, TG_SSE_MAX_EVENT);
+    p->st.model = m->upstream_model;
     if (stream && r->dialect == TG_DIALECT_ANTHROPIC) {
         char id[TG_MESSAGES_ID_MAX];
 

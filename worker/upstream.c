@@ -238,7 +238,7 @@ static size_t tg_header_cb(char *buf, size_t size, size_t n, void *arg)
     size_t dsize = 0;
 
     if (len > 5 && strncmp(buf, "HTTP/", 5) == 0) {
-        x->content_type[0] = x->retry_after[0] = '\0';
+        x->content_type[0] = x->retry_after[0] = x->error_type[0] = '\0';
         return len;
     }
     if (len > 13 && strncasecmp(buf, "content-type:", 13) == 0) {
@@ -247,6 +247,9 @@ static size_t tg_header_cb(char *buf, size_t size, size_t n, void *arg)
     } else if (len > 12 && strncasecmp(buf, "retry-after:", 12) == 0) {
         dst = x->retry_after, dsize = sizeof(x->retry_after);
         buf += 12, len -= 12;
+    } else if (len > 17 && strncasecmp(buf, "x-amzn-errortype:", 17) == 0) {
+        dst = x->error_type, dsize = sizeof(x->error_type);
+        buf += 17, len -= 17;
     }
     if (dst != NULL) {
         while (len > 0 && (*buf == ' ' || *buf == '\t'))

@@ -43,6 +43,7 @@ struct tg_xfer_s {
     long status;            /* HTTP status of the answer, 0 until known */
     char content_type[128];
     char retry_after[32];
+    char error_type[96];    /* x-amzn-ErrorType: the AWS error code of an error answer */
     char errbuf[256];       /* curl's description of a failure; never holds secrets */
     uint64_t bytes;         /* body bytes received */
 
@@ -78,7 +79,7 @@ struct tg_xfer_s {
     size_t out_len, out_off;
     char *pending;        /* body bytes held while paused */
     size_t pending_len, pending_cap;
-    int hfield;           /* header being read: 0 none, 1 content-type, 2 retry-after */
+    int hfield;           /* header being read: 0 none, 1 content-type, 2 retry-after, 3 error type */
     int hlast;
     int complete, retried, connect_timeout_ms;
     int verify_tls;

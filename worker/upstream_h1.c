@@ -115,14 +115,22 @@ static int tg_h1_on_header_field(http_parser *p, const char *at, size_t len)
         x->hfield = 1;
     else if (len == 11 && strncasecmp(at, "retry-after", 11) == 0)
         x->hfield = 2;
+    else if (len == 16 && strncasecmp(at, "x-amzn-errortype", 16) == 0)
+        x->hfield = 3;
     return 0;
 }
 
 static int tg_h1_on_header_value(http_parser *p, const char *at, size_t len)
 {
     tg_xfer_t *x = p->data;
-    char *dst = x->hfield == 1 ? x->content_type : x->hfield == 2 ? x->retry_after : NULL;
-    size_t size = x->hfield == 1 ? sizeof(x->content_type) : sizeof(x->retry_after), have;
+    char *dst = x->hfield == 1   ? x->content_type
+                : x->hfield == 2 ? x->retry_after
+                : x->hfield == 3 ? x->error_type
+                                 : NULL;
+    size_t size = x->hfield == 1   ? sizeof(x->content_type)
+                  : x->hfield == 2 ? sizeof(x->retry_after)
+                                   : sizeof(x->error_type),
+           have;
 
     x->hlast = 2;
     if (dst == NULL)

@@ -5,7 +5,9 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { startSim, startGateway, postJson } from './lib/harness.mjs';
+import {
+  startSim, startGateway, postJson, assertStreamMatchesWhole, assertToolRoundTrip,
+} from './lib/harness.mjs';
 
 const PRICE = { input: 3.0, output: 15.0, cached_input: 0.3, cache_write: 3.75 };
 
@@ -69,31 +71,7 @@ describe('anthropic provider through the OpenAI API', () => {
   });
 
   it('streamed and non-streamed answers agree on text, usage and cost', async () => {
-    const body = { model: 'claude-sonnet', messages, max_tokens: 40 };
-    const whole = await postJson(`${gw.baseURL}/chat/completions`, body);
-    assert.equal(whole.status, 200, whole.text);
-    let text = '';
-    let usage = null;
-    const stream = await client.chat.completions.create({
-      ...body,
-      stream: true,
-      stream_options: { include_usage: true },
-    });
-    for await (const chunk of stream) {
-      text += chunk.choices[0]?.delta?.content ?? '';
-      if (chunk.usage) usage = chunk.usage;
-    }
-    assert.equal(text, whole.json.choices[0].message.content);
-    assert.ok(usage, 'a usage chunk when asked for');
-    assert.equal(usage.prompt_tokens, whole.json.usage.prompt_tokens);
-    assert.equal(usage.completion_tokens, whole.json.usage.completion_tokens);
-    // the access log bills both exactly the same
-    const lines = gw.readAccessLog().filter((l) => l.model === 'claude-sonnet' && l.status === 200);
-    const last2 = lines.slice(-2);
-    assert.equal(last2.length, 2);
-    assert.equal(last2[0].cost_usd, last2[1].cost_usd, JSON.stringify(last2));
-    assert.equal(last2[0].usage_estimated, false);
-    assert.equal(last2[1].usage_estimated, false);
+    await assertStreamMatchesWhole(gw, client, { model: 'claude-sonnet', messages, max_tokens: 40 });
   });
 
   it('cache reads and cache writes are billed at their own prices, streamed and not', async () => {
@@ -128,58 +106,12 @@ describe('anthropic provider through the OpenAI API', () => {
   });
 
   it('tool calls come back as OpenAI tool_calls, streamed and not', async () => {
-    const tools = [
-      {
-        type: 'function',
-        function: {
-          name: 'get_weather',
-          description: 'Weather for a city',
-          parameters: { type: 'object', properties: { location: { type: 'string' } } },
-        },
-      },
-    ];
-    const ask = [{ role: 'user', content: 'What is the weather in Paris?' }];
-    const r = await client.chat.completions.create({ model: 'claude-sonnet', messages: ask, tools });
-    assert.equal(r.choices[0].finish_reason, 'tool_calls');
-    const call = r.choices[0].message.tool_calls[0];
-    assert.equal(call.type, 'function');
-    assert.equal(call.function.name, 'get_weather');
-    assert.equal(typeof JSON.parse(call.function.arguments), 'object');
-    const seen = await sim.lastRequest();
-    assert.equal(seen.body.tools[0].name, 'get_weather');
-    assert.ok(seen.body.tools[0].input_schema);
-
-    const stream = await client.chat.completions.create({
-      model: 'claude-sonnet',
-      messages: ask,
-      tools,
-      stream: true,
-    });
-    let name = '';
-    let args = '';
-    let finish = null;
-    for await (const chunk of stream) {
-      const tc = chunk.choices[0]?.delta?.tool_calls?.[0];
-      if (tc?.function?.name) name += tc.function.name;
-      if (tc?.function?.arguments) args += tc.function.arguments;
-      if (chunk.choices[0]?.finish_reason) finish = chunk.choices[0].finish_reason;
-    }
-    assert.equal(name, 'get_weather');
-    assert.deepEqual(JSON.parse(args), JSON.parse(call.function.arguments));
-    assert.equal(finish, 'tool_calls');
-
+    const { call } = await assertToolRoundTrip(client, 'claude-sonnet');
+    const [first, , last] = (await sim.stats()).last.slice(-3);
+    assert.equal(first.body.tools[0].name, 'get_weather');
+    assert.ok(first.body.tools[0].input_schema);
     // the tool result goes back as an Anthropic tool_result block
-    const r2 = await client.chat.completions.create({
-      model: 'claude-sonnet',
-      tools,
-      messages: [
-        ...ask,
-        { role: 'assistant', content: null, tool_calls: [call] },
-        { role: 'tool', tool_call_id: call.id, content: '{"temp": 21}' },
-      ],
-    });
-    assert.equal(r2.object, 'chat.completion');
-    const sent = (await sim.lastRequest()).body.messages;
+    const sent = last.body.messages;
     const blocks = sent.flatMap((m) => (Array.isArray(m.content) ? m.content : []));
     assert.ok(blocks.some((b) => b.type === 'tool_use' && b.id === call.id), JSON.stringify(sent));
     assert.ok(

@@ -5,7 +5,9 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { startSim, startGateway, postJson } from './lib/harness.mjs';
+import {
+  startSim, startGateway, postJson, assertStreamMatchesWhole, assertToolRoundTrip,
+} from './lib/harness.mjs';
 
 const PRICE = { input: 0.3, output: 2.5, cached_input: 0.075 };
 
@@ -92,40 +94,12 @@ describe('gemini provider through the OpenAI API', () => {
   });
 
   it('streamed and non-streamed answers agree on text, usage and cost', async () => {
-    const body = { model: 'gemini-flash', messages, max_tokens: 40 };
-    const whole = await postJson(`${gw.baseURL}/chat/completions`, body);
-    assert.equal(whole.status, 200, whole.text);
-    let text = '';
-    let usage = null;
-    let finish = null;
-    let role = null;
-    const stream = await client.chat.completions.create({
-      ...body,
-      stream: true,
-      stream_options: { include_usage: true },
-    });
-    for await (const chunk of stream) {
-      text += chunk.choices[0]?.delta?.content ?? '';
-      role ??= chunk.choices[0]?.delta?.role ?? null;
-      if (chunk.choices[0]?.finish_reason) finish = chunk.choices[0].finish_reason;
-      if (chunk.usage) usage = chunk.usage;
-    }
+    const { stream } = await assertStreamMatchesWhole(gw, client, { model: 'gemini-flash', messages, max_tokens: 40 });
+    assert.equal(stream.finish, 'stop');
     const seen = await sim.lastRequest();
     assert.equal(seen.path, '/v1beta/models/gemini-2.5-flash:streamGenerateContent');
     assert.equal(seen.query, 'alt=sse');
     assert.equal(seen.key_in_url, false);
-    assert.equal(role, 'assistant');
-    assert.equal(finish, 'stop');
-    assert.equal(text, whole.json.choices[0].message.content);
-    assert.ok(usage, 'a usage chunk when asked for');
-    assert.equal(usage.prompt_tokens, whole.json.usage.prompt_tokens);
-    assert.equal(usage.completion_tokens, whole.json.usage.completion_tokens, 'latest, not summed');
-    const lines = gw.readAccessLog().filter((l) => l.model === 'gemini-flash' && l.status === 200);
-    const last2 = lines.slice(-2);
-    assert.equal(last2.length, 2);
-    assert.equal(last2[0].cost_usd, last2[1].cost_usd, JSON.stringify(last2));
-    assert.equal(last2[0].usage_estimated, false);
-    assert.equal(last2[1].usage_estimated, false);
   });
 
   it('without include_usage the stream has no usage chunk and still ends', async () => {
@@ -144,56 +118,10 @@ describe('gemini provider through the OpenAI API', () => {
   });
 
   it('tool calls come back as OpenAI tool_calls, streamed and not, and results go back', async () => {
-    const tools = [
-      {
-        type: 'function',
-        function: {
-          name: 'get_weather',
-          description: 'Weather for a city',
-          parameters: { type: 'object', properties: { location: { type: 'string' } } },
-        },
-      },
-    ];
-    const ask = [{ role: 'user', content: 'What is the weather in Paris?' }];
-    const r = await client.chat.completions.create({ model: 'gemini-flash', messages: ask, tools });
-    assert.equal(r.choices[0].finish_reason, 'tool_calls');
-    const call = r.choices[0].message.tool_calls[0];
-    assert.equal(call.type, 'function');
-    assert.equal(call.function.name, 'get_weather');
-    assert.deepEqual(JSON.parse(call.function.arguments), { location: 'Paris' });
-    const seen = await sim.lastRequest();
-    assert.equal(seen.body.tools[0].functionDeclarations[0].name, 'get_weather');
-
-    const stream = await client.chat.completions.create({
-      model: 'gemini-flash',
-      messages: ask,
-      tools,
-      stream: true,
-    });
-    let name = '';
-    let args = '';
-    let finish = null;
-    for await (const chunk of stream) {
-      const tc = chunk.choices[0]?.delta?.tool_calls?.[0];
-      if (tc?.function?.name) name += tc.function.name;
-      if (tc?.function?.arguments) args += tc.function.arguments;
-      if (chunk.choices[0]?.finish_reason) finish = chunk.choices[0].finish_reason;
-    }
-    assert.equal(name, 'get_weather');
-    assert.deepEqual(JSON.parse(args), { location: 'Paris' });
-    assert.equal(finish, 'tool_calls');
-
-    const r2 = await client.chat.completions.create({
-      model: 'gemini-flash',
-      tools,
-      messages: [
-        ...ask,
-        { role: 'assistant', content: null, tool_calls: [call] },
-        { role: 'tool', tool_call_id: call.id, content: '{"temp": 21}' },
-      ],
-    });
-    assert.equal(r2.object, 'chat.completion');
-    const sent = (await sim.lastRequest()).body.contents;
+    await assertToolRoundTrip(client, 'gemini-flash');
+    const [first, , last] = (await sim.stats()).last.slice(-3);
+    assert.equal(first.body.tools[0].functionDeclarations[0].name, 'get_weather');
+    const sent = last.body.contents;
     const parts = sent.flatMap((c) => c.parts);
     assert.ok(parts.some((p) => p.functionCall?.name === 'get_weather'), JSON.stringify(sent));
     assert.ok(

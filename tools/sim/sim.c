@@ -1,8 +1,8 @@
 /*
  * tollgate-sim entry point: command-line options, the listening socket, signal handling and
- * orderly teardown. The simulator is one libevent loop serving OpenAI, Anthropic and Gemini
- * endpoints with deterministic answers and injectable faults; see docs/sim.md for the contract.
- * On SIGINT/SIGTERM it frees everything (including in-flight streams) and exits 0.
+ * orderly teardown. The simulator is one libevent loop serving OpenAI, Anthropic, Gemini and
+ * Bedrock endpoints with deterministic answers and injectable faults; see docs/sim.md for the
+ * contract. On SIGINT/SIGTERM it frees everything (including in-flight streams) and exits 0.
  */
 #include "tools/sim/sim.h"
 
@@ -25,12 +25,16 @@
 static void sim_usage(FILE *out)
 {
     fprintf(out, "usage: tollgate-sim [--listen HOST:PORT] [--api-key KEY] [--models a,b,c]\n"
+                 "                    [--aws-access-key-id ID --aws-secret-access-key SECRET\n"
+                 "                     [--aws-session-token TOKEN]]\n"
                  "                    [--fault MODEL:key=val,...]... [--quiet]\n"
                  "  --listen HOST:PORT  address to listen on (default " SIM_DEFAULT_LISTEN
                  "; port 0 = ephemeral)\n"
                  "  --api-key KEY       require KEY on API requests (Authorization: Bearer for\n"
                  "                      OpenAI, x-api-key for Anthropic, x-goog-api-key or\n"
-                 "                      ?key= for Gemini)\n"
+                 "                      ?key= for Gemini, Authorization: Bearer for Bedrock)\n"
+                 "  --aws-access-key-id ID, --aws-secret-access-key SECRET, --aws-session-token T\n"
+                 "                      Bedrock: require requests signed with AWS SigV4 by them\n"
                  "  --models LIST       comma-separated ids for GET /v1/models\n"
                  "  --fault RULE        per-model fault rule, e.g. 'gpt-4o:status=500,count=3'\n"
                  "  --quiet             do not log requests to stderr\n"
@@ -105,6 +109,9 @@ static int sim_options(sim_t *sim, int argc, char **argv)
         {"api-key", required_argument, NULL, 'k'},
         {"models", required_argument, NULL, 'm'},
         {"fault", required_argument, NULL, 'f'},
+        {"aws-access-key-id", required_argument, NULL, 1},
+        {"aws-secret-access-key", required_argument, NULL, 2},
+        {"aws-session-token", required_argument, NULL, 3},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -126,12 +133,21 @@ static int sim_options(sim_t *sim, int argc, char **argv)
             }
             break;
         case 'k':
-            free(sim->api_key);
-            if ((sim->api_key = strdup(optarg)) == NULL) {
+        case 1:
+        case 2:
+        case 3: {
+            char **dst = c == 'k' ? &sim->api_key
+                         : c == 1 ? &sim->aws_access_key_id
+                         : c == 2 ? &sim->aws_secret_access_key
+                                  : &sim->aws_session_token;
+
+            free(*dst);
+            if ((*dst = strdup(optarg)) == NULL) {
                 fprintf(stderr, "tollgate-sim: out of memory\n");
                 return -1;
             }
             break;
+        }
         case 'm':
             if (sim_parse_models(sim, optarg) != 0) {
                 fprintf(stderr, "tollgate-sim: out of memory\n");
@@ -154,6 +170,10 @@ static int sim_options(sim_t *sim, int argc, char **argv)
             sim_usage(stderr);
             return -1;
         }
+    }
+    if ((sim->aws_access_key_id == NULL) != (sim->aws_secret_access_key == NULL)) {
+        fprintf(stderr, "tollgate-sim: give both --aws-access-key-id and --aws-secret-access-key\n");
+        return -1;
     }
     if (optind < argc) {
         fprintf(stderr, "tollgate-sim: unexpected argument '%s'\n", argv[optind]);
@@ -269,6 +289,9 @@ static void sim_free(sim_t *sim)
     free(sim->models);
     free(sim->host);
     free(sim->api_key);
+    free(sim->aws_access_key_id);
+    free(sim->aws_secret_access_key);
+    free(sim->aws_session_token);
 }
 
 int main(int argc, char **argv)

@@ -3,7 +3,8 @@
  * This header is the contract between the simulator's parts: the server core (sim.c,
  * sim_http.c), the response engine (sim_reply.c), fault rules (sim_fault.c), the control
  * API (sim_control.c), deterministic text (sim_text.c) and the wire formats: OpenAI
- * (sim_openai*.c), Anthropic Messages (sim_anthropic.c) and Google Gemini (sim_gemini*.c).
+ * (sim_openai*.c), Anthropic Messages (sim_anthropic.c), Google Gemini (sim_gemini*.c) and AWS
+ * Bedrock Converse (sim_bedrock*.c).
  */
 #ifndef TG_SIM_H
 #define TG_SIM_H
@@ -65,6 +66,7 @@ typedef enum sim_wire_t {
     SIM_WIRE_OPENAI = 0,
     SIM_WIRE_ANTHROPIC,
     SIM_WIRE_GEMINI,
+    SIM_WIRE_BEDROCK,
 } sim_wire_t;
 
 /** The whole simulator. One per process; passed to every callback, never global. */
@@ -77,6 +79,10 @@ typedef struct sim_t {
     char *host;
     int port;
     char *api_key; /* NULL: no authentication */
+    /* Bedrock: SigV4 credentials requests must be signed with (NULL: not checked) */
+    char *aws_access_key_id;
+    char *aws_secret_access_key;
+    char *aws_session_token;
     char **models;
     size_t n_models;
     bool quiet;
@@ -159,6 +165,9 @@ void sim_events_truncate(sim_events_t *ev, size_t n);
 /** Appends raw framed text. Returns 0 or -1 (out of memory). */
 int sim_events_add_raw(sim_events_t *ev, const char *text, unsigned flags);
 
+/** Appends len bytes of framed binary data (AWS event-stream frames). Returns 0 or -1. */
+int sim_events_add_bytes(sim_events_t *ev, const void *data, size_t len, unsigned flags);
+
 /** Frees the events' storage (not the struct itself). */
 void sim_events_clear(sim_events_t *ev);
 
@@ -218,6 +227,12 @@ void sim_fault_clear(sim_t *sim);
  * in `err` when a header or body key is invalid.
  */
 int sim_fault_resolve(sim_req_t *r, char *err, size_t errlen);
+
+/**
+ * The cache faults for a prompt of `prompt` tokens: *cached = the cached fault (at most the
+ * prompt) and, when written is not NULL, *written = the cache_write fault (at most what is left).
+ */
+void sim_fault_cache(const sim_fault_t *f, long prompt, long *cached, long *written);
 
 /** The rules as a JSON array (for GET /_sim/faults). */
 json_t *sim_fault_rules_json(const sim_t *sim);
@@ -370,5 +385,27 @@ int sim_gemini_check(sim_req_t *r);
  * `generationConfig` and `generation_config`.
  */
 const json_t *sim_gemini_get(const json_t *obj, const char *camel, const char *snake);
+
+/* ---- sim_bedrock.c / sim_bedrock_auth.c: AWS Bedrock Converse ---- */
+
+/** POST /model/{modelId}/converse and /converse-stream; r->model is the model id. */
+void sim_bedrock_converse(sim_req_t *r);
+void sim_bedrock_converse_stream(sim_req_t *r);
+
+/**
+ * Sends Bedrock's error: `{"message": ...}` with x-amzn-ErrorType for `status` (400
+ * ValidationException, 429 ThrottlingException, ...). Faults still apply.
+ */
+void sim_bedrock_error(sim_req_t *r, int status, const char *message);
+
+/** Sends `{"message": ...}` with this x-amzn-ErrorType (403s of the auth check). */
+void sim_bedrock_error_typed(sim_req_t *r, int status, const char *type, const char *message);
+
+/**
+ * The credential check: a SigV4 signature verified with --aws-secret-access-key, or
+ * `Authorization: Bearer` with --api-key. Returns 0 if the request may go on, or -1 after
+ * sending AWS's 403.
+ */
+int sim_bedrock_check(sim_req_t *r);
 
 #endif /* TG_SIM_H */

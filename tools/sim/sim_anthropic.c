@@ -596,10 +596,7 @@ void sim_anthropic_messages(sim_req_t *r)
     }
     seed = sim_text_seed(r->model, last_text, evbuffer_get_length(last) - 1);
     sim_fmt(p.id, sizeof(p.id), "msg_sim%llu", (unsigned long long)r->id);
-    p.cached = r->fault.cached > 0 ? (r->fault.cached < p.input ? r->fault.cached : p.input) : 0;
-    p.cache_write = r->fault.cache_write > 0 ? r->fault.cache_write : 0;
-    if (p.cache_write > p.input - p.cached)
-        p.cache_write = p.input - p.cached;
+    sim_fault_cache(&r->fault, p.input, &p.cached, &p.cache_write);
     if (sim_anthropic_tools(&p, last_text, seed, err, sizeof(err)) != 0) {
         sim_anthropic_error(r, 400, err);
         goto done;

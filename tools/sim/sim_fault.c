@@ -336,6 +336,17 @@ int sim_fault_resolve(sim_req_t *r, char *err, size_t errlen)
     return 0;
 }
 
+void sim_fault_cache(const sim_fault_t *f, long prompt, long *cached, long *written)
+{
+    *cached = f->cached > 0 ? (f->cached < prompt ? f->cached : prompt) : 0;
+    if (written != NULL) {
+        *written = f->cache_write > 0 ? f->cache_write : 0;
+        if (*written > prompt - *cached) {
+            *written = prompt - *cached;
+        }
+    }
+}
+
 json_t *sim_fault_rules_json(const sim_t *sim)
 {
     json_t *arr = json_array();

@@ -535,7 +535,7 @@ static void sim_gemini_reply(sim_req_t *r)
         goto oom;
     }
     sim_fmt(p.id, sizeof(p.id), "sim%llu", (unsigned long long)r->id);
-    p.cached = r->fault.cached > 0 ? (r->fault.cached < p.prompt ? r->fault.cached : p.prompt) : 0;
+    sim_fault_cache(&r->fault, p.prompt, &p.cached, NULL);
     if (sim_gemini_tools(&p, last_text, err, sizeof(err)) != 0) {
         sim_gemini_error(r, 400, err);
         goto done;

@@ -50,6 +50,14 @@ static const sim_route_t sim_gemini_routes[] = {
 
 #define SIM_NGEMINI (sizeof(sim_gemini_routes) / sizeof(sim_gemini_routes[0]))
 
+/* Bedrock routes are matched by the operation after the model: /model/{modelId}/{path}. */
+static const sim_route_t sim_bedrock_routes[] = {
+    {"converse", EVHTTP_REQ_POST, sim_bedrock_converse},
+    {"converse-stream", EVHTTP_REQ_POST, sim_bedrock_converse_stream},
+};
+
+#define SIM_NBEDROCK (sizeof(sim_bedrock_routes) / sizeof(sim_bedrock_routes[0]))
+
 const char *sim_http_reason(int status)
 {
     switch (status) {
@@ -71,6 +79,8 @@ const char *sim_http_reason(int status)
         return "Conflict";
     case 413:
         return "Payload Too Large";
+    case 424:
+        return "Failed Dependency";
     case 422:
         return "Unprocessable Entity";
     case 429:
@@ -154,6 +164,10 @@ static void sim_http_fault_status(sim_req_t *r, int status)
         sim_gemini_error(r, status, msg);
         return;
     }
+    if (r->wire == SIM_WIRE_BEDROCK) {
+        sim_bedrock_error(r, status, msg);
+        return;
+    }
     switch (status) {
     case 400:
         type = "invalid_request_error";
@@ -214,6 +228,9 @@ static void sim_http_bad_request(sim_req_t *r, const char *message, const char *
     case SIM_WIRE_GEMINI:
         sim_gemini_error(r, 400, message);
         break;
+    case SIM_WIRE_BEDROCK:
+        sim_bedrock_error(r, 400, message);
+        break;
     case SIM_WIRE_OPENAI:
         sim_reply_error(r, 400, "invalid_request_error", message, param, NULL);
         break;
@@ -230,6 +247,9 @@ static void sim_http_generate(sim_req_t *r, sim_handler_fn handler, bool body_ba
         sim_http_bad_request(r,
                              r->wire == SIM_WIRE_GEMINI
                                  ? "Invalid JSON payload received. The body must be a JSON object."
+                             : r->wire == SIM_WIRE_BEDROCK
+                                 ? "Malformed input request, please reformat your input and try "
+                                   "again."
                              : r->wire == SIM_WIRE_ANTHROPIC
                                  ? "The request body is not valid JSON: it must be a JSON object."
                                  : "We could not parse the JSON body of your request. The body "
@@ -317,6 +337,31 @@ static void sim_http_route_gemini(sim_req_t *r, const char *model, const char *a
     }
     sim_fmt(msg, sizeof(msg), "Method not found: %s %.200s", r->method, r->path);
     sim_gemini_error(r, 404, msg);
+}
+
+/* `action` comes from the path: /model/{modelId}/{action}. */
+static void sim_http_route_bedrock(sim_req_t *r, const char *action, bool body_bad)
+{
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(r->req);
+    char msg[256];
+
+    if (sim_bedrock_check(r) != 0) {
+        return;
+    }
+    for (size_t i = 0; action != NULL && i < SIM_NBEDROCK; i++) {
+        if (strcmp(action, sim_bedrock_routes[i].path) != 0) {
+            continue;
+        }
+        if (cmd != sim_bedrock_routes[i].method) {
+            evhttp_add_header(evhttp_request_get_output_headers(r->req), "Allow", "POST");
+            sim_bedrock_error_typed(r, 405, "UnknownOperationException", "Method not allowed.");
+            return;
+        }
+        sim_http_generate(r, sim_bedrock_routes[i].handler, body_bad);
+        return;
+    }
+    sim_fmt(msg, sizeof(msg), "Unknown operation: %s %.200s", r->method, r->path);
+    sim_bedrock_error_typed(r, 404, "UnknownOperationException", msg);
 }
 
 static void sim_http_route_v1(sim_req_t *r, bool body_bad)
@@ -407,9 +452,10 @@ static bool sim_http_is_gemini_action(const char *action)
 }
 
 /* Picks the wire format from the path: /v1/messages... is Anthropic, /v1beta/... and a POST to
- * /v1/models/{model}:{gemini method} are Gemini, /v1/models with an anthropic-version header
- * is Anthropic's model list, everything else OpenAI. For Gemini the model and method come
- * from the path: `*decoded` (owned by the caller) holds them. */
+ * /v1/models/{model}:{gemini method} are Gemini, /model/{modelId}/... is Bedrock, /v1/models
+ * with an anthropic-version header is Anthropic's model list, everything else OpenAI. For Gemini
+ * and Bedrock the model and method come from the path: `*decoded` (owned by the caller) holds
+ * them. */
 static void sim_http_classify(sim_req_t *r, char **decoded, const char **model, const char **action)
 {
     const char *seg = NULL;
@@ -420,6 +466,19 @@ static void sim_http_classify(sim_req_t *r, char **decoded, const char **model, 
     *action = NULL;
     if (strcmp(r->path, "/v1/messages") == 0 || strncmp(r->path, "/v1/messages/", 13) == 0) {
         r->wire = SIM_WIRE_ANTHROPIC;
+        return;
+    }
+    if (strncmp(r->path, "/model/", 7) == 0) {
+        /* Bedrock: /model/{URL-encoded model id}/{operation} */
+        const char *op = strrchr(r->path + 7, '/');
+
+        r->wire = SIM_WIRE_BEDROCK;
+        if (op != NULL && op > r->path + 7 &&
+            (*decoded = evhttp_uridecode(r->path + 7, 0, NULL)) != NULL) {
+            (*decoded)[strlen(*decoded) - strlen(op)] = '\0';
+            *action = op + 1;
+            *model = r->model = *decoded;
+        }
         return;
     }
     if (strncmp(r->path, "/v1beta/models/", 15) == 0) {
@@ -510,6 +569,12 @@ void sim_http_dispatch(struct evhttp_request *req, void *arg)
             sim_http_route_anthropic(&r, body_bad);
         } else if (r.wire == SIM_WIRE_GEMINI) {
             sim_http_route_gemini(&r, gmodel, gaction, body_bad);
+        } else if (r.wire == SIM_WIRE_BEDROCK) {
+            char rid[48];
+
+            sim_fmt(rid, sizeof(rid), "b3d20c%llx-sim", (unsigned long long)r.id);
+            evhttp_add_header(evhttp_request_get_output_headers(req), "x-amzn-RequestId", rid);
+            sim_http_route_bedrock(&r, gaction, body_bad);
         } else if (strcmp(r.path, "/v1") == 0 || strncmp(r.path, "/v1/", 4) == 0) {
             sim_http_route_v1(&r, body_bad);
         } else if (strncmp(r.path, "/openai/deployments/", 20) == 0) {

@@ -56,6 +56,11 @@ static void sim_job_send_next(sim_job_t *job);
 
 int sim_events_add_raw(sim_events_t *ev, const char *text, unsigned flags)
 {
+    return sim_events_add_bytes(ev, text, strlen(text), flags);
+}
+
+int sim_events_add_bytes(sim_events_t *ev, const void *data, size_t len, unsigned flags)
+{
     char *copy;
 
     if (ev->n == ev->cap) {
@@ -78,11 +83,13 @@ int sim_events_add_raw(sim_events_t *ev, const char *text, unsigned flags)
         ev->flags = f;
         ev->cap = cap;
     }
-    if ((copy = strdup(text)) == NULL) {
+    if ((copy = malloc(len + 1)) == NULL) {
         return -1;
     }
+    memcpy(copy, data, len);
+    copy[len] = '\0';
     ev->text[ev->n] = copy;
-    ev->len[ev->n] = strlen(copy);
+    ev->len[ev->n] = len;
     ev->flags[ev->n] = flags;
     ev->n++;
     return 0;

@@ -603,6 +603,97 @@ export function sseData(text) {
   return out;
 }
 
+/** The function tool the simulator calls when the last user text mentions the weather. */
+export const WEATHER_TOOLS = [
+  {
+    type: 'function',
+    function: {
+      name: 'get_weather',
+      description: 'Weather for a city',
+      parameters: { type: 'object', properties: { location: { type: 'string' } } },
+    },
+  },
+];
+
+/**
+ * Read an OpenAI SDK chat stream to its end: the text, the role, the finish_reason, the usage
+ * chunk (or null) and the first tool call (id, name and arguments, fragments joined).
+ */
+export async function readChatStream(stream) {
+  const r = { text: '', role: null, finish: null, usage: null, chunks: 0, tool: { id: '', name: '', args: '' } };
+  for await (const chunk of stream) {
+    const c = chunk.choices[0];
+    const tc = c?.delta?.tool_calls?.[0];
+    r.chunks++;
+    r.text += c?.delta?.content ?? '';
+    r.role ??= c?.delta?.role ?? null;
+    if (c?.finish_reason) r.finish = c.finish_reason;
+    if (chunk.usage) r.usage = chunk.usage;
+    if (tc?.id) r.tool.id = tc.id;
+    if (tc?.function?.name) r.tool.name += tc.function.name;
+    if (tc?.function?.arguments) r.tool.args += tc.function.arguments;
+  }
+  return r;
+}
+
+/**
+ * Send the same chat request whole and then streamed (with include_usage) through the gateway:
+ * both must give the same text and usage, end properly, and be billed exactly the same (reported
+ * usage, not estimated). Returns {whole, stream} (the postJson answer and readChatStream's).
+ */
+export async function assertStreamMatchesWhole(gw, client, body) {
+  const whole = await postJson(`${gw.baseURL}/chat/completions`, body);
+  assert.equal(whole.status, 200, whole.text);
+  const stream = await readChatStream(
+    await client.chat.completions.create({ ...body, stream: true, stream_options: { include_usage: true } }),
+  );
+  assert.equal(stream.role, 'assistant');
+  assert.equal(stream.finish, whole.json.choices[0].finish_reason);
+  assert.equal(stream.text, whole.json.choices[0].message.content);
+  assert.ok(stream.usage, 'a usage chunk when asked for');
+  assert.deepEqual(stream.usage, whole.json.usage, 'the latest usage, not summed');
+  const last2 = gw.readAccessLog().filter((l) => l.model === body.model && l.status === 200).slice(-2);
+  assert.deepEqual(last2.map((l) => l.stream), [false, true]);
+  assert.equal(last2[0].cost_usd, last2[1].cost_usd, JSON.stringify(last2));
+  assert.equal(whole.headers.get('x-tollgate-cost-usd'), last2[0].cost_usd);
+  assert.deepEqual(last2.map((l) => l.usage_estimated), [false, false]);
+  return { whole, stream };
+}
+
+/**
+ * The weather question with WEATHER_TOOLS to model, whole and then streamed: both must call
+ * get_weather with the same id and arguments (location Paris) and finish with tool_calls. Then
+ * the call and its result ({"temp": 21}) go back. Returns {call, reply}; sim.stats().last holds
+ * the three upstream requests, in order, for the provider's wire checks.
+ */
+export async function assertToolRoundTrip(client, model) {
+  const tools = WEATHER_TOOLS;
+  const ask = [{ role: 'user', content: 'What is the weather in Paris?' }];
+  const r = await client.chat.completions.create({ model, messages: ask, tools });
+  assert.equal(r.choices[0].finish_reason, 'tool_calls');
+  const call = r.choices[0].message.tool_calls[0];
+  assert.equal(call.type, 'function');
+  assert.equal(call.function.name, 'get_weather');
+  assert.deepEqual(JSON.parse(call.function.arguments), { location: 'Paris' });
+  const { tool, finish } = await readChatStream(
+    await client.chat.completions.create({ model, messages: ask, tools, stream: true }),
+  );
+  assert.equal(tool.name, 'get_weather');
+  assert.deepEqual(JSON.parse(tool.args), { location: 'Paris' });
+  assert.equal(finish, 'tool_calls');
+  const reply = await client.chat.completions.create({
+    model,
+    tools,
+    messages: [
+      ...ask,
+      { role: 'assistant', content: null, tool_calls: [call] },
+      { role: 'tool', tool_call_id: call.id, content: '{"temp": 21}' },
+    ],
+  });
+  assert.equal(reply.object, 'chat.completion');
+  return { call, streamed: tool, reply };
+}
+
 /** Price (USD per 1M tokens) as integer pico-dollars per token, exactly. */
 function picoPerToken(usdPerMillion) {
   const [w, f = ''] = String(usdPerMillion).split('.');

@@ -529,9 +529,9 @@ START_TEST(error_unknown_provider_key)
                  "providers:\n"
                  "  openai:\n"
                  "    kind: openai\n"
-                 "    region: us-east-1\n"
+                 "    organization: org-1\n"
                  "    base_url: http://127.0.0.1:9090/v1\n",
-                 "main.yaml:5:5: unknown key \"region\" in provider \"openai\"");
+                 "main.yaml:5:5: unknown key \"organization\" in provider \"openai\"");
 }
 END_TEST
 
@@ -785,8 +785,9 @@ START_TEST(error_other_values)
                  "main.yaml:1:1: upstream.first_byte_timeout exceeds total_timeout");
     expect_error("listen: 8080\n"
                  "providers:\n"
-                 "  openai: {kind: bedrock, base_url: \"http://h\"}\n",
-                 "main.yaml:3:18: unknown provider kind \"bedrock\" (supported: openai, anthropic, azure, gemini)");
+                 "  openai: {kind: vertex, base_url: \"http://h\"}\n",
+                 "main.yaml:3:18: unknown provider kind \"vertex\" (supported: openai, anthropic, "
+                 "azure, gemini, bedrock)");
     expect_error("listen: 8080\n"
                  "providers:\n"
                  "  openai: {kind: openai, base_url: \"ftp://h\"}\n",
@@ -798,7 +799,8 @@ START_TEST(error_other_values)
     expect_error("listen: 8080\n"
                  "providers:\n"
                  "  openai: {base_url: \"http://h\"}\n",
-                 "main.yaml:3:11: provider \"openai\" needs a kind (openai, anthropic, azure or gemini)");
+                 "main.yaml:3:11: provider \"openai\" needs a kind (openai, anthropic, azure, gemini "
+                 "or bedrock)");
     expect_error("listen: 8080\n"
                  "providers:\n"
                  "  openai: {kind: openai, base_url: \"http://h\", headers: {\"Bad Name\": x}}\n",
@@ -1178,6 +1180,208 @@ START_TEST(parse_size)
 }
 END_TEST
 
+/* ---- kind bedrock ------------------------------------------------------------------------- */
+
+#define AWS_SECRET "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+
+START_TEST(bedrock_sigv4_provider)
+{
+    /* region given: the base_url defaults to the region's endpoint; the secret comes from the
+     * environment, the token from a file that becomes part of the source */
+    srcfile_t f[] = {{"dir/main.yaml", "listen: 8080\n"
+                                       "providers:\n"
+                                       "  aws:\n"
+                                       "    kind: bedrock\n"
+                                       "    region: eu-west-3\n"
+                                       "    aws_access_key_id: AKIDEXAMPLE\n"
+                                       "    aws_secret_access_key: ${TG_TEST_AWS_SECRET}\n"
+                                       "    aws_session_token_file: token.txt\n"},
+                     {"dir/token.txt", "  session-token-1\n"}};
+    char err[TG_CONFIG_ERR_MAX];
+    tg_config_t *cf;
+    tg_provider_t *p;
+
+    setenv("TG_TEST_AWS_SECRET", AWS_SECRET, 1);
+    cf = load_files(f, 2, err, sizeof(err));
+    ck_assert_msg(cf != NULL, "load failed: %s", err);
+    p = &cf->providers[0];
+    ck_assert_int_eq(p->kind, TG_PROVIDER_BEDROCK);
+    ck_assert_str_eq(tg_provider_kind_name(p->kind), "bedrock");
+    ck_assert_str_eq(p->region, "eu-west-3");
+    ck_assert_str_eq(p->base_url, "https://bedrock-runtime.eu-west-3.amazonaws.com");
+    ck_assert_str_eq(p->aws_access_key_id, "AKIDEXAMPLE");
+    ck_assert_str_eq(p->aws_secret_access_key, AWS_SECRET);
+    ck_assert_str_eq(p->aws_session_token, "session-token-1");
+    ck_assert_int_eq(p->aws_key_source, TG_KEY_FROM_ENV);
+    ck_assert_ptr_null(p->api_key);
+    ck_assert_int_eq(tg_provider_sigv4(p), 1);
+    tg_config_unref(cf);
+    unsetenv("TG_TEST_AWS_SECRET");
+}
+END_TEST
+
+START_TEST(bedrock_region_from_base_url_and_api_key)
+{
+    /* a Bedrock API key alone (Authorization: Bearer); the region read from the endpoint */
+    char err[TG_CONFIG_ERR_MAX];
+    tg_config_t *cf;
+
+    setenv("TG_TEST_BR_KEY", "ABSK-key", 1);
+    cf = load_text("listen: 8080\n"
+                   "providers:\n"
+                   "  aws:\n"
+                   "    kind: bedrock\n"
+                   "    base_url: https://bedrock-runtime-fips.us-gov-west-1.amazonaws.com/\n"
+                   "    api_key: ${TG_TEST_BR_KEY}\n",
+                   err, sizeof(err));
+    ck_assert_msg(cf != NULL, "load failed: %s", err);
+    ck_assert_str_eq(cf->providers[0].region, "us-gov-west-1");
+    ck_assert_str_eq(cf->providers[0].base_url,
+                     "https://bedrock-runtime-fips.us-gov-west-1.amazonaws.com");
+    ck_assert_str_eq(cf->providers[0].api_key, "ABSK-key");
+    ck_assert_int_eq(tg_provider_sigv4(&cf->providers[0]), 0);
+    tg_config_unref(cf);
+    unsetenv("TG_TEST_BR_KEY");
+}
+END_TEST
+
+START_TEST(bedrock_errors)
+{
+    setenv("TG_TEST_AWS_SECRET", AWS_SECRET, 1);
+    /* a local endpoint says nothing about the region */
+    expect_error("listen: 8080\n"
+                 "providers:\n"
+                 "  aws:\n"
+                 "    kind: bedrock\n"
+                 "    base_url: http://127.0.0.1:9090\n"
+                 "    aws_access_key_id: AKIDEXAMPLE\n"
+                 "    aws_secret_access_key: ${TG_TEST_AWS_SECRET}\n",
+                 "main.yaml:4:5: provider \"aws\" (bedrock) needs a region");
+    expect_error("listen: 8080\n"
+                 "providers:\n"
+                 "  aws: {kind: bedrock, region: US_EAST_1, api_key: \"${TG_TEST_AWS_SECRET}\"}\n",
+                 "main.yaml:3:32: region must look like us-east-1");
+    expect_error("listen: 8080\n"
+                 "providers:\n"
+                 "  aws: {kind: bedrock, region: us-east-1}\n",
+                 "main.yaml:3:8: provider \"aws\" (bedrock) needs aws_access_key_id and "
+                 "aws_secret_access_key (SigV4), or api_key");
+    expect_error("listen: 8080\n"
+                 "providers:\n"
+                 "  aws:\n"
+                 "    kind: bedrock\n"
+                 "    region: us-east-1\n"
+                 "    aws_access_key_id: AKIDEXAMPLE\n",
+                 "main.yaml:4:5: provider \"aws\" (bedrock) needs both aws_access_key_id and "
+                 "aws_secret_access_key");
+    /* the secret, like every secret, is never literal */
+    expect_error("listen: 8080\n"
+                 "providers:\n"
+                 "  aws:\n"
+                 "    kind: bedrock\n"
+                 "    region: us-east-1\n"
+                 "    aws_access_key_id: AKIDEXAMPLE\n"
+                 "    aws_secret_access_key: " AWS_SECRET "\n",
+                 "main.yaml:7:28: aws_secret_access_key must reference the environment");
+    expect_error("listen: 8080\n"
+                 "providers:\n"
+                 "  aws:\n"
+                 "    kind: bedrock\n"
+                 "    region: us-east-1\n"
+                 "    aws_access_key_id: akid-lower\n"
+                 "    aws_secret_access_key: ${TG_TEST_AWS_SECRET}\n",
+                 "main.yaml:6:24: aws_access_key_id must look like AKIAIOSFODNN7EXAMPLE");
+    expect_error("listen: 8080\n"
+                 "providers:\n"
+                 "  aws:\n"
+                 "    kind: bedrock\n"
+                 "    region: us-east-1\n"
+                 "    aws_access_key_id: AKIDEXAMPLE\n"
+                 "    aws_secret_access_key: ${TG_TEST_AWS_SECRET}\n"
+                 "    aws_secret_access_key_file: secret.txt\n",
+                 "main.yaml:8:33: give aws_secret_access_key or aws_secret_access_key_file, not "
+                 "both");
+    /* AWS keys on another kind are a mistake, named at the key */
+    expect_error("listen: 8080\n"
+                 "providers:\n"
+                 "  openai:\n"
+                 "    kind: openai\n"
+                 "    base_url: http://h\n"
+                 "    region: us-east-1\n",
+                 "main.yaml:6:5: provider \"openai\": region and aws_* keys are only for kind "
+                 "bedrock");
+    unsetenv("TG_TEST_AWS_SECRET");
+}
+END_TEST
+
+START_TEST(bedrock_secret_control_character_is_not_shown)
+{
+    char err[TG_CONFIG_ERR_MAX];
+
+    setenv("TG_TEST_AWS_SECRET", "wJalr\r\nX-Evil: 1", 1);
+    ck_assert_ptr_null(load_text("listen: 8080\n"
+                                 "providers:\n"
+                                 "  aws:\n"
+                                 "    kind: bedrock\n"
+                                 "    region: us-east-1\n"
+                                 "    aws_access_key_id: AKIDEXAMPLE\n"
+                                 "    aws_secret_access_key: ${TG_TEST_AWS_SECRET}\n",
+                                 err, sizeof(err)));
+    ck_assert_msg(strstr(err, "main.yaml:7:28: the aws_secret_access_key from "
+                              "${TG_TEST_AWS_SECRET} contains a control character") == err,
+                  "error was \"%s\"", err);
+    ck_assert_ptr_null(strstr(err, "wJalr"));
+    unsetenv("TG_TEST_AWS_SECRET");
+}
+END_TEST
+
+START_TEST(bedrock_key_rotation)
+{
+    /* SigV4: a bare secret replaces the secret; ID:SECRET[:TOKEN] replaces the credentials; a
+     * malformed one changes nothing. An API-key provider rotates its API key. */
+    char err[TG_CONFIG_ERR_MAX];
+    tg_config_t *cf;
+    tg_provider_t *p, *q;
+
+    setenv("TG_TEST_AWS_SECRET", AWS_SECRET, 1);
+    cf = load_text("listen: 8080\n"
+                   "providers:\n"
+                   "  aws:\n"
+                   "    kind: bedrock\n"
+                   "    region: us-east-1\n"
+                   "    aws_access_key_id: AKIDEXAMPLE\n"
+                   "    aws_secret_access_key: ${TG_TEST_AWS_SECRET}\n"
+                   "    aws_session_token: ${TG_TEST_AWS_SECRET}\n"
+                   "  keyed: {kind: bedrock, region: us-west-2, api_key: \"${TG_TEST_AWS_SECRET}\"}\n",
+                   err, sizeof(err));
+    ck_assert_msg(cf != NULL, "load failed: %s", err);
+    p = &cf->providers[0];
+    q = &cf->providers[1];
+    ck_assert_int_eq(tg_config_set_provider_key(cf, "aws", "new-secret"), 0);
+    ck_assert_str_eq(p->aws_access_key_id, "AKIDEXAMPLE");
+    ck_assert_str_eq(p->aws_secret_access_key, "new-secret");
+    ck_assert_str_eq(p->aws_session_token, AWS_SECRET);
+    ck_assert_int_eq(p->aws_key_source, TG_KEY_ROTATED);
+    ck_assert_int_eq(tg_config_set_provider_key(cf, "aws", "AKIANEW:s2:tok2"), 0);
+    ck_assert_str_eq(p->aws_access_key_id, "AKIANEW");
+    ck_assert_str_eq(p->aws_secret_access_key, "s2");
+    ck_assert_str_eq(p->aws_session_token, "tok2");
+    ck_assert_int_eq(tg_config_set_provider_key(cf, "aws", "AKIAOTHER:s3"), 0);
+    ck_assert_str_eq(p->aws_access_key_id, "AKIAOTHER");
+    ck_assert_ptr_null(p->aws_session_token); /* a long-term key pair has none */
+    ck_assert_int_eq(tg_config_set_provider_key(cf, "aws", ""), -1);
+    ck_assert_int_eq(tg_config_set_provider_key(cf, "aws", "lower:s4"), -1);
+    ck_assert_int_eq(tg_config_set_provider_key(cf, "aws", "AKIA:s4:t:x"), -1);
+    ck_assert_int_eq(tg_config_set_provider_key(cf, "aws", ":s4"), -1);
+    ck_assert_str_eq(p->aws_secret_access_key, "s3");
+    ck_assert_int_eq(tg_config_set_provider_key(cf, "keyed", "ABSK-rotated"), 0);
+    ck_assert_str_eq(q->api_key, "ABSK-rotated");
+    ck_assert_int_eq(q->key_source, TG_KEY_ROTATED);
+    tg_config_unref(cf);
+    unsetenv("TG_TEST_AWS_SECRET");
+}
+END_TEST
+
 static Suite *tg_config_suite(void)
 {
     Suite *s = suite_create("tg_config");
@@ -1222,6 +1426,14 @@ static Suite *tg_config_suite(void)
     tcase_add_test(tc, error_provider_defined_twice_across_files);
     tcase_add_test(tc, error_buffer_too_small_is_truncated);
     tcase_add_test(tc, empty_source_rejected);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("bedrock");
+    tcase_add_test(tc, bedrock_sigv4_provider);
+    tcase_add_test(tc, bedrock_region_from_base_url_and_api_key);
+    tcase_add_test(tc, bedrock_errors);
+    tcase_add_test(tc, bedrock_secret_control_character_is_not_shown);
+    tcase_add_test(tc, bedrock_key_rotation);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("includes");

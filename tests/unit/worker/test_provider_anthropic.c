@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "tests/unit/worker/provider_fixture.h"
 #include "worker/provider.h"
 
 /* ---- fixtures and helpers ------------------------------------------------------------------ */
@@ -39,44 +40,6 @@ static void teardown(void)
     if (prov.ext != NULL)
         tg_provider_ext_free(prov.ext);
     prov.ext = NULL;
-}
-
-/* A fixture's text with ' turned into ". The caller frees it. */
-static char *dq(const char *s)
-{
-    char *t = strdup(s);
-
-    ck_assert_ptr_nonnull(t);
-    for (char *p = t; *p != '\0'; p++)
-        if (*p == '\'')
-            *p = '"';
-    return t;
-}
-
-/* A fixture as a JSON value (must parse). */
-static json_t *J(const char *s)
-{
-    char *t = dq(s);
-    json_error_t err;
-    json_t *v = json_loads(t, 0, &err);
-
-    ck_assert_msg(v != NULL, "bad fixture: %s: %s", err.text, t);
-    free(t);
-    return v;
-}
-
-/* Assert that got (a JSON value, consumed) equals the fixture want. */
-static void assert_json(json_t *got, const char *want, const char *what)
-{
-    json_t *w = J(want);
-
-    if (!json_equal(got, w)) {
-        char *g = json_dumps(got, JSON_COMPACT | JSON_SORT_KEYS);
-        char *e = json_dumps(w, JSON_COMPACT | JSON_SORT_KEYS);
-        ck_abort_msg("%s:\n got  %s\n want %s", what, g ? g : "(invalid)", e);
-    }
-    json_decref(w);
-    json_decref(got);
 }
 
 /* Run prepare on an OpenAI request fixture; returns its rc, the body in *body. */
@@ -123,17 +86,6 @@ static void assert_refused(const char *openai, const char *what)
     tg_buf_free(&url);
 }
 
-/* A JSON document's "created" must be a recent time; it is then removed for comparison. */
-static void take_created(json_t *doc)
-{
-    json_t *c = json_object_get(doc, "created");
-    json_int_t now = (json_int_t)time(NULL);
-
-    ck_assert_msg(json_is_integer(c), "no created");
-    ck_assert(json_integer_value(c) >= now - 60 && json_integer_value(c) <= now + 1);
-    json_object_del(doc, "created");
-}
-
 /* Translate an Anthropic message; returns the OpenAI body (created removed). */
 static json_t *run_response(const char *anthropic, tg_usage_t *usage)
 {
@@ -145,7 +97,7 @@ static json_t *run_response(const char *anthropic, tg_usage_t *usage)
     ck_assert_int_eq(a->response(&model, TG_EP_CHAT, in, strlen(in), usage, &out), 0);
     doc = json_loadb(out.data, out.len, 0, NULL);
     ck_assert_msg(doc != NULL, "response is not JSON: %s", out.data);
-    take_created(doc);
+    fx_take_created(doc);
     free(in);
     tg_buf_free(&out);
     return doc;
@@ -158,33 +110,6 @@ typedef struct {
     json_t *events; /* the client's "data:" payloads, parsed; [DONE] as the string "[DONE]" */
 } ev_t;
 
-/* Split SSE bytes into data payloads; every event must be exactly "data: ...\n\n". */
-static json_t *split_sse(const tg_buf_t *out)
-{
-    json_t *list = json_array();
-    const char *p = out->data, *end = out->data + out->len;
-
-    while (p != NULL && p < end) {
-        const char *e = strstr(p, "\n\n");
-        json_t *v;
-
-        ck_assert_msg(e != NULL, "unterminated event: %s", p);
-        ck_assert_msg(strncmp(p, "data: ", 6) == 0, "event without data: %s", p);
-        p += 6;
-        if (e - p == 6 && memcmp(p, "[DONE]", 6) == 0) {
-            v = json_string("[DONE]");
-        } else {
-            v = json_loadb(p, (size_t)(e - p), 0, NULL);
-            ck_assert_msg(v != NULL, "event data is not JSON: %.*s", (int)(e - p), p);
-            if (json_object_get(v, "created") != NULL)
-                take_created(v);
-        }
-        json_array_append_new(list, v);
-        p = e + 2;
-    }
-    return list;
-}
-
 /* Feed one Anthropic event (name and data fixture) to the adapter. */
 static ev_t feed(tg_stream_state_t *st, const char *name, const char *data)
 {
@@ -196,7 +121,7 @@ static ev_t feed(tg_stream_state_t *st, const char *name, const char *data)
 
     ck_assert(n > 0 && (size_t)n < sizeof(raw));
     r.action = a->event(st, name, d, strlen(d), raw, (size_t)n, &out);
-    r.events = split_sse(&out);
+    r.events = fx_split_sse(&out);
     if (r.action == TG_EVENT_DROP)
         ck_assert_uint_eq(out.len, 0);
     free(d);
