@@ -9,6 +9,7 @@
 #include <yaml.h>
 
 #include "shared/tg_config.h"
+#include "shared/tg_validate.h"
 
 #define TG_CONFIG_MAX_DOCS 16
 
@@ -78,6 +79,11 @@ int tg_collect_defs(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *what
 
 /** Compile the collected routes into c->cf (models must be compiled and sorted). 0 or -1. */
 int tg_compile_routes(tg_cctx_t *c);
+/**
+ * A route's or a rule's `validate:` mapping, compiled into *out (the caller owns it and frees
+ * it with tg_validators_free()). 0 or -1.
+ */
+int tg_parse_validate(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, tg_validators_t **out);
 /** The breaker section (circuit breaker settings for every target). 0 or -1. */
 int tg_parse_breaker(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n);
 

@@ -10,6 +10,7 @@
  *         - {task: [code_review], complexity: complex, targets: [deepseek-r1, gpt-4o]}
  *         - {targets: [{model: a, weight: 80}, {model: b, weight: 20}], strategy: weighted}
  *       fallback: [gpt-4o-mini]
+ *       validate: {min_length: 20, refusal: true}   # tg_config_validate.c
  *
  * Routes may be defined in any file (includes too); they are compiled after every model is
  * known, so targets are checked by name with file:line:col errors like the rest.
@@ -174,9 +175,12 @@ static int tg_parse_rule(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, tg_strategy
             rc = tg_parse_targets(c, d, targets = v, "targets", &r->targets, &r->ntargets);
         else if (strcmp(k, "strategy") == 0)
             rc = tg_parse_strategy(c, d, v, &r->strategy);
+        else if (strcmp(k, "validate") == 0)
+            rc = tg_parse_validate(c, d, v, &r->validate);
         else
             return tg_cerr(c, d, tg_node(d, p->key),
-                           "unknown key \"%s\" in a rule (task, complexity, targets, strategy)",
+                           "unknown key \"%s\" in a rule (task, complexity, targets, strategy, "
+                           "validate)",
                            k);
         if (rc == -1)
             return -1;
@@ -227,6 +231,8 @@ static int tg_parse_route_key(tg_cctx_t *c, tg_cdoc_t *d, const char *k, yaml_no
         return tg_cduration(c, d, v, k, &rt->retry_backoff_ms);
     if (strcmp(k, "deadline") == 0)
         return tg_cduration(c, d, v, k, &rt->deadline_ms);
+    if (strcmp(k, "validate") == 0)
+        return tg_parse_validate(c, d, v, &rt->validate);
     if (strcmp(k, "sticky") == 0) {
         if ((s = tg_scalar(c, d, v, k)) == NULL)
             return -1;
@@ -237,7 +243,7 @@ static int tg_parse_route_key(tg_cctx_t *c, tg_cdoc_t *d, const char *k, yaml_no
     }
     return tg_cerr(c, d, v,
                    "unknown key \"%s\" in a route (rules, targets, strategy, fallback, baseline, "
-                   "complexity_threshold, attempts, retry_backoff, deadline, sticky)",
+                   "complexity_threshold, attempts, retry_backoff, deadline, sticky, validate)",
                    k);
 }
 
@@ -339,7 +345,9 @@ void tg_routes_free(tg_config_t *cf)
             tg_labels_free(rt->rules[j].tasks, rt->rules[j].ntasks);
             tg_labels_free(rt->rules[j].complexities, rt->rules[j].ncomplexities);
             free(rt->rules[j].targets);
+            tg_validators_free(rt->rules[j].validate);
         }
+        tg_validators_free(rt->validate);
         free(rt->rules);
         free(rt->fallback);
         free(rt->name);

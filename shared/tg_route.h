@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "shared/tg_config.h"
+#include "shared/tg_validate.h"
 
 #define TG_ROUTE_MAX_TARGETS 16 /* per plan: rule targets + fallbacks, after de-duplication */
 
@@ -35,6 +36,7 @@ typedef struct {
     tg_route_target_t *targets;
     size_t ntargets;
     tg_strategy_t strategy;
+    tg_validators_t *validate; /* answer checks for this rule; NULL: the route's (owned) */
     size_t line; /* where the rule is written (1-based), for explain */
 } tg_route_rule_t;
 
@@ -50,6 +52,7 @@ struct tg_route_s {
     int64_t retry_backoff_ms;    /* base of the jittered back-off between attempts */
     int64_t deadline_ms;         /* 0: the upstream total timeout only */
     int sticky_user;             /* weighted: stick per request `user` (else per key) */
+    tg_validators_t *validate;   /* answer checks of a quality cascade; NULL: none (owned) */
 };
 
 /** What the router knows about one request. */
