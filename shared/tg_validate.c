@@ -62,7 +62,7 @@ static const char *const tg_refusals[] = {
 #define TG_NREFUSALS (sizeof(tg_refusals) / sizeof(tg_refusals[0]))
 
 typedef struct {
-    char *show;     /* as written, for the reason */
+    char *show;     /* as written but for white space, for the reason */
     char *norm;     /* lower case, one space per white-space run, "'" for any apostrophe */
     int word_start; /* begins with a letter or digit: must not continue a word */
     int word_end;   /* ends with one: must not run into the next word */
@@ -74,7 +74,7 @@ struct tg_validators_s {
     int json;
     int schema;
     int icase;
-    tg_phrase_t *phrases; /* the built-in list, then the route's own */
+    tg_phrase_t *phrases; /* the built-in list when refusal is on, then the route's own */
     size_t nphrases;
     regex_t re;
     regex_t forbid;
@@ -147,8 +147,11 @@ static size_t tg_apostrophe(const unsigned char *s, size_t len)
     return 0;
 }
 
-/* The matching form of a phrase (see tg_phrase_t); NULL when out of memory. */
-static char *tg_phrase_norm(const char *s)
+/*
+ * A phrase trimmed, with one space for each run of white space; with fold, also in lower case and
+ * with "'" for every apostrophe: the form that is matched. NULL when out of memory.
+ */
+static char *tg_phrase_norm(const char *s, int fold)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t slen = strlen(s), n = 0, a;
@@ -166,12 +169,13 @@ static char *tg_phrase_norm(const char *s)
         if (space)
             out[n++] = ' ';
         space = 0;
-        if ((a = tg_apostrophe(p, slen - (size_t)(p - (const unsigned char *)s))) > 0) {
+        if (fold && (a = tg_apostrophe(p, slen - (size_t)(p - (const unsigned char *)s))) > 0) {
             out[n++] = '\'';
             p += a;
             continue;
         }
-        out[n++] = (char)tg_vlower(*p++);
+        out[n++] = (char)(fold ? tg_vlower(*p) : *p);
+        p++;
     }
     out[n] = '\0';
     return out;
@@ -182,7 +186,7 @@ static int tg_phrase_add(tg_validators_t *v, const char *s)
     tg_phrase_t *p = &v->phrases[v->nphrases];
     size_t n;
 
-    if ((p->show = strdup(s)) == NULL || (p->norm = tg_phrase_norm(s)) == NULL) {
+    if ((p->show = tg_phrase_norm(s, 0)) == NULL || (p->norm = tg_phrase_norm(s, 1)) == NULL) {
         free(p->show);
         return -1;
     }
@@ -219,7 +223,7 @@ static int tg_phrases_compile(tg_validators_t *v, const tg_validate_conf_t *conf
     v->phrases = calloc(TG_NREFUSALS + conf->nrefusal_patterns, sizeof(tg_phrase_t));
     if (v->phrases == NULL)
         goto nomem;
-    for (size_t i = 0; i < TG_NREFUSALS; i++)
+    for (size_t i = 0; i < TG_NREFUSALS && conf->refusal; i++)
         if (tg_phrase_add(v, tg_refusals[i]) == -1)
             goto nomem;
     for (size_t i = 0; i < conf->nrefusal_patterns; i++) {
@@ -527,7 +531,7 @@ int tg_validate_answer(const tg_validators_t *v, const char *text, size_t len,
             return tg_reject(why, whylen, "shorter than %zu characters (got %zu)", v->min_length,
                              n);
     }
-    if (v->refusal && (p = tg_find_refusal(v, t, len)) != NULL)
+    if (v->nphrases > 0 && (p = tg_find_refusal(v, t, len)) != NULL)
         return tg_reject(why, whylen, "refusal: \"%s\"", p->show);
     if (!tg_check_regex(v, t, len, why, whylen))
         return 0;

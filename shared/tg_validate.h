@@ -24,8 +24,8 @@ typedef struct tg_validators_s tg_validators_t;
 /** What to check; the configuration's `validate:` mapping, before compilation. */
 typedef struct {
     size_t min_length;                   /* characters (code points); 0: no minimum */
-    int refusal;                         /* reject refusals and "I don't know" answers */
-    const char *const *refusal_patterns; /* extra phrases (literal, any case); refusal only */
+    int refusal;                         /* the built-in refusal / "I don't know" phrases */
+    const char *const *refusal_patterns; /* the route's own phrases (literal, any case) */
     size_t nrefusal_patterns;
     int json;                 /* the answer must be JSON (optionally in a ```json fence) */
     int schema;               /* the answer must match the request's response_format */
@@ -68,7 +68,8 @@ int tg_validators_want_response_format(const tg_validators_t *v);
 
 /**
  * Check one answer's text, text[0..len) (any bytes: NULs and invalid UTF-8 are safe), in order:
- * min_length, refusal, regex, regex_forbid, json, schema; the first failure decides.
+ * min_length, refusal phrases (the built-in list when `refusal` is on, refusal_patterns always),
+ * regex, regex_forbid, json, schema; the first failure decides. Nothing set: accepted.
  * response_format is the request's `response_format` object, or NULL; only `schema` reads it.
  * Returns 1 when accepted, 0 when rejected with a short reason in why (truncated to whylen; why
  * may be NULL). The library allocates nothing unless json or schema is on (jansson's parse);
