@@ -2,8 +2,8 @@
  * Unit tests for shared/tg_config_validate.c, the `validate:` key of routes and rules. What must
  * hold: the issue's example compiles into validators that behave as configured, a rule's own
  * validate is kept beside the route's, and every mistake is reported at its file:line:col with
- * the reason (regerror()'s text for a bad regular expression). Leaks on error paths are caught
- * by the sanitizer build.
+ * the reason (regerror()'s text for a bad regular expression); each expected error below is the
+ * whole message. Leaks on error paths are caught by the sanitizer build.
  */
 #include <check.h>
 #include <stdio.h>
@@ -13,6 +13,7 @@
 #include "shared/tg_config.h"
 #include "shared/tg_route.h"
 #include "shared/tg_validate.h"
+#include "tests/unit/tg_config_fixture.h"
 
 /* Lines 1-6; routes start on line 7. */
 #define MODELS                                                                                     \
@@ -22,24 +23,6 @@
     "models:\n"                                                                                    \
     "  cheap: {provider: p, price: {input: 0.10, output: 0.30}, context_window: 32000}\n"          \
     "  strong: {provider: p, price: {input: 2.50, output: 10.00}, context_window: 128000}\n"
-
-static tg_config_t *load(const char *text, char *err, size_t errlen)
-{
-    tg_config_file_t f = {.path = "t.yaml", .data = (char *)text, .len = strlen(text)};
-    tg_config_source_t src = {.files = &f, .nfiles = 1, .from_disk = 0};
-
-    return tg_config_load_source(&src, err, errlen);
-}
-
-/* The whole error must be want: the place and the reason. */
-static void expect_error(const char *text, const char *want)
-{
-    char err[512];
-    tg_config_t *cf = load(text, err, sizeof(err));
-
-    ck_assert_msg(cf == NULL, "accepted: %s", text);
-    ck_assert_msg(strcmp(err, want) == 0, "\n got  %s\n want %s", err, want);
-}
 
 static int accepts(const tg_validators_t *v, const char *text, char *why, size_t whylen)
 {

@@ -14,6 +14,7 @@
 #include "shared/tg_config.h"
 #include "shared/tg_route.h"
 #include "shared/tg_route_req.h"
+#include "tests/unit/tg_config_fixture.h"
 
 #define MODELS                                                                                     \
     "listen: [\"127.0.0.1:8080\"]\n"                                                               \
@@ -45,23 +46,6 @@
     "      - {task: extraction, complexity: complex, targets: [gpt-4o]}\n"                         \
     "      - targets: [deepseek-v3]\n"                                                             \
     "    fallback: [gpt-4o-mini, deepseek-v3]\n"
-
-static tg_config_t *load(const char *text, char *err, size_t errlen)
-{
-    tg_config_file_t f = {.path = "t.yaml", .data = (char *)text, .len = strlen(text)};
-    tg_config_source_t src = {.files = &f, .nfiles = 1, .from_disk = 0};
-
-    return tg_config_load_source(&src, err, errlen);
-}
-
-static void expect_error(const char *text, const char *want)
-{
-    char err[512];
-    tg_config_t *cf = load(text, err, sizeof(err));
-
-    ck_assert_msg(cf == NULL, "accepted: %s", text);
-    ck_assert_msg(strstr(err, want) != NULL, "error \"%s\" lacks \"%s\"", err, want);
-}
 
 static tg_config_t *cf;
 static const tg_route_t *rt;
