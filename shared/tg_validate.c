@@ -76,6 +76,8 @@ struct tg_validators_s {
     int icase;
     tg_phrase_t *phrases; /* the built-in list when refusal is on, then the route's own */
     size_t nphrases;
+    unsigned char first[256]; /* bytes a phrase can start with: most positions skip at once */
+    int word_starts;          /* every phrase starts a word: positions inside words skip too */
     regex_t re;
     regex_t forbid;
     char *re_src; /* NULL: no regex; for reasons */
@@ -191,6 +193,11 @@ static int tg_phrase_add(tg_validators_t *v, const char *s)
         return -1;
     }
     v->nphrases++;
+    v->first[(unsigned char)p->norm[0]] = 1;
+    if (p->norm[0] == '\'') {
+        v->first[0xE2] = 1; /* U+2019 */
+        v->first[0xCA] = 1; /* U+02BC */
+    }
     n = strlen(p->norm);
     p->word_start = tg_vword((unsigned char)p->norm[0]);
     p->word_end = tg_vword((unsigned char)p->norm[n - 1]);
@@ -286,6 +293,9 @@ tg_validators_t *tg_validators_new(const tg_validate_conf_t *conf, tg_validate_e
     v->icase = conf->ignore_case;
     if (tg_phrases_compile(v, conf, err) == -1)
         goto fail;
+    v->word_starts = 1;
+    for (size_t i = 0; i < v->nphrases; i++)
+        v->word_starts &= v->phrases[i].word_start;
     if (conf->regex != NULL &&
         tg_regex_compile(&v->re, &v->re_src, conf->regex, v->icase, TG_VFIELD_REGEX, err) == -1)
         goto fail;
@@ -389,6 +399,8 @@ static const tg_phrase_t *tg_find_refusal(const tg_validators_t *v, const char *
                 break;
             chars++; /* characters before the next one */
         }
+        if (!v->first[tg_vlower(t[i])] || (v->word_starts && i > 0 && tg_vword(t[i - 1])))
+            continue;
         for (size_t k = 0; k < v->nphrases; k++)
             if (tg_phrase_at(t, len, i, &v->phrases[k]) > 0 && !tg_quoted(t, i))
                 return &v->phrases[k];

@@ -192,6 +192,17 @@ START_TEST(refusal_patterns_are_the_routes_own_phrases)
     /* refusal off: the route's phrases alone */
     expect(only, "No idea.", "refusal: \"no idea\"");
     expect(only, "I don't know.", NULL);
+    /* a phrase that does not start with a letter may follow one */
+    const char *const odd[] = {"?!", "\xe2\x80\x99"
+                                     "dunno"};
+    tg_validators_t *punct =
+        make((tg_validate_conf_t){.refusal_patterns = odd, .nrefusal_patterns = 2});
+    expect(punct, "What?!", "refusal: \"?!\"");
+    expect(punct, "Well 'dunno",
+           "refusal: \"\xe2\x80\x99"
+           "dunno\"");
+    expect(punct, "What?", NULL);
+    tg_validators_free(punct);
     tg_validators_free(v);
     tg_validators_free(only);
 }
