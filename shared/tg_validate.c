@@ -397,7 +397,7 @@ static const tg_phrase_t *tg_find_refusal(const tg_validators_t *v, const char *
         if ((t[i] & 0xC0) != 0x80) {
             if (chars >= TG_VALIDATE_REFUSAL_HEAD && !whole)
                 break;
-            chars++; /* characters before the next one */
+            chars++; /* from here on, t[i] is counted */
         }
         if (!v->first[tg_vlower(t[i])] || (v->word_starts && i > 0 && tg_vword(t[i - 1])))
             continue;
@@ -534,6 +534,8 @@ int tg_validate_answer(const tg_validators_t *v, const char *text, size_t len,
 
     if (why != NULL && whylen > 0)
         why[0] = '\0';
+    if (v == NULL)
+        return 1;
     if (text == NULL)
         len = blen = 0;
     if (v->min_length > 0) {
@@ -640,6 +642,8 @@ int tg_validate_completion(const tg_validators_t *v, const json_t *completion,
 
     if (why != NULL && whylen > 0)
         why[0] = '\0';
+    if (v == NULL)
+        return 1;
     if (tg_answer_from_completion(completion, &a, why, whylen) == 0)
         ok = tg_validate_message(v, &a, response_format, why, whylen);
     tg_answer_release(&a);

@@ -69,7 +69,7 @@ int tg_validators_want_response_format(const tg_validators_t *v);
 /**
  * Check one answer's text, text[0..len) (any bytes: NULs and invalid UTF-8 are safe), in order:
  * min_length, refusal phrases (the built-in list when `refusal` is on, refusal_patterns always),
- * regex, regex_forbid, json, schema; the first failure decides. Nothing set: accepted.
+ * regex, regex_forbid, json, schema; the first failure decides. Nothing set, or v NULL: accepted.
  * response_format is the request's `response_format` object, or NULL; only `schema` reads it.
  * Returns 1 when accepted, 0 when rejected with a short reason in why (truncated to whylen; why
  * may be NULL). The library allocates nothing unless json or schema is on (jansson's parse);
@@ -105,7 +105,8 @@ void tg_answer_release(tg_answer_t *a);
  *   apply, since a tool call is an action rather than prose; `json` rejects it, and `schema`
  *   rejects it when the request asked for JSON (json_schema or json_object);
  * - otherwise tg_validate_answer() on the text.
- * Returns 1 accepted, 0 rejected with why (a body without an answer is rejected).
+ * v NULL: accepted without looking. Returns 1 accepted, 0 rejected with why (a body without an
+ * answer is rejected).
  */
 int tg_validate_completion(const tg_validators_t *v, const json_t *completion,
                            const json_t *response_format, char *why, size_t whylen);

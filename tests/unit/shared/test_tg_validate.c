@@ -324,6 +324,8 @@ START_TEST(checks_run_cheapest_first_and_nothing_set_accepts)
     expect(none, "I don't know", NULL);
     ck_assert_int_eq(tg_validators_want_response_format(none), 0);
     ck_assert_int_eq(tg_validators_want_response_format(NULL), 0);
+    /* no validators at all (a route without validate:) */
+    ck_assert_int_eq(tg_validate_answer(NULL, "I don't know", 12, NULL, NULL, 0), 1);
     tg_validators_free(all);
     tg_validators_free(none);
     tg_validators_free(NULL);
@@ -530,6 +532,7 @@ START_TEST(completion_rules_for_tool_calls_and_refusals)
     expect_completion(text, "{'choices':[{'message':'x'}]}", NULL,
                       "no choices[0].message in the answer");
     expect_completion(text, "[]", NULL, "no choices[0].message in the answer");
+    expect_completion(NULL, "[]", NULL, NULL);
     json_decref(rf);
     tg_validators_free(text);
     tg_validators_free(json);
