@@ -44,8 +44,8 @@ typedef enum {
 
 typedef struct {
     tg_vfield_t field;
-    size_t index;
-    char msg[256];
+    size_t index;  /* TG_VFIELD_REFUSAL_PATTERNS: the phrase (TG_VALIDATE_PATTERNS_MAX: too many) */
+    char msg[256]; /* "regex: Unmatched ( or \(" */
 } tg_validate_err_t;
 
 /**
@@ -53,7 +53,8 @@ typedef struct {
  * REG_NOSUB, REG_ICASE with ignore_case) and normalises the refusal phrases. Returns NULL with
  * err filled when a regular expression does not compile (err->msg is regerror()'s text), when a
  * phrase is empty or longer than TG_VALIDATE_PHRASE_MAX, or when there are more than
- * TG_VALIDATE_PATTERNS_MAX phrases. Aborts when out of memory, as configuration compilation does.
+ * TG_VALIDATE_PATTERNS_MAX phrases; also when memory runs out (err->field TG_VFIELD_NONE).
+ * The set belongs to a configuration generation: it must outlive every request that uses it.
  */
 tg_validators_t *tg_validators_new(const tg_validate_conf_t *conf, tg_validate_err_t *err);
 
