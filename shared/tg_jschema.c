@@ -136,6 +136,16 @@ static void tg_js_pop(tg_js_t *s, size_t saved)
     s->path[saved] = '\0';
 }
 
+/* A mismatch at a property that is missing or not allowed: the path names the property. */
+static int tg_js_fail_key(tg_js_t *s, const char *key, const char *what)
+{
+    size_t saved = tg_js_push_key(s, key);
+
+    tg_js_fail(s, "%s", what);
+    tg_js_pop(s, saved);
+    return 0;
+}
+
 /* Check a property's or an item's value, with the path extended while it runs. */
 static int tg_js_check_key(tg_js_t *s, json_t *sc, json_t *inst, const char *key)
 {
@@ -404,44 +414,71 @@ static int tg_js_enum_const(tg_js_t *s, json_t *sc, json_t *inst)
     return tg_js_fail(s, "not one of the enum values");
 }
 
+/* Evaluate a branch of anyOf, oneOf or not: its failure is no reason to report. */
+static int tg_js_matches(tg_js_t *s, json_t *sc, json_t *inst)
+{
+    int ok;
+
+    s->quiet++;
+    ok = tg_js_check(s, sc, inst);
+    s->quiet--;
+    return ok;
+}
+
+static int tg_js_all_of(tg_js_t *s, json_t *all, json_t *inst)
+{
+    for (size_t i = 0; i < json_array_size(all); i++)
+        if (!tg_js_check(s, json_array_get(all, i), inst))
+            return 0;
+    return 1;
+}
+
+static int tg_js_any_of(tg_js_t *s, json_t *any, json_t *inst)
+{
+    if (json_array_size(any) == 0)
+        return 1; /* invalid (must be non-empty): ignored */
+    for (size_t i = 0; i < json_array_size(any); i++)
+        if (tg_js_matches(s, json_array_get(any, i), inst))
+            return 1;
+    return tg_js_fail(s, "matches no anyOf alternative");
+}
+
+static int tg_js_one_of(tg_js_t *s, json_t *one, json_t *inst)
+{
+    size_t n = 0;
+
+    if (json_array_size(one) == 0)
+        return 1;
+    for (size_t i = 0; i < json_array_size(one) && n < 2; i++)
+        n += (size_t)tg_js_matches(s, json_array_get(one, i), inst);
+    if (n == 1)
+        return 1;
+    return tg_js_fail(s, n == 0 ? "matches no oneOf alternative"
+                                : "matches more than one oneOf alternative");
+}
+
+static int tg_js_not(tg_js_t *s, json_t *neg, json_t *inst)
+{
+    int hit = tg_js_matches(s, neg, inst);
+
+    if (s->aborted)
+        return 0; /* a limit, not a mismatch under not: never read as a match */
+    return hit ? tg_js_fail(s, "matches the schema under not") : 1;
+}
+
 static int tg_js_combinators(tg_js_t *s, json_t *sc, json_t *inst)
 {
     json_t *all = json_object_get(sc, "allOf"), *any = json_object_get(sc, "anyOf");
     json_t *one = json_object_get(sc, "oneOf"), *neg = json_object_get(sc, "not");
-    size_t i, n = 0;
-    int hit;
 
-    if (json_is_array(all))
-        for (i = 0; i < json_array_size(all); i++)
-            if (!tg_js_check(s, json_array_get(all, i), inst))
-                return 0;
-    if (json_is_array(any) && json_array_size(any) > 0) {
-        s->quiet++;
-        hit = 0;
-        for (i = 0; i < json_array_size(any) && !hit; i++)
-            hit = tg_js_check(s, json_array_get(any, i), inst);
-        s->quiet--;
-        if (!hit)
-            return tg_js_fail(s, "matches no anyOf alternative");
-    }
-    if (json_is_array(one) && json_array_size(one) > 0) {
-        s->quiet++;
-        for (i = 0; i < json_array_size(one) && n < 2; i++)
-            n += (size_t)tg_js_check(s, json_array_get(one, i), inst);
-        s->quiet--;
-        if (n != 1)
-            return tg_js_fail(s, n == 0 ? "matches no oneOf alternative"
-                                        : "matches more than one oneOf alternative");
-    }
-    if (neg != NULL && (json_is_object(neg) || json_is_boolean(neg))) {
-        s->quiet++;
-        hit = tg_js_check(s, neg, inst);
-        s->quiet--;
-        if (s->aborted)
-            return 0;
-        if (hit)
-            return tg_js_fail(s, "matches the schema under not");
-    }
+    if (json_is_array(all) && !tg_js_all_of(s, all, inst))
+        return 0;
+    if (json_is_array(any) && !tg_js_any_of(s, any, inst))
+        return 0;
+    if (json_is_array(one) && !tg_js_one_of(s, one, inst))
+        return 0;
+    if ((json_is_object(neg) || json_is_boolean(neg)) && !tg_js_not(s, neg, inst))
+        return 0;
     return !s->aborted;
 }
 
@@ -510,16 +547,10 @@ static int tg_js_props(tg_js_t *s, json_t *sc, json_t *inst)
         return 1;
     json_object_foreach(inst, k, v)
     {
-        size_t saved;
-
         if (json_is_object(props) && json_object_get(props, k) != NULL)
             continue;
-        if (json_is_false(ap)) {
-            saved = tg_js_push_key(s, k);
-            tg_js_fail(s, "additional property not allowed");
-            tg_js_pop(s, saved);
-            return 0;
-        }
+        if (json_is_false(ap))
+            return tg_js_fail_key(s, k, "additional property not allowed");
         if (!tg_js_check_key(s, ap, v, k))
             return 0;
     }
@@ -528,21 +559,15 @@ static int tg_js_props(tg_js_t *s, json_t *sc, json_t *inst)
 
 static int tg_js_object(tg_js_t *s, json_t *sc, json_t *inst)
 {
-    json_t *req = json_object_get(sc, "required"), *e;
-    size_t i, lim;
+    json_t *req = json_object_get(sc, "required");
+    size_t lim;
 
-    if (json_is_array(req))
-        json_array_foreach(req, i, e)
-        {
-            size_t saved;
+    for (size_t i = 0; json_is_array(req) && i < json_array_size(req); i++) {
+        const char *name = json_string_value(json_array_get(req, i));
 
-            if (!json_is_string(e) || json_object_get(inst, json_string_value(e)) != NULL)
-                continue;
-            saved = tg_js_push_key(s, json_string_value(e));
-            tg_js_fail(s, "required property missing");
-            tg_js_pop(s, saved);
-            return 0;
-        }
+        if (name != NULL && json_object_get(inst, name) == NULL)
+            return tg_js_fail_key(s, name, "required property missing");
+    }
     if (tg_js_count(sc, "minProperties", &lim) && json_object_size(inst) < lim)
         return tg_js_fail(s, "fewer properties than minProperties %zu", lim);
     if (tg_js_count(sc, "maxProperties", &lim) && json_object_size(inst) > lim)

@@ -90,9 +90,9 @@ struct tg_validators_s {
 __attribute__((format(printf, 3, 4))) static int tg_reject(char *why, size_t whylen,
                                                            const char *fmt, ...)
 {
-    va_list ap;
-
     if (why != NULL && whylen > 0) {
+        va_list ap;
+
         va_start(ap, fmt);
         vsnprintf(why, whylen, fmt, ap);
         va_end(ap);
@@ -530,7 +530,7 @@ int tg_validate_answer(const tg_validators_t *v, const char *text, size_t len,
     const char *t = text != NULL ? text : "";
     const char *body = t;
     const tg_phrase_t *p;
-    size_t blen = len, n;
+    size_t blen = len;
 
     if (why != NULL && whylen > 0)
         why[0] = '\0';
@@ -540,6 +540,8 @@ int tg_validate_answer(const tg_validators_t *v, const char *text, size_t len,
         len = blen = 0;
     if (v->min_length > 0) {
         /* white space around an answer is not content */
+        size_t n;
+
         tg_trim(&body, &blen);
         if ((n = tg_utf8_chars(body, blen, v->min_length)) < v->min_length)
             return tg_reject(why, whylen, "shorter than %zu characters (got %zu)", v->min_length,
