@@ -105,6 +105,10 @@ static void tg_proxy_headers(tg_proxy_t *p)
         tg_resp_header(r, "x-tollgate-attempts", n);
         if (r->fallback_reason[0] != '\0')
             tg_resp_header(r, "x-tollgate-fallback-reason", r->fallback_reason);
+        if (r->experiment != NULL) {
+            tg_resp_header(r, "x-tollgate-experiment", r->experiment);
+            tg_resp_header(r, "x-tollgate-variant", r->variant);
+        }
     }
 }
 

@@ -62,6 +62,13 @@ routes:
   bigctx: {targets: [cheap, strong]}
   textonly: {targets: [cheap]}
   outage: {targets: [ghost, cheap]}
+  exp:
+    sticky: user
+    experiment:
+      name: cheap-vs-strong
+      variants:
+        - {name: control, weight: 50, targets: [strong]}
+        - {name: candidate, weight: 50, route: auto}
 breaker: {failures: 3, cooldown: 1500ms, error_rate: 0}
 `,
     });
@@ -225,6 +232,32 @@ breaker: {failures: 3, cooldown: 1500ms, error_rate: 0}
     assert.equal(probe.headers.get('x-tollgate-fallback-reason'), 'upstream_unreachable');
   });
 
+  it('an A/B experiment splits by weight, sticks to the user and records the variant', async () => {
+    const byVariant = {};
+    for (let u = 0; u < 16; u++) {
+      const r = await ask('exp', 'What is the capital of France?', { body: { user: `ab-${u}` } });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.headers.get('x-tollgate-experiment'), 'cheap-vs-strong');
+      const v = r.headers.get('x-tollgate-variant');
+      // control runs its own targets; the candidate runs route auto (the estimator: cheap)
+      assert.equal(r.headers.get('x-tollgate-model'), v === 'control' ? 'strong' : 'cheap');
+      byVariant[v] = (byVariant[v] ?? 0) + 1;
+      const again = await ask('exp', 'hello', { body: { user: `ab-${u}` } });
+      assert.equal(again.headers.get('x-tollgate-variant'), v, 'sticky per user');
+    }
+    assert.deepEqual(Object.keys(byVariant).sort(), ['candidate', 'control']);
+    const lines = gw.readAccessLog().filter((l) => l.route === 'exp');
+    assert.equal(lines.length, 32);
+    assert.ok(lines.every((l) => l.experiment === 'cheap-vs-strong' && l.variant));
+    // metering files each request under its variant: cost, requests per arm
+    const r = await gw.ctl(['--json', 'usage', '--by', 'variant']);
+    assert.equal(r.code, 0, r.stderr);
+    const rows = JSON.parse(r.stdout).rows ?? JSON.parse(r.stdout).usage;
+    const arms = Object.fromEntries(rows.filter((x) => x.group.startsWith('cheap-vs-strong/'))
+      .map((x) => [x.group, x.requests]));
+    assert.equal(arms['cheap-vs-strong/control'] + arms['cheap-vs-strong/candidate'], 32, JSON.stringify(rows));
+  });
+
   it('tollgatectl route explain shows the decision path', async () => {
     const body = JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: HARD }] });
     let r = await gw.ctl(['--json', 'route', 'explain'], { input: body });
@@ -251,6 +284,6 @@ breaker: {failures: 3, cooldown: 1500ms, error_rate: 0}
     r = await gw.ctl(['--json', 'route', 'list']);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout).routes.map((x) => x.name),
-      ['ab', 'auto', 'bigctx', 'cheapfirst', 'outage', 'retry1', 'textonly']);
+      ['ab', 'auto', 'bigctx', 'cheapfirst', 'exp', 'outage', 'retry1', 'textonly']);
   });
 });
