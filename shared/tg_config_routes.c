@@ -302,6 +302,42 @@ static int tg_parse_experiment(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, tg_ro
     return 0;
 }
 
+/* shadow: {target: MODEL, percent: 10, record_output: false} */
+static int tg_parse_shadow(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, tg_route_t *rt)
+{
+    double pct = -1;
+
+    if (tg_expect_map(c, d, n, "shadow") == -1)
+        return -1;
+    TG_FOREACH_PAIR(d, n, p)
+    {
+        const char *k = tg_key(d, p), *s;
+        yaml_node_t *v = tg_node(d, p->value);
+        char *end;
+
+        if (strcmp(k, "target") == 0) {
+            if ((rt->shadow = tg_route_model(c, d, v)) == NULL)
+                return -1;
+        } else if (strcmp(k, "percent") == 0) {
+            if ((s = tg_scalar(c, d, v, k)) == NULL)
+                return -1;
+            pct = strtod(s, &end);
+            if (end == s || *end != '\0' || !(pct >= 0 && pct <= 100))
+                return tg_cerr(c, d, v, "percent must be a number from 0 to 100, not \"%s\"", s);
+        } else if (strcmp(k, "record_output") == 0) {
+            if (tg_cbool(c, d, v, k, &rt->shadow_output) == -1)
+                return -1;
+        } else {
+            return tg_cerr(c, d, tg_node(d, p->key),
+                           "unknown key \"%s\" in shadow (target, percent, record_output)", k);
+        }
+    }
+    if (rt->shadow == NULL || pct < 0)
+        return tg_cerr(c, d, n, "shadow needs a target and a percent");
+    rt->shadow_share = pct / 100.0;
+    return 0;
+}
+
 /* The route-level keys other than rules and targets. */
 static int tg_parse_route_key(tg_cctx_t *c, tg_cdoc_t *d, const char *k, yaml_node_t *v,
                               tg_route_t *rt)
@@ -315,6 +351,8 @@ static int tg_parse_route_key(tg_cctx_t *c, tg_cdoc_t *d, const char *k, yaml_no
         return tg_cfraction(c, d, v, k, &rt->complexity_threshold);
     if (strcmp(k, "baseline") == 0)
         return (rt->baseline = tg_route_model(c, d, v)) == NULL ? -1 : 0;
+    if (strcmp(k, "shadow") == 0)
+        return tg_parse_shadow(c, d, v, rt);
     if (strcmp(k, "attempts") == 0) {
         if (tg_cint(c, d, v, k, 1, 10, &v64) == -1)
             return -1;
@@ -335,7 +373,8 @@ static int tg_parse_route_key(tg_cctx_t *c, tg_cdoc_t *d, const char *k, yaml_no
     }
     return tg_cerr(c, d, v,
                    "unknown key \"%s\" in a route (rules, targets, strategy, fallback, baseline, "
-                   "complexity_threshold, attempts, retry_backoff, deadline, sticky)",
+                   "complexity_threshold, attempts, retry_backoff, deadline, sticky, experiment, "
+                   "shadow)",
                    k);
 }
 

@@ -370,7 +370,7 @@ static int tg_event_put(tg_store_t *s, MDB_txn *txn, const tg_meter_record_t *r,
     k.mv_data = kb;
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 22);
+    msgpack_pack_map(&pk, 22 + (r->shadow_of != NULL) + (r->output != NULL));
     tg_pk_kv_i(&pk, "ts_ms", now_ms);
     tg_pk_kv_s(&pk, "request_id", r->request_id);
     tg_pk_kv_s(&pk, "key", r->key_id);
@@ -381,6 +381,10 @@ static int tg_event_put(tg_store_t *s, MDB_txn *txn, const tg_meter_record_t *r,
     tg_pk_kv_s(&pk, "task", r->task);
     tg_pk_kv_s(&pk, "experiment", r->experiment);
     tg_pk_kv_s(&pk, "variant", r->variant);
+    if (r->shadow_of != NULL)
+        tg_pk_kv_s(&pk, "shadow_of", r->shadow_of);
+    if (r->output != NULL)
+        tg_pk_kv_s(&pk, "output", r->output);
     tg_pk_kv_i(&pk, "status", r->status);
     tg_pk_kv_i(&pk, "attempts", r->attempts);
     tg_pk_kv_i(&pk, "stream", r->stream);

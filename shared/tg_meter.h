@@ -58,6 +58,8 @@ typedef struct {
     const char *task;
     const char *experiment; /* "" or NULL: none */
     const char *variant;
+    const char *shadow_of;  /* a shadow request: the id of the request it mirrored, else NULL */
+    const char *output;     /* a shadow's recorded answer text, or NULL */
     int status;
     int attempts;
     int stream;

@@ -62,6 +62,9 @@ struct tg_route_s {
     int64_t retry_backoff_ms;    /* base of the jittered back-off between attempts */
     int64_t deadline_ms;         /* 0: the upstream total timeout only */
     int sticky_user;             /* weighted: stick per request `user` (else per key) */
+    const tg_model_t *shadow;    /* mirror requests to this candidate in the background */
+    double shadow_share;         /* the share of requests mirrored, 0..1 */
+    int shadow_output;           /* record the shadow's answer text (first 2 KB) */
     char *experiment;            /* an A/B experiment's name: traffic splits over variants */
     tg_variant_t *variants;
     size_t nvariants;

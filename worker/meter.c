@@ -283,6 +283,8 @@ typedef struct {
     char route[TG_NAME_MAX * 2 + 1];
     char experiment[TG_NAME_MAX * 2 + 1];
     char variant[TG_NAME_MAX * 2 + 1];
+    char shadow_of[TG_REQUEST_ID_MAX + 1];
+    char output[TG_SHADOW_OUTPUT_MAX + 1];
     char task[TG_NAME_MAX * 2 + 1];
     int64_t now_ms;
 } tg_settle_t;
@@ -382,6 +384,16 @@ void tg_meter_finish(tg_req_t *r)
     snprintf(e->variant, sizeof(e->variant), "%s", r->variant ? r->variant : "");
     e->rec.experiment = e->experiment;
     e->rec.variant = e->variant;
+    e->rec.shadow_of = NULL;
+    e->rec.output = NULL;
+    if (r->shadow_of != NULL) {
+        snprintf(e->shadow_of, sizeof(e->shadow_of), "%s", r->shadow_of);
+        e->rec.shadow_of = e->shadow_of;
+        if (r->output != NULL) {
+            snprintf(e->output, sizeof(e->output), "%s", r->output);
+            e->rec.output = e->output;
+        }
+    }
     e->rec.task = e->task;
     e->rec.status = r->status;
     e->rec.attempts = r->attempts;

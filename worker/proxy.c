@@ -16,6 +16,7 @@
 #include "worker/provider.h"
 #include "worker/provider_common.h"
 #include "worker/route.h"
+#include "worker/shadow.h"
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -938,6 +939,8 @@ static void tg_proxy_admitted(tg_req_t *r, void *arg, int admitted)
     if (admitted) {
         if (p->routing != NULL && tg_proxy_first_target(p) == -1)
             return;
+        if (p->routing != NULL) /* admitted: a share of the route's traffic is mirrored */
+            tg_shadow_maybe(r, p->routing->route, p->ep);
         tg_proxy_start(p);
         return;
     }

@@ -7,7 +7,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import path from 'node:path';
-import { startSim, startGateway, postJson, tempDir, freePort } from './lib/harness.mjs';
+import { startSim, startGateway, postJson, tempDir, freePort, waitFor, run } from './lib/harness.mjs';
 
 const HARD =
   'A train leaves at 3:15 pm at 80 km/h; a second leaves 45 minutes later at 110 km/h. Step by ' +
@@ -62,6 +62,9 @@ routes:
   bigctx: {targets: [cheap, strong]}
   textonly: {targets: [cheap]}
   outage: {targets: [ghost, cheap]}
+  shadowed:
+    targets: [cheap]
+    shadow: {target: backup, percent: 100, record_output: true}
   exp:
     sticky: user
     experiment:
@@ -258,6 +261,36 @@ breaker: {failures: 3, cooldown: 1500ms, error_rate: 0}
     assert.equal(arms['cheap-vs-strong/control'] + arms['cheap-vs-strong/candidate'], 32, JSON.stringify(rows));
   });
 
+  it('shadow traffic mirrors requests in the background and is metered apart', async () => {
+    const r = await ask('shadowed', 'Say something about transports.', { body: { stream: true } });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('x-tollgate-model'), 'cheap', 'the client gets the primary only');
+    const id = r.headers.get('x-request-id');
+    let shadow;
+    await waitFor(() => (shadow = gw.readAccessLog().find((l) => l.shadow_of === id)), {
+      what: 'the shadow line',
+    });
+    assert.equal(shadow.route, 'shadowed:shadow');
+    assert.equal(shadow.model, 'backup');
+    assert.equal(shadow.status, 200);
+    assert.equal(shadow.stream, false, 'a shadow is never streamed');
+    assert.ok(shadow.completion_tokens > 0 && Number(shadow.cost_usd) > 0);
+    assert.equal(shadow.key_id, undefined, 'never charged to the client key');
+    const primary = gw.readAccessLog().find((l) => l.request_id === id);
+    assert.equal(primary.route, 'shadowed');
+    // usage keeps the shadow's cost apart from the route's
+    const u = await gw.ctl(['--json', 'usage', '--by', 'route']);
+    assert.equal(u.code, 0, u.stderr);
+    const rows = JSON.parse(u.stdout).rows ?? JSON.parse(u.stdout).usage;
+    assert.ok(rows.find((x) => x.group === 'shadowed:shadow'), JSON.stringify(rows));
+    assert.ok(rows.find((x) => x.group === 'shadowed'));
+    // record_output: the shadow's answer text is in its request event
+    await waitFor(async () => {
+      const d = await run('mdb_dump', ['-p', '-s', 'events', path.join(gw.dir, 'data', 'meter')]);
+      return d.stdout.includes(id) && d.stdout.includes('output');
+    }, { what: 'the shadow event with its output' });
+  });
+
   it('tollgatectl route explain shows the decision path', async () => {
     const body = JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: HARD }] });
     let r = await gw.ctl(['--json', 'route', 'explain'], { input: body });
@@ -284,6 +317,6 @@ breaker: {failures: 3, cooldown: 1500ms, error_rate: 0}
     r = await gw.ctl(['--json', 'route', 'list']);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout).routes.map((x) => x.name),
-      ['ab', 'auto', 'bigctx', 'cheapfirst', 'exp', 'outage', 'retry1', 'textonly']);
+      ['ab', 'auto', 'bigctx', 'cheapfirst', 'exp', 'outage', 'retry1', 'shadowed', 'textonly']);
   });
 });
