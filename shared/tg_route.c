@@ -58,8 +58,7 @@ static uint64_t tg_fnv(uint64_t h, const char *s)
     return h;
 }
 
-/* A non-sticky pick: xorshift, seeded once per process. */
-static uint64_t tg_route_random(void)
+uint64_t tg_rand64(void)
 {
     static uint64_t x;
 
@@ -84,7 +83,7 @@ static size_t tg_order_weighted(const tg_route_t *rt, const tg_route_rule_t *r,
         h = tg_fnv(tg_fnv(0xcbf29ce484222325ULL, rt->name), in->sticky);
         point = h % total;
     } else {
-        point = tg_route_random() % total;
+        point = tg_rand64() % total;
     }
     for (size_t i = 0; i < r->ntargets; i++) {
         if (point < r->targets[i].weight) {
@@ -191,7 +190,7 @@ static const tg_variant_t *tg_pick_variant(const tg_route_t *rt, const tg_route_
     if (in->sticky != NULL && *in->sticky != '\0')
         point = tg_fnv(tg_fnv(0xcbf29ce484222325ULL, rt->experiment), in->sticky) % total;
     else
-        point = tg_route_random() % total;
+        point = tg_rand64() % total;
     for (size_t i = 0; i < rt->nvariants; i++) {
         if (point < rt->variants[i].weight)
             return &rt->variants[i];

@@ -123,6 +123,12 @@ void tg_route_decide(const tg_route_t *rt, const tg_route_input_t *in, tg_route_
 /** The expected cost of a request on m in pico-dollars (prompt estimate + expected output). */
 int64_t tg_route_expected_cost(const tg_model_t *m, int64_t prompt_tokens, int64_t max_tokens);
 
+/**
+ * A cheap pseudo-random number (xorshift, seeded once per process from the clock and pid) for
+ * non-sticky picks, shadow shares and back-off jitter. Not for secrets.
+ */
+uint64_t tg_rand64(void);
+
 /** The strategy's name ("priority", ...). */
 const char *tg_strategy_name(tg_strategy_t s);
 

@@ -334,19 +334,6 @@ static int tg_proxy_context_error(const tg_buf_t *b)
     return 0;
 }
 
-/* Jitter for back-offs: xorshift, seeded once. */
-static uint64_t tg_proxy_jitter(void)
-{
-    static uint64_t x;
-
-    if (x == 0)
-        x = (uint64_t)tg_now_ns() | 1;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return x;
-}
-
 /* Make next the target of the coming attempt. */
 static void tg_proxy_target(tg_proxy_t *p, const tg_model_t *next)
 {
@@ -388,7 +375,7 @@ static int tg_proxy_fallback(tg_proxy_t *p, const char *reason, int bigger_conte
     if (next == p->model) {
         int shift = r->attempts - 1 < 10 ? r->attempts - 1 : 10;
         delay_ms = rs->route->retry_backoff_ms << shift;
-        delay_ms = delay_ms / 2 + (int64_t)(tg_proxy_jitter() % (uint64_t)(delay_ms + 1));
+        delay_ms = delay_ms / 2 + (int64_t)(tg_rand64() % (uint64_t)(delay_ms + 1));
     }
     if (p->deadline_ns > 0 && tg_now_ns() + delay_ms * 1000000 >= p->deadline_ns)
         return 0;

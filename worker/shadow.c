@@ -31,19 +31,6 @@ static tg_shadow_t *tg_shadows;
 static int tg_nshadows;
 static uint64_t tg_shadow_seq;
 
-/* xorshift for the share: cheap, no syscall */
-static uint64_t tg_shadow_rand(void)
-{
-    static uint64_t x;
-
-    if (x == 0)
-        x = (uint64_t)tg_now_ns() * 0x9e3779b97f4a7c15ULL | 1;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return x;
-}
-
 static void tg_shadow_free(tg_shadow_t *s)
 {
     if (s->prev != NULL)
@@ -160,7 +147,7 @@ void tg_shadow_maybe(tg_req_t *r, const tg_route_t *rt, tg_endpoint_t ep)
     tg_shadow_t *s;
 
     if (m == NULL || rt->shadow_share <= 0 ||
-        (double)(tg_shadow_rand() % 1000000) >= rt->shadow_share * 1000000.0)
+        (double)(tg_rand64() % 1000000) >= rt->shadow_share * 1000000.0)
         return;
     a = tg_adapter_for(m->provider->kind);
     if (!(a->endpoints & (1u << ep)) || (s = calloc(1, sizeof(*s))) == NULL)
