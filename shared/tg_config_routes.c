@@ -302,6 +302,40 @@ static int tg_parse_experiment(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, tg_ro
     return 0;
 }
 
+/* hedge: {delay: 300ms | p95, max: 1} */
+static int tg_parse_hedge(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, tg_route_t *rt)
+{
+    int64_t v64;
+    const char *s;
+
+    if (tg_expect_map(c, d, n, "hedge") == -1)
+        return -1;
+    rt->hedge_max = 1;
+    rt->hedge_delay_ms = -1;
+    TG_FOREACH_PAIR(d, n, p)
+    {
+        const char *k = tg_key(d, p);
+        yaml_node_t *v = tg_node(d, p->value);
+
+        if (strcmp(k, "delay") == 0) {
+            if ((s = tg_scalar(c, d, v, k)) == NULL)
+                return -1;
+            if (strcmp(s, "p95") == 0)
+                rt->hedge_delay_ms = -1;
+            else if (tg_cduration(c, d, v, "delay (a duration or p95)", &rt->hedge_delay_ms) == -1)
+                return -1;
+        } else if (strcmp(k, "max") == 0) {
+            if (tg_cint(c, d, v, k, 0, 3, &v64) == -1)
+                return -1;
+            rt->hedge_max = (int)v64;
+        } else {
+            return tg_cerr(c, d, tg_node(d, p->key), "unknown key \"%s\" in hedge (delay, max)",
+                           k);
+        }
+    }
+    return 0;
+}
+
 /* shadow: {target: MODEL, percent: 10, record_output: false} */
 static int tg_parse_shadow(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, tg_route_t *rt)
 {
@@ -353,6 +387,8 @@ static int tg_parse_route_key(tg_cctx_t *c, tg_cdoc_t *d, const char *k, yaml_no
         return (rt->baseline = tg_route_model(c, d, v)) == NULL ? -1 : 0;
     if (strcmp(k, "shadow") == 0)
         return tg_parse_shadow(c, d, v, rt);
+    if (strcmp(k, "hedge") == 0)
+        return tg_parse_hedge(c, d, v, rt);
     if (strcmp(k, "attempts") == 0) {
         if (tg_cint(c, d, v, k, 1, 10, &v64) == -1)
             return -1;
@@ -374,7 +410,7 @@ static int tg_parse_route_key(tg_cctx_t *c, tg_cdoc_t *d, const char *k, yaml_no
     return tg_cerr(c, d, v,
                    "unknown key \"%s\" in a route (rules, targets, strategy, fallback, baseline, "
                    "complexity_threshold, attempts, retry_backoff, deadline, sticky, experiment, "
-                   "shadow)",
+                   "shadow, hedge)",
                    k);
 }
 

@@ -62,6 +62,8 @@ struct tg_route_s {
     int64_t retry_backoff_ms;    /* base of the jittered back-off between attempts */
     int64_t deadline_ms;         /* 0: the upstream total timeout only */
     int sticky_user;             /* weighted: stick per request `user` (else per key) */
+    int hedge_max;               /* hedged attempts per request (0: no hedging) */
+    int64_t hedge_delay_ms;      /* wait this long for a first byte; -1: the target's p95 */
     const tg_model_t *shadow;    /* mirror requests to this candidate in the background */
     double shadow_share;         /* the share of requests mirrored, 0..1 */
     int shadow_output;           /* record the shadow's answer text (first 2 KB) */

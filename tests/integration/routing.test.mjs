@@ -38,6 +38,7 @@ describe('routes: rules, strategies, fallback and circuit breakers', () => {
                   context_window: 128000, capabilities: ['tools', 'vision', 'json'] },
         backup: { provider: 'sim', upstream_model: 'backup-up', price: { input: 0.5, output: 1.5 } },
         flaky: { provider: 'sim', upstream_model: 'flaky-up', price: { input: 0.5, output: 1.5 } },
+        slow: { provider: 'sim', upstream_model: 'slow-up', price: { input: 0.3, output: 0.6 } },
         sonnet: { provider: 'claude', upstream_model: 'claude-sonnet-5-5',
                   price: { input: 2, output: 10 }, max_output_tokens: 1024 },
         ghost: { provider: 'dead', price: { input: 0.05, output: 0.05 } },
@@ -62,6 +63,9 @@ routes:
   bigctx: {targets: [cheap, strong]}
   textonly: {targets: [cheap]}
   outage: {targets: [ghost, cheap]}
+  hedged:
+    targets: [slow, cheap]
+    hedge: {delay: 150ms, max: 1}
   shadowed:
     targets: [cheap]
     shadow: {target: backup, percent: 100, record_output: true}
@@ -291,6 +295,34 @@ breaker: {failures: 3, cooldown: 1500ms, error_rate: 0}
     }, { what: 'the shadow event with its output' });
   });
 
+  it('hedging: a slow first target is raced by the next; the loser is cancelled and metered', async () => {
+    // a quick answer: no hedge
+    let r = await ask('hedged', 'hello');
+    assert.equal(r.headers.get('x-tollgate-model'), 'slow');
+    assert.equal(r.headers.get('x-tollgate-attempts'), '1');
+    await sim.addFault({ model: 'slow-up', latency_ms: 2000 });
+    for (const stream of [false, true]) {
+      const t0 = Date.now();
+      r = await ask('hedged', 'hello', { body: { stream } });
+      const took = Date.now() - t0;
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.headers.get('x-tollgate-model'), 'cheap', 'the hedge won');
+      assert.equal(r.headers.get('x-tollgate-attempts'), '2');
+      assert.equal(r.headers.get('x-tollgate-fallback-reason'), 'hedge');
+      assert.ok(took < 1500, `answered in ${took} ms, not after the slow target's 2 s`);
+      const id = r.headers.get('x-request-id');
+      const lines = gw.readAccessLog();
+      const loser = lines.find((l) => l.request_id === `${id}-2`);
+      assert.ok(loser, 'the cancelled attempt has its own line');
+      assert.equal(loser.model, 'slow');
+      assert.equal(loser.error, 'hedge_lost');
+      assert.ok(Number(loser.cost_usd) > 0, 'what it consumed is metered');
+      const winner = lines.find((l) => l.request_id === id);
+      assert.equal(winner.model, 'cheap');
+    }
+    await sim.clearFaults();
+  });
+
   it('tollgatectl route explain shows the decision path', async () => {
     const body = JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: HARD }] });
     let r = await gw.ctl(['--json', 'route', 'explain'], { input: body });
@@ -317,6 +349,7 @@ breaker: {failures: 3, cooldown: 1500ms, error_rate: 0}
     r = await gw.ctl(['--json', 'route', 'list']);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout).routes.map((x) => x.name),
-      ['ab', 'auto', 'bigctx', 'cheapfirst', 'exp', 'outage', 'retry1', 'shadowed', 'textonly']);
+      ['ab', 'auto', 'bigctx', 'cheapfirst', 'exp', 'hedged', 'outage', 'retry1', 'shadowed',
+        'textonly']);
   });
 });

@@ -297,8 +297,17 @@ START_TEST(config_errors_name_the_place)
                  "complexity_threshold must be a number from 0 to 1");
     expect_error(MODELS "routes:\n  r:\n    rules: [{task: \"a b\", targets: [gpt-4o]}]\n",
                  "task \"a b\" must be 1-128");
-    expect_error(MODELS "routes:\n  r:\n    hedge: 1\n    targets: [gpt-4o]\n",
-                 "unknown key \"hedge\" in a route");
+    expect_error(MODELS "routes:\n  r:\n    hedging: 1\n    targets: [gpt-4o]\n",
+                 "unknown key \"hedging\" in a route");
+    expect_error(MODELS "routes:\n  r:\n    hedge: {delay: soon}\n    targets: [gpt-4o]\n",
+                 "t.yaml:15:20: delay (a duration or p95) must be a duration");
+    expect_error(MODELS "routes:\n  r:\n    hedge: {max: 9}\n    targets: [gpt-4o]\n",
+                 "max must be an integer from 0 to 3");
+    expect_error(MODELS "routes:\n  r:\n    shadow: {target: gpt-4o}\n    targets: [gpt-4o]\n",
+                 "shadow needs a target and a percent");
+    expect_error(MODELS "routes:\n  r:\n    shadow: {target: gpt-4o, percent: 101}\n"
+                        "    targets: [gpt-4o]\n",
+                 "percent must be a number from 0 to 100");
     expect_error(MODELS "breaker: {error_rate: 2}\n", "t.yaml:13:23: error_rate must be a number");
     expect_error(MODELS "breaker: {cooldown: soon}\n", "cooldown must be a duration");
 }
