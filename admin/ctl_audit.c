@@ -22,7 +22,7 @@ static const char tg_ctl_audit_help[] =
     "  audit export [--output FILE]   every entry as JSON lines, to stdout or FILE (mode 0600)\n";
 
 static const char tg_ctl_usage_help[] =
-    "usage: tollgatectl [--json] usage [--by key|tenant|model|provider|route|task]\n"
+    "usage: tollgatectl [--json] usage [--by key|tenant|model|provider|route|task|variant]\n"
     "                                  [--since WHEN] [--until WHEN]\n"
     "  requests, tokens and cost per group (default --by model --since 24h)\n"
     "  WHEN is a duration ago (24h, 7d), now, @UNIXSECONDS or a UTC date\n"
@@ -286,7 +286,8 @@ static int tg_ctl_usage_table(const json_t *reply)
 
 int tg_ctl_usage(tg_ctl_t *ctx, int argc, char **argv)
 {
-    static const char *const groups[] = {"key", "tenant", "model", "provider", "route", "task"};
+    static const char *const groups[] = {"key",   "tenant", "model",  "provider",
+                                         "route", "task",   "variant"};
     tg_ctl_flag_t f[] = {{"by", 0, 1, NULL}, {"since", 0, 1, NULL}, {"until", 0, 1, NULL}};
     int64_t now = (int64_t)time(NULL), since = 0, until = 0;
     json_t *req = NULL, *reply = NULL;
@@ -303,8 +304,8 @@ int tg_ctl_usage(tg_ctl_t *ctx, int argc, char **argv)
         known |= strcmp(f[0].value, groups[i]) == 0;
     if (f[0].value != NULL && !known)
         return tg_ctl_usage_error("usage",
-                                  "--by must be key, tenant, model, provider, route or "
-                                  "task, not \"%s\"",
+                                  "--by must be key, tenant, model, provider, route, "
+                                  "task or variant, not \"%s\"",
                                   f[0].value);
     if (f[1].value != NULL && tg_ctl_parse_when(f[1].value, now, &since) == -1)
         return tg_ctl_usage_error("usage",

@@ -633,7 +633,8 @@ static json_t *tg_usage_cmd(tg_store_t *s, json_t *req)
         by = "model";
     if (tg_meter_usage(s, by, from * 1000, to * 1000, tg_usage_row_json, rows) == -1) {
         json_decref(rows);
-        return tg_admin_err("usage --by must be key, tenant, model, provider, route or task");
+        return tg_admin_err("usage --by must be key, tenant, model, provider, route, task or "
+                            "variant");
     }
     return json_pack("{s:b,s:s,s:I,s:I,s:o}", "ok", 1, "by", by, "since", (json_int_t)from, "until",
                      (json_int_t)to, "rows", rows);

@@ -150,6 +150,10 @@ static json_t *tg_routes_explain(const tg_config_t *cf, tg_store_t *s, json_t *r
                     tg_strategy_name(plan.strategy), "targets", targets, "skipped", skipped,
                     "prompt_tokens_estimate", (json_int_t)q.prompt_tokens, "max_tokens",
                     (json_int_t)q.max_tokens);
+    if (out != NULL && plan.experiment != NULL)
+        json_object_set_new(out, "experiment",
+                            json_pack("{s:s,s:s,s:s}", "name", plan.experiment, "variant",
+                                      plan.variant, "route", plan.route->name));
     if (out != NULL && q.complexity_source != NULL &&
         strcmp(q.complexity_source, "estimator") == 0)
         json_object_set_new(out, "features", tg_features(&q.cx));

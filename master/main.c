@@ -58,8 +58,9 @@ int main(int argc, char **argv)
         return 1;
     }
     if (test) {
-        printf("tollgate: configuration file %s test is successful (%zu providers, %zu models)\n",
-               path, cf->nproviders, cf->nmodels);
+        printf("tollgate: configuration file %s test is successful (%zu providers, %zu models, "
+               "%zu routes)\n",
+               path, cf->nproviders, cf->nmodels, cf->nroutes);
         tg_config_unref(cf);
         return 0;
     }

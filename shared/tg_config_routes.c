@@ -19,6 +19,7 @@
 #include "shared/tg_route.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -208,6 +209,173 @@ static int tg_cfraction(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *
     return 0;
 }
 
+/* One variant: {name, weight, route: NAME} or {name, weight, targets: [...]}. */
+static int tg_parse_variant(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, tg_variant_t *v)
+{
+    int64_t w = -1;
+
+    if (tg_expect_map(c, d, n, "a variant") == -1)
+        return -1;
+    TG_FOREACH_PAIR(d, n, p)
+    {
+        const char *k = tg_key(d, p), *s;
+        yaml_node_t *val = tg_node(d, p->value);
+
+        if (strcmp(k, "name") == 0 || strcmp(k, "route") == 0) {
+            if ((s = tg_scalar(c, d, val, k)) == NULL)
+                return -1;
+            if (!tg_name_ok(s))
+                return tg_cerr(c, d, val, "%s \"%s\" must be 1-128 of A-Z a-z 0-9 . _ : / @ + -",
+                               k, s);
+            if (*k == 'n') {
+                v->name = tg_xstrdup(s);
+            } else {
+                v->route_name = tg_xstrdup(s);
+                v->file = d->file;
+                v->line = val->start_mark.line + 1;
+                v->col = val->start_mark.column + 1;
+            }
+        } else if (strcmp(k, "weight") == 0) {
+            if (tg_cint(c, d, val, k, 0, 1000000, &w) == -1)
+                return -1;
+            v->weight = (uint32_t)w;
+        } else if (strcmp(k, "targets") == 0) {
+            if (tg_parse_targets(c, d, val, "targets", &v->targets, &v->ntargets) == -1)
+                return -1;
+        } else {
+            return tg_cerr(c, d, tg_node(d, p->key),
+                           "unknown key \"%s\" in a variant (name, weight, route, targets)", k);
+        }
+    }
+    if (v->name == NULL || w < 0)
+        return tg_cerr(c, d, n, "a variant needs a name and a weight");
+    if ((v->route_name == NULL) == (v->targets == NULL))
+        return tg_cerr(c, d, n, "variant \"%s\" needs either a route or targets", v->name);
+    return 0;
+}
+
+/* experiment: {name, variants: [...]} */
+static int tg_parse_experiment(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, tg_route_t *rt)
+{
+    yaml_node_t *vs = NULL;
+    uint64_t total = 0;
+    const char *s;
+
+    if (tg_expect_map(c, d, n, "experiment") == -1)
+        return -1;
+    TG_FOREACH_PAIR(d, n, p)
+    {
+        const char *k = tg_key(d, p);
+        yaml_node_t *v = tg_node(d, p->value);
+
+        if (strcmp(k, "name") == 0) {
+            if ((s = tg_scalar(c, d, v, k)) == NULL)
+                return -1;
+            if (!tg_name_ok(s))
+                return tg_cerr(c, d, v, "experiment name \"%s\" must be 1-128 of A-Z a-z 0-9 . _ "
+                                        ": / @ + -",
+                               s);
+            rt->experiment = tg_xstrdup(s);
+        } else if (strcmp(k, "variants") == 0) {
+            vs = v;
+        } else {
+            return tg_cerr(c, d, tg_node(d, p->key),
+                           "unknown key \"%s\" in experiment (name, variants)", k);
+        }
+    }
+    if (vs == NULL || vs->type != YAML_SEQUENCE_NODE ||
+        vs->data.sequence.items.top - vs->data.sequence.items.start < 2)
+        return tg_cerr(c, d, vs ? vs : n, "an experiment needs variants: a list of two or more");
+    if (rt->experiment == NULL)
+        rt->experiment = tg_xstrdup(rt->name);
+    rt->variants = tg_xcalloc((size_t)(vs->data.sequence.items.top - vs->data.sequence.items.start),
+                              sizeof(tg_variant_t));
+    for (yaml_node_item_t *it = vs->data.sequence.items.start; it < vs->data.sequence.items.top;
+         it++) {
+        tg_variant_t *v = &rt->variants[rt->nvariants++];
+
+        if (tg_parse_variant(c, d, tg_node(d, *it), v) == -1)
+            return -1;
+        for (size_t i = 0; i + 1 < rt->nvariants; i++)
+            if (strcmp(rt->variants[i].name, v->name) == 0)
+                return tg_cerr(c, d, tg_node(d, *it), "variant \"%s\" is listed twice", v->name);
+        total += v->weight;
+    }
+    if (total == 0)
+        return tg_cerr(c, d, vs, "an experiment needs a variant with a positive weight");
+    return 0;
+}
+
+/* hedge: {delay: 300ms | p95, max: 1} */
+static int tg_parse_hedge(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, tg_route_t *rt)
+{
+    int64_t v64;
+    const char *s;
+
+    if (tg_expect_map(c, d, n, "hedge") == -1)
+        return -1;
+    rt->hedge_max = 1;
+    rt->hedge_delay_ms = -1;
+    TG_FOREACH_PAIR(d, n, p)
+    {
+        const char *k = tg_key(d, p);
+        yaml_node_t *v = tg_node(d, p->value);
+
+        if (strcmp(k, "delay") == 0) {
+            if ((s = tg_scalar(c, d, v, k)) == NULL)
+                return -1;
+            if (strcmp(s, "p95") == 0)
+                rt->hedge_delay_ms = -1;
+            else if (tg_cduration(c, d, v, "delay (a duration or p95)", &rt->hedge_delay_ms) == -1)
+                return -1;
+        } else if (strcmp(k, "max") == 0) {
+            if (tg_cint(c, d, v, k, 0, 3, &v64) == -1)
+                return -1;
+            rt->hedge_max = (int)v64;
+        } else {
+            return tg_cerr(c, d, tg_node(d, p->key), "unknown key \"%s\" in hedge (delay, max)",
+                           k);
+        }
+    }
+    return 0;
+}
+
+/* shadow: {target: MODEL, percent: 10, record_output: false} */
+static int tg_parse_shadow(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, tg_route_t *rt)
+{
+    double pct = -1;
+
+    if (tg_expect_map(c, d, n, "shadow") == -1)
+        return -1;
+    TG_FOREACH_PAIR(d, n, p)
+    {
+        const char *k = tg_key(d, p), *s;
+        yaml_node_t *v = tg_node(d, p->value);
+        char *end;
+
+        if (strcmp(k, "target") == 0) {
+            if ((rt->shadow = tg_route_model(c, d, v)) == NULL)
+                return -1;
+        } else if (strcmp(k, "percent") == 0) {
+            if ((s = tg_scalar(c, d, v, k)) == NULL)
+                return -1;
+            pct = strtod(s, &end);
+            if (end == s || *end != '\0' || !(pct >= 0 && pct <= 100))
+                return tg_cerr(c, d, v, "percent must be a number from 0 to 100, not \"%s\"", s);
+        } else if (strcmp(k, "record_output") == 0) {
+            if (tg_cbool(c, d, v, k, &rt->shadow_output) == -1)
+                return -1;
+        } else {
+            return tg_cerr(c, d, tg_node(d, p->key),
+                           "unknown key \"%s\" in shadow (target, percent, record_output)", k);
+        }
+    }
+    if (rt->shadow == NULL || pct < 0)
+        return tg_cerr(c, d, n, "shadow needs a target and a percent");
+    rt->shadow_share = pct / 100.0;
+    return 0;
+}
+
 /* The route-level keys other than rules and targets. */
 static int tg_parse_route_key(tg_cctx_t *c, tg_cdoc_t *d, const char *k, yaml_node_t *v,
                               tg_route_t *rt)
@@ -221,6 +389,10 @@ static int tg_parse_route_key(tg_cctx_t *c, tg_cdoc_t *d, const char *k, yaml_no
         return tg_cfraction(c, d, v, k, &rt->complexity_threshold);
     if (strcmp(k, "baseline") == 0)
         return (rt->baseline = tg_route_model(c, d, v)) == NULL ? -1 : 0;
+    if (strcmp(k, "shadow") == 0)
+        return tg_parse_shadow(c, d, v, rt);
+    if (strcmp(k, "hedge") == 0)
+        return tg_parse_hedge(c, d, v, rt);
     if (strcmp(k, "attempts") == 0) {
         if (tg_cint(c, d, v, k, 1, 10, &v64) == -1)
             return -1;
@@ -243,7 +415,8 @@ static int tg_parse_route_key(tg_cctx_t *c, tg_cdoc_t *d, const char *k, yaml_no
     }
     return tg_cerr(c, d, v,
                    "unknown key \"%s\" in a route (rules, targets, strategy, fallback, baseline, "
-                   "complexity_threshold, attempts, retry_backoff, deadline, sticky, validate)",
+                   "complexity_threshold, attempts, retry_backoff, deadline, sticky, experiment, "
+                   "shadow, hedge, validate)",
                    k);
 }
 
@@ -251,7 +424,7 @@ static int tg_parse_route(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *kn, yaml_node
                           tg_route_t *rt)
 {
     const char *name = (const char *)kn->data.scalar.value;
-    yaml_node_t *rules = NULL, *targets = NULL, *strategy = NULL;
+    yaml_node_t *rules = NULL, *targets = NULL, *strategy = NULL, *experiment = NULL;
     tg_strategy_t dflt = TG_STRATEGY_PRIORITY;
 
     rt->name = tg_xstrdup(name);
@@ -277,13 +450,17 @@ static int tg_parse_route(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *kn, yaml_node
             targets = v;
         else if (strcmp(k, "strategy") == 0)
             strategy = v;
+        else if (strcmp(k, "experiment") == 0)
+            experiment = v;
         else if (tg_parse_route_key(c, d, k, v, rt) == -1)
             return -1;
     }
     if (strategy != NULL && tg_parse_strategy(c, d, strategy, &dflt) == -1)
         return -1;
-    if ((rules == NULL) == (targets == NULL))
-        return tg_cerr(c, d, n, "a route needs either rules or targets");
+    if ((rules != NULL) + (targets != NULL) + (experiment != NULL) != 1)
+        return tg_cerr(c, d, n, "a route needs one of rules, targets or experiment");
+    if (experiment != NULL)
+        return tg_parse_experiment(c, d, experiment, rt);
     if (targets != NULL) {
         /* shorthand: one rule that matches every request */
         rt->rules = tg_xcalloc(1, sizeof(tg_route_rule_t));
@@ -326,6 +503,26 @@ int tg_compile_routes(tg_cctx_t *c)
             return -1;
     }
     qsort(cf->routes, cf->nroutes, sizeof(tg_route_t), tg_route_cmp);
+    /* variants name other routes: resolve them now that every route is known */
+    for (size_t i = 0; i < cf->nroutes; i++) {
+        for (size_t j = 0; j < cf->routes[i].nvariants; j++) {
+            tg_variant_t *v = &cf->routes[i].variants[j];
+            const char *why = NULL;
+
+            if (v->route_name == NULL)
+                continue;
+            v->route = tg_config_route(cf, v->route_name, strlen(v->route_name));
+            if (v->route == NULL)
+                why = "is not a configured route";
+            else if (v->route->nvariants > 0)
+                why = "runs an experiment itself (experiments do not nest)";
+            if (why != NULL) {
+                snprintf(c->err, c->errlen, "%s:%zu:%zu: route \"%s\" %s", v->file, v->line,
+                         v->col, v->route_name, why);
+                return -1;
+            }
+        }
+    }
     return 0;
 }
 
@@ -350,6 +547,13 @@ void tg_routes_free(tg_config_t *cf)
         tg_validators_free(rt->validate);
         free(rt->rules);
         free(rt->fallback);
+        for (size_t j = 0; j < rt->nvariants; j++) {
+            free(rt->variants[j].name);
+            free(rt->variants[j].route_name);
+            free(rt->variants[j].targets);
+        }
+        free(rt->variants);
+        free(rt->experiment);
         free(rt->name);
     }
     free(cf->routes);

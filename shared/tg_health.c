@@ -38,12 +38,55 @@ int tg_health_allow(tg_health_t *h, const tg_breaker_conf_t *c, int64_t now_ms, 
     return 1;
 }
 
+static double tg_bucket_bound(int i)
+{
+    double b = 10.0;
+
+    while (i-- > 0)
+        b *= 1.5;
+    return b;
+}
+
+/* Count a latency in its bucket; halve every bucket now and then so the histogram is recent. */
+static void tg_health_hist(tg_health_t *h, double ms)
+{
+    uint64_t total = 0;
+    int i = 0;
+
+    while (i < TG_HEALTH_BUCKETS - 1 && ms > tg_bucket_bound(i))
+        i++;
+    h->hist[i]++;
+    for (int j = 0; j < TG_HEALTH_BUCKETS; j++)
+        total += h->hist[j];
+    if (total >= TG_HEALTH_DECAY)
+        for (int j = 0; j < TG_HEALTH_BUCKETS; j++)
+            h->hist[j] /= 2;
+}
+
+double tg_health_p95(const tg_health_t *h)
+{
+    uint64_t total = 0, seen = 0;
+
+    for (int i = 0; i < TG_HEALTH_BUCKETS; i++)
+        total += h->hist[i];
+    if (total == 0)
+        return -1;
+    for (int i = 0; i < TG_HEALTH_BUCKETS; i++) {
+        seen += h->hist[i];
+        if (seen * 100 >= total * 95)
+            return tg_bucket_bound(i);
+    }
+    return tg_bucket_bound(TG_HEALTH_BUCKETS - 1);
+}
+
 void tg_health_record(tg_health_t *h, const tg_breaker_conf_t *c, int64_t now_ms, int ok,
                       double latency_ms)
 {
-    if (ok && latency_ms >= 0)
+    if (ok && latency_ms >= 0) {
         h->ewma_ms = h->ewma_ms > 0 ? h->ewma_ms + TG_EWMA_ALPHA * (latency_ms - h->ewma_ms)
                                     : latency_ms;
+        tg_health_hist(h, latency_ms);
+    }
     if (h->state == TG_BREAKER_HALF_OPEN || h->state == TG_BREAKER_OPEN) {
         /* a probe's answer (or a late answer sent before the breaker opened) decides */
         if (ok) {

@@ -22,6 +22,10 @@
 
 enum { TG_BREAKER_CLOSED = 0, TG_BREAKER_OPEN = 1, TG_BREAKER_HALF_OPEN = 2 };
 
+/* Latency buckets: upper bounds 10 ms * 1.5^i; the last is open-ended. */
+#define TG_HEALTH_BUCKETS 24
+#define TG_HEALTH_DECAY 512 /* halve the histogram when it holds this many answers */
+
 /* One model's health record, stored as is (host byte order: one machine's processes). */
 typedef struct {
     uint32_t state;
@@ -33,7 +37,11 @@ typedef struct {
     int64_t probe_until_ms; /* half-open: a probe is out until then */
     double ewma_ms;         /* latency of good answers (time to first byte), 0: unmeasured */
     uint64_t opens;         /* how often it has opened (for metrics) */
+    uint32_t hist[TG_HEALTH_BUCKETS]; /* good answers' time to first byte, by bucket (decayed) */
 } tg_health_t;
+
+/** The recent 95th percentile of time to first byte in ms (a bucket's upper bound), or -1. */
+double tg_health_p95(const tg_health_t *h);
 
 /**
  * May a request use the target now? Returns 1 (closed, or this request is the half-open probe)

@@ -303,6 +303,14 @@ static int tg_rollup_add(tg_store_t *s, MDB_txn *txn, const tg_meter_record_t *r
     n = tg_dim(kb, n, sizeof(kb), r->provider);
     n = tg_dim(kb, n, sizeof(kb), r->route);
     n = tg_dim(kb, n, sizeof(kb), r->task);
+    if (r->experiment != NULL && *r->experiment != '\0') {
+        char ev[300];
+
+        snprintf(ev, sizeof(ev), "%s/%s", r->experiment, r->variant ? r->variant : "");
+        n = tg_dim(kb, n, sizeof(kb), ev);
+    } else {
+        n = tg_dim(kb, n, sizeof(kb), "");
+    }
     k.mv_size = n;
     k.mv_data = kb;
     rc = mdb_get(txn, s->dbi[TG_DB_USAGE], &k, &v);
@@ -362,7 +370,7 @@ static int tg_event_put(tg_store_t *s, MDB_txn *txn, const tg_meter_record_t *r,
     k.mv_data = kb;
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 20);
+    msgpack_pack_map(&pk, 22 + (r->shadow_of != NULL) + (r->output != NULL));
     tg_pk_kv_i(&pk, "ts_ms", now_ms);
     tg_pk_kv_s(&pk, "request_id", r->request_id);
     tg_pk_kv_s(&pk, "key", r->key_id);
@@ -371,6 +379,12 @@ static int tg_event_put(tg_store_t *s, MDB_txn *txn, const tg_meter_record_t *r,
     tg_pk_kv_s(&pk, "provider", r->provider);
     tg_pk_kv_s(&pk, "route", r->route);
     tg_pk_kv_s(&pk, "task", r->task);
+    tg_pk_kv_s(&pk, "experiment", r->experiment);
+    tg_pk_kv_s(&pk, "variant", r->variant);
+    if (r->shadow_of != NULL)
+        tg_pk_kv_s(&pk, "shadow_of", r->shadow_of);
+    if (r->output != NULL)
+        tg_pk_kv_s(&pk, "output", r->output);
     tg_pk_kv_i(&pk, "status", r->status);
     tg_pk_kv_i(&pk, "attempts", r->attempts);
     tg_pk_kv_i(&pk, "stream", r->stream);
@@ -560,7 +574,8 @@ int tg_meter_prune(tg_store_t *s, int64_t now_ms, int64_t event_cutoff_ms)
 int tg_meter_usage(tg_store_t *s, const char *by, int64_t since_ms, int64_t until_ms,
                    void (*fn)(void *arg, const tg_usage_row_t *row), void *arg)
 {
-    static const char *const dims[] = {"tenant", "key", "model", "provider", "route", "task"};
+    static const char *const dims[] = {"tenant", "key",  "model",  "provider",
+                                       "route",  "task", "variant"};
     int dim = -1;
     tg_usage_row_t *rows = NULL;
     size_t nrows = 0, cap = 0;
@@ -570,7 +585,7 @@ int tg_meter_usage(tg_store_t *s, const char *by, int64_t since_ms, int64_t unti
     MDB_val k, v;
     int rc;
 
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < (int)(sizeof(dims) / sizeof(dims[0])); i++)
         if (strcmp(by, dims[i]) == 0)
             dim = i;
     if (dim < 0 || mdb_txn_begin(s->meter, NULL, MDB_RDONLY, &txn) != 0)

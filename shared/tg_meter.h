@@ -56,6 +56,10 @@ typedef struct {
     const char *provider;
     const char *route;
     const char *task;
+    const char *experiment; /* "" or NULL: none */
+    const char *variant;
+    const char *shadow_of;  /* a shadow request: the id of the request it mirrored, else NULL */
+    const char *output;     /* a shadow's recorded answer text, or NULL */
     int status;
     int attempts;
     int stream;
@@ -130,7 +134,7 @@ typedef struct {
 
 /**
  * Aggregate usage rollups in [since_ms, until_ms) grouped by "key", "tenant", "model",
- * "provider", "route" or "task". Calls fn once per group (sorted by group). Returns 0 or -1.
+ * "provider", "route", "task" or "variant" ("experiment/variant", "" outside experiments). Calls fn once per group (sorted by group). Returns 0 or -1.
  */
 int tg_meter_usage(tg_store_t *s, const char *by, int64_t since_ms, int64_t until_ms,
                    void (*fn)(void *arg, const tg_usage_row_t *row), void *arg);

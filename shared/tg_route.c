@@ -58,8 +58,7 @@ static uint64_t tg_fnv(uint64_t h, const char *s)
     return h;
 }
 
-/* A non-sticky pick: xorshift, seeded once per process. */
-static uint64_t tg_route_random(void)
+uint64_t tg_rand64(void)
 {
     static uint64_t x;
 
@@ -84,7 +83,7 @@ static size_t tg_order_weighted(const tg_route_t *rt, const tg_route_rule_t *r,
         h = tg_fnv(tg_fnv(0xcbf29ce484222325ULL, rt->name), in->sticky);
         point = h % total;
     } else {
-        point = tg_route_random() % total;
+        point = tg_rand64() % total;
     }
     for (size_t i = 0; i < r->ntargets; i++) {
         if (point < r->targets[i].weight) {
@@ -178,18 +177,72 @@ static void tg_plan_add(tg_route_plan_t *plan, const tg_model_t *m, const tg_rou
         plan->order[plan->n++] = m;
 }
 
+static void tg_plan_complexity(const tg_route_t *rt, const tg_route_input_t *in,
+                               tg_route_plan_t *plan);
+
+/* The experiment's arm for this request: by weight, sticky like a weighted split. */
+static const tg_variant_t *tg_pick_variant(const tg_route_t *rt, const tg_route_input_t *in)
+{
+    uint64_t total = 0, point;
+
+    for (size_t i = 0; i < rt->nvariants; i++)
+        total += rt->variants[i].weight;
+    if (in->sticky != NULL && *in->sticky != '\0')
+        point = tg_fnv(tg_fnv(0xcbf29ce484222325ULL, rt->experiment), in->sticky) % total;
+    else
+        point = tg_rand64() % total;
+    for (size_t i = 0; i < rt->nvariants; i++) {
+        if (point < rt->variants[i].weight)
+            return &rt->variants[i];
+        point -= rt->variants[i].weight;
+    }
+    return &rt->variants[rt->nvariants - 1];
+}
+
+static void tg_route_experiment(const tg_route_t *rt, const tg_route_input_t *in,
+                                tg_route_plan_t *plan)
+{
+    const tg_variant_t *v = tg_pick_variant(rt, in);
+
+    if (v->route != NULL) {
+        tg_route_decide(v->route, in, plan); /* variant routes run no experiment of their own */
+    } else {
+        memset(plan, 0, sizeof(*plan));
+        plan->route = rt;
+        plan->rule_index = -1;
+        tg_plan_complexity(rt, in, plan);
+        for (size_t i = 0; i < v->ntargets; i++)
+            tg_plan_add(plan, v->targets[i].model, in);
+    }
+    for (size_t i = 0; i < rt->nfallback; i++)
+        tg_plan_add(plan, rt->fallback[i].model, in);
+    plan->experiment = rt->experiment;
+    plan->variant = v->name;
+}
+
+/* The complexity label rules match on: the request's own, or its score against the route's. */
+static void tg_plan_complexity(const tg_route_t *rt, const tg_route_input_t *in,
+                               tg_route_plan_t *plan)
+{
+    if (in->complexity != NULL && *in->complexity != '\0')
+        plan->complexity = in->complexity;
+    else if (in->have_score)
+        plan->complexity = in->score >= rt->complexity_threshold ? "complex" : "simple";
+}
+
 void tg_route_decide(const tg_route_t *rt, const tg_route_input_t *in, tg_route_plan_t *plan)
 {
     const tg_model_t *ordered[TG_ROUTE_MAX_TARGETS];
     size_t n = 0;
 
+    if (rt->nvariants > 0) {
+        tg_route_experiment(rt, in, plan);
+        return;
+    }
     memset(plan, 0, sizeof(*plan));
     plan->route = rt;
     plan->rule_index = -1;
-    if (in->complexity != NULL && *in->complexity != '\0')
-        plan->complexity = in->complexity;
-    else if (in->have_score)
-        plan->complexity = in->score >= rt->complexity_threshold ? "complex" : "simple";
+    tg_plan_complexity(rt, in, plan);
     for (size_t i = 0; i < rt->nrules; i++) {
         const tg_route_rule_t *r = &rt->rules[i];
 

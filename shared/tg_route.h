@@ -40,6 +40,18 @@ typedef struct {
     size_t line; /* where the rule is written (1-based), for explain */
 } tg_route_rule_t;
 
+/** One arm of an A/B experiment: another route, or a target list tried in order. */
+typedef struct {
+    char *name;
+    uint32_t weight;
+    char *route_name;         /* the route this variant runs, or NULL */
+    const tg_route_t *route;  /* resolved once every route is known */
+    tg_route_target_t *targets; /* when route_name is NULL */
+    size_t ntargets;
+    size_t line, col; /* where route_name is written, for errors while resolving it */
+    const char *file;
+} tg_variant_t;
+
 struct tg_route_s {
     char *name;
     tg_route_rule_t *rules;
@@ -52,7 +64,15 @@ struct tg_route_s {
     int64_t retry_backoff_ms;    /* base of the jittered back-off between attempts */
     int64_t deadline_ms;         /* 0: the upstream total timeout only */
     int sticky_user;             /* weighted: stick per request `user` (else per key) */
-    tg_validators_t *validate;   /* answer checks of a quality cascade; NULL: none (owned) */
+    int hedge_max;               /* hedged attempts per request (0: no hedging) */
+    int64_t hedge_delay_ms;      /* wait this long for a first byte; -1: the target's p95 */
+    const tg_model_t *shadow;    /* mirror requests to this candidate in the background */
+    double shadow_share;         /* the share of requests mirrored, 0..1 */
+    int shadow_output;           /* record the shadow's answer text (first 2 KB) */
+    char *experiment;            /* an A/B experiment's name: traffic splits over variants */
+    tg_variant_t *variants;
+    size_t nvariants;
+    tg_validators_t *validate; /* answer checks of a quality cascade; NULL: none (owned) */
 };
 
 /** What the router knows about one request. */
@@ -89,20 +109,30 @@ typedef struct {
     tg_route_skip_t skipped[TG_ROUTE_MAX_TARGETS];
     size_t nskipped;
     tg_strategy_t strategy;
+    const char *experiment; /* the experiment the request took part in, or NULL */
+    const char *variant;    /* and its arm */
 } tg_route_plan_t;
 
 /** Find a route by name; NULL when there is none. */
 const tg_route_t *tg_config_route(const tg_config_t *cf, const char *name, size_t len);
 
 /**
- * Decide: match a rule, order its targets by its strategy, append the route's fallbacks, and
- * drop targets that cannot serve the request (context window, capabilities, the caller's
- * allowed models), noting why. Never fails; plan->n may be 0 when nothing is eligible.
+ * Decide: on a route with an experiment, pick the variant (by weight, sticky like a weighted
+ * split) and decide on its route, or take its targets in order; otherwise match a rule, order
+ * its targets by its strategy. Then append the route's fallbacks, and drop targets that cannot
+ * serve the request (context window, capabilities, the caller's allowed models), noting why.
+ * Never fails; plan->n may be 0 when nothing is eligible.
  */
 void tg_route_decide(const tg_route_t *rt, const tg_route_input_t *in, tg_route_plan_t *plan);
 
 /** The expected cost of a request on m in pico-dollars (prompt estimate + expected output). */
 int64_t tg_route_expected_cost(const tg_model_t *m, int64_t prompt_tokens, int64_t max_tokens);
+
+/**
+ * A cheap pseudo-random number (xorshift, seeded once per process from the clock and pid) for
+ * non-sticky picks, shadow shares and back-off jitter. Not for secrets.
+ */
+uint64_t tg_rand64(void);
 
 /** The strategy's name ("priority", ...). */
 const char *tg_strategy_name(tg_strategy_t s);

@@ -228,6 +228,9 @@ void tg_access_log(const tg_req_t *r)
     TG_STR(&l, ",\"upstream_model\":\"", r->upstream_model);
     TG_STR(&l, ",\"route\":\"", r->route);
     TG_STR(&l, ",\"task\":\"", r->task);
+    TG_STR(&l, ",\"experiment\":\"", r->experiment);
+    TG_STR(&l, ",\"variant\":\"", r->variant);
+    TG_STR(&l, ",\"shadow_of\":\"", r->shadow_of);
     TG_STR(&l, ",\"fallback_reason\":\"", r->fallback_reason);
     if (r->model != NULL) {
         if (r->stream)

@@ -52,6 +52,10 @@ struct tg_req_s {
     const char *provider;      /* provider name (points into cf) */
     const char *upstream_model;
     const char *route;         /* the route named in `model` (points into cf), or NULL */
+    const char *experiment;    /* the A/B experiment it took part in (into cf), or NULL */
+    const char *variant;       /* and the experiment's arm */
+    const char *shadow_of;     /* a shadow copy (worker/shadow.c): the mirrored request's id */
+    const char *output;        /* a shadow's answer text to record, or NULL */
     int stream;
     int attempts;
     tg_usage_t usage;

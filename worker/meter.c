@@ -281,6 +281,10 @@ typedef struct {
     char model[TG_NAME_MAX * 2];
     char provider[TG_NAME_MAX * 2];
     char route[TG_NAME_MAX * 2 + 1];
+    char experiment[TG_NAME_MAX * 2 + 1];
+    char variant[TG_NAME_MAX * 2 + 1];
+    char shadow_of[TG_REQUEST_ID_MAX + 1];
+    char output[TG_SHADOW_OUTPUT_MAX + 1];
     char task[TG_NAME_MAX * 2 + 1];
     int64_t now_ms;
 } tg_settle_t;
@@ -376,6 +380,20 @@ void tg_meter_finish(tg_req_t *r)
     e->rec.provider = e->provider;
     snprintf(e->route, sizeof(e->route), "%s", r->route != NULL ? r->route : r->model);
     e->rec.route = e->route;
+    snprintf(e->experiment, sizeof(e->experiment), "%s", r->experiment ? r->experiment : "");
+    snprintf(e->variant, sizeof(e->variant), "%s", r->variant ? r->variant : "");
+    e->rec.experiment = e->experiment;
+    e->rec.variant = e->variant;
+    e->rec.shadow_of = NULL;
+    e->rec.output = NULL;
+    if (r->shadow_of != NULL) {
+        snprintf(e->shadow_of, sizeof(e->shadow_of), "%s", r->shadow_of);
+        e->rec.shadow_of = e->shadow_of;
+        if (r->output != NULL) {
+            snprintf(e->output, sizeof(e->output), "%s", r->output);
+            e->rec.output = e->output;
+        }
+    }
     e->rec.task = e->task;
     e->rec.status = r->status;
     e->rec.attempts = r->attempts;

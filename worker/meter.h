@@ -9,6 +9,8 @@
 #include "shared/tg_config.h"
 #include "worker/http.h"
 
+#define TG_SHADOW_OUTPUT_MAX 2048 /* bytes of a shadow's answer a request event may keep */
+
 /** What the owner of a request is told once admission is decided. */
 typedef void (*tg_admit_cb)(tg_req_t *r, void *arg, int admitted);
 

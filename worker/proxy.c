@@ -16,6 +16,8 @@
 #include "worker/provider.h"
 #include "worker/provider_common.h"
 #include "worker/route.h"
+#include "worker/access_log.h"
+#include "worker/shadow.h"
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -26,7 +28,17 @@
 enum { TG_F_MODEL, TG_F_STREAM, TG_F_STREAM_OPTIONS, TG_F_MESSAGES, TG_F_PROMPT, TG_F_INPUT,
        TG_F_MAX_TOKENS, TG_F_MAX_COMPLETION_TOKENS, TG_F_N, TG_F_BEST_OF, TG_F_COUNT };
 
+typedef struct tg_proxy_s tg_proxy_t;
+
+/* A hedged attempt racing the current one until either sends its first byte. */
 typedef struct {
+    tg_proxy_t *p;
+    const tg_model_t *model;
+    tg_xfer_t *xfer;
+    int64_t attempt_ns;
+} tg_hedge_t;
+
+struct tg_proxy_s {
     tg_req_t *req;
     const tg_model_t *model;
     const tg_adapter_t *adapter;
@@ -52,7 +64,17 @@ typedef struct {
     int64_t attempt_ns;           /* when the current attempt was sent */
     int64_t first_byte_ns;        /* when its first answer bytes came (0: not yet) */
     int64_t deadline_ns;          /* the route's deadline for all attempts (0: none) */
-} tg_proxy_t;
+    tg_hedge_t *hedge;            /* a hedged attempt in flight, or NULL */
+    struct event *hedge_timer;    /* when to send it */
+    int hedges;                   /* hedged attempts sent so far */
+};
+
+static void tg_hedge_cancel(tg_proxy_t *p, const char *why);
+static int tg_hedge_promote(tg_proxy_t *p);
+static void tg_hedge_arm(tg_proxy_t *p);
+static int tg_proxy_rewrite(const char *doc, size_t len, const tg_jspan_t *f,
+                            const tg_jscan_t *scan, const tg_model_t *m, int stream,
+                            int *client_usage, tg_buf_t *out);
 
 static const char *const tg_ep_names[] = {"chat.completions", "completions", "embeddings"};
 
@@ -66,6 +88,10 @@ static void tg_proxy_free(tg_proxy_t *p)
     tg_buf_free(&p->out);
     tg_messages_stream_free(p->egress);
     tg_buf_free(&p->eout);
+    if (p->hedge != NULL)
+        tg_hedge_cancel(p, "client_gone");
+    if (p->hedge_timer != NULL)
+        event_free(p->hedge_timer);
     free(p->routing);
     if (p->retry != NULL)
         event_free(p->retry);
@@ -105,6 +131,10 @@ static void tg_proxy_headers(tg_proxy_t *p)
         tg_resp_header(r, "x-tollgate-attempts", n);
         if (r->fallback_reason[0] != '\0')
             tg_resp_header(r, "x-tollgate-fallback-reason", r->fallback_reason);
+        if (r->experiment != NULL) {
+            tg_resp_header(r, "x-tollgate-experiment", r->experiment);
+            tg_resp_header(r, "x-tollgate-variant", r->variant);
+        }
     }
 }
 
@@ -247,8 +277,13 @@ static int tg_proxy_data(tg_xfer_t *x, const char *data, size_t len)
 {
     tg_proxy_t *p = x->arg;
 
-    if (p->first_byte_ns == 0)
+    if (p->first_byte_ns == 0) {
         p->first_byte_ns = tg_now_ns();
+        if (p->hedge_timer != NULL)
+            evtimer_del(p->hedge_timer);
+        if (p->hedge != NULL && x->status >= 200 && x->status < 300)
+            tg_hedge_cancel(p, "hedge_lost"); /* the current attempt answered first */
+    }
     if (tg_proxy_is_stream(p, x)) {
         if (!p->started)
             tg_proxy_start_stream(p);
@@ -329,17 +364,68 @@ static int tg_proxy_context_error(const tg_buf_t *b)
     return 0;
 }
 
-/* Jitter for back-offs: xorshift, seeded once. */
-static uint64_t tg_proxy_jitter(void)
+/* Forget the current attempt's answer and stream state (it failed, or another one won). */
+static void tg_proxy_reset_attempt(tg_proxy_t *p)
 {
-    static uint64_t x;
+    tg_buf_reset(&p->resp);
+    if (p->adapter->stream_free != NULL)
+        p->adapter->stream_free(&p->st);
+    memset(&p->st, 0, sizeof(p->st));
+    tg_sse_free(&p->sse);
+    tg_sse_init(&p->sse);
+    tg_evstream_free(&p->evs);
+    tg_evstream_init(&p->evs, TG_SSE_MAX_EVENT);
+    p->done_seen = 0;
+    p->first_byte_ns = 0;
+    p->upstream_started = 0; /* a failed attempt produced nothing to bill */
+    if (p->hedge_timer != NULL)
+        evtimer_del(p->hedge_timer);
+}
 
-    if (x == 0)
-        x = (uint64_t)tg_now_ns() | 1;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return x;
+/*
+ * Meter an attempt that did not give the client's answer but may cost money (a hedge that lost,
+ * an answer the cascade rejected): its own access log line and request event, under the
+ * request's key, route and task, with id <request id>-<n>. usage NULL: it was cut off before
+ * answering, so its prompt (estimated) is what it consumed.
+ */
+static void tg_proxy_meter_extra(tg_proxy_t *p, const tg_model_t *m, int status,
+                                 const tg_usage_t *usage, const char *why)
+{
+    tg_req_t *r = p->req, *e = calloc(1, sizeof(*e));
+
+    if (e == NULL)
+        return;
+    snprintf(e->request_id, sizeof(e->request_id), "%.48s-%d", r->request_id, r->attempts);
+    snprintf(e->path, sizeof(e->path), "%s", r->path);
+    snprintf(e->task, sizeof(e->task), "%s", r->task);
+    snprintf(e->error_code, sizeof(e->error_code), "%s", why);
+    memcpy(e->client_addr, r->client_addr, sizeof(e->client_addr));
+    e->cf = r->cf;
+    e->method = r->method;
+    e->start_ns = r->start_ns;
+    e->authed = r->authed;
+    if (r->authed)
+        e->key = r->key;
+    e->model = m->name;
+    e->provider = m->provider->name;
+    e->upstream_model = m->upstream_model;
+    e->route = r->route;
+    e->experiment = r->experiment;
+    e->variant = r->variant;
+    e->stream = r->stream;
+    e->attempts = 1;
+    e->status = status;
+    if (usage != NULL && usage->reported) {
+        e->usage = *usage;
+    } else {
+        e->usage.prompt = p->prompt_estimate;
+    }
+    e->cost_pico = tg_cost_pico(&m->price, &e->usage);
+    e->metered = 1;
+    tg_meter_finish(e);
+    tg_access_log(e);
+    explicit_bzero(&e->key, sizeof(e->key));
+    free(e);
 }
 
 /* Make next the target of the coming attempt. */
@@ -383,7 +469,7 @@ static int tg_proxy_fallback(tg_proxy_t *p, const char *reason, int bigger_conte
     if (next == p->model) {
         int shift = r->attempts - 1 < 10 ? r->attempts - 1 : 10;
         delay_ms = rs->route->retry_backoff_ms << shift;
-        delay_ms = delay_ms / 2 + (int64_t)(tg_proxy_jitter() % (uint64_t)(delay_ms + 1));
+        delay_ms = delay_ms / 2 + (int64_t)(tg_rand64() % (uint64_t)(delay_ms + 1));
     }
     if (p->deadline_ns > 0 && tg_now_ns() + delay_ms * 1000000 >= p->deadline_ns)
         return 0;
@@ -393,19 +479,8 @@ static int tg_proxy_fallback(tg_proxy_t *p, const char *reason, int bigger_conte
     tg_log(TG_LOG_INFO, 0, "%s: route %s: %s failed (%s); attempt %d goes to %s in %lld ms",
            r->request_id, rs->route->name, p->model->name, reason, r->attempts + 1, next->name,
            (long long)delay_ms);
-    /* forget the failed attempt: its answer, its stream state */
-    tg_buf_reset(&p->resp);
-    if (p->adapter->stream_free != NULL)
-        p->adapter->stream_free(&p->st);
-    memset(&p->st, 0, sizeof(p->st));
-    tg_sse_free(&p->sse);
-    tg_sse_init(&p->sse);
-    tg_evstream_free(&p->evs);
-    tg_evstream_init(&p->evs, TG_SSE_MAX_EVENT);
-    p->done_seen = 0;
-    p->first_byte_ns = 0;
-    p->upstream_started = 0; /* a failed attempt produced nothing to bill */
-    p->xfer = NULL;          /* the caller frees the finished transfer */
+    tg_proxy_reset_attempt(p);
+    p->xfer = NULL; /* the caller frees the finished transfer */
     tg_proxy_target(p, next);
     r->attempts++;
     snprintf(r->fallback_reason, sizeof(r->fallback_reason), "%s", reason);
@@ -453,6 +528,8 @@ static void tg_proxy_done(tg_xfer_t *x, tg_xfer_result_t result)
         memset(&r->usage, 0, sizeof(r->usage));
         r->cost_pico = 0;
         tg_proxy_health(p, 0);
+        if (tg_hedge_promote(p))
+            return; /* the hedged attempt carries on alone */
         if (m.retryable && tg_proxy_fallback(p, m.code, 0))
             return;
         snprintf(detail, sizeof(detail), "%s", tg_xfer_result_str(result));
@@ -484,6 +561,8 @@ static void tg_proxy_done(tg_xfer_t *x, tg_xfer_result_t result)
             snprintf(reason, sizeof(reason), "upstream_%ld", x->status);
             if (m.retryable || x->status == 404)
                 tg_proxy_health(p, 0);
+            if ((m.retryable || x->status == 404 || ctx) && tg_hedge_promote(p))
+                return;
             if ((m.retryable || x->status == 404 || ctx) &&
                 tg_proxy_fallback(p, ctx ? "context_length_exceeded" : reason, ctx))
                 return;
@@ -561,6 +640,154 @@ static void tg_proxy_abort(tg_req_t *req)
     tg_proxy_free(p);
 }
 
+
+/* ---- hedging ---------------------------------------------------------------------------- */
+
+#define TG_HEDGE_DEFAULT_MS 1000 /* delay: p95 before the target has any measured answers */
+
+/* The hedge lost (or the request ended): stop it and meter what it may have consumed. */
+static void tg_hedge_cancel(tg_proxy_t *p, const char *why)
+{
+    tg_hedge_t *h = p->hedge;
+
+    p->hedge = NULL;
+    if (h->xfer != NULL)
+        tg_xfer_cancel(h->xfer);
+    tg_proxy_meter_extra(p, h->model, 499, NULL, why);
+    free(h);
+}
+
+/* Make the hedged attempt the current one (the current one is gone or has lost). */
+static void tg_hedge_adopt(tg_proxy_t *p)
+{
+    tg_hedge_t *h = p->hedge;
+
+    p->hedge = NULL;
+    tg_proxy_reset_attempt(p);
+    tg_proxy_target(p, h->model);
+    p->xfer = h->xfer;
+    p->attempt_ns = h->attempt_ns;
+    p->upstream_started = 1;
+    p->xfer->arg = p;
+    p->xfer->on_data = tg_proxy_data;
+    p->xfer->on_done = tg_proxy_done;
+    free(h);
+}
+
+/* tg_xfer_data_cb of a hedge: its first good byte wins the race. */
+static int tg_hedge_data(tg_xfer_t *x, const char *data, size_t len)
+{
+    tg_hedge_t *h = x->arg;
+    tg_proxy_t *p = h->p;
+    tg_req_t *r = p->req;
+
+    if (x->status < 200 || x->status >= 300)
+        return 0; /* an error body: the hedge failed; its end says so */
+    tg_log(TG_LOG_INFO, 0, "%s: route %s: hedge on %s answered before %s", r->request_id,
+           r->route, h->model->name, p->model->name);
+    if (p->xfer != NULL) {
+        tg_xfer_cancel(p->xfer);
+        p->xfer = NULL;
+        tg_proxy_meter_extra(p, p->model, 499, NULL, "hedge_lost");
+    }
+    tg_hedge_adopt(p);
+    snprintf(r->fallback_reason, sizeof(r->fallback_reason), "hedge");
+    return tg_proxy_data(x, data, len);
+}
+
+/* tg_xfer_done_cb of a hedge that never answered well: it just drops out of the race. */
+static void tg_hedge_done(tg_xfer_t *x, tg_xfer_result_t result)
+{
+    tg_hedge_t *h = x->arg;
+    tg_proxy_t *p = h->p;
+
+    (void)result;
+    tg_health_report(p->req->cf, h->model, 0, -1);
+    p->hedge = NULL;
+    free(h);
+}
+
+/* The current attempt failed before its first byte while a hedge runs: the hedge goes on. */
+static int tg_hedge_promote(tg_proxy_t *p)
+{
+    if (p->hedge == NULL || p->started)
+        return 0;
+    p->xfer = NULL; /* the caller frees the failed transfer */
+    tg_hedge_adopt(p);
+    return 1;
+}
+
+/* The hedge timer: no first byte yet, so send the same request to the next target. */
+static void tg_hedge_cb(evutil_socket_t fd, short what, void *arg)
+{
+    tg_proxy_t *p = arg;
+    tg_req_t *r = p->req;
+    tg_buf_t url = {0}, body = {0};
+    const tg_model_t *m;
+    tg_hedge_t *h;
+    int ignored;
+
+    (void)fd;
+    (void)what;
+    if (p->first_byte_ns != 0 || p->xfer == NULL || p->hedge != NULL ||
+        (m = tg_routing_next(r, p->routing)) == NULL || (h = calloc(1, sizeof(*h))) == NULL)
+        return;
+    h->p = p;
+    h->model = m;
+    h->attempt_ns = tg_now_ns();
+    if ((h->xfer = tg_xfer_new()) == NULL ||
+        tg_proxy_rewrite(r->body.data, r->body.len, p->f, &p->scan, m, p->stream, &ignored,
+                         &body) == -1 ||
+        tg_adapter_for(m->provider->kind)->prepare(m, p->ep, p->stream, h->xfer, &url, &body) !=
+            0) {
+        if (h->xfer != NULL)
+            tg_xfer_cancel(h->xfer);
+        tg_buf_free(&url);
+        tg_buf_free(&body);
+        free(h);
+        return;
+    }
+    h->xfer->arg = h;
+    h->xfer->on_data = tg_hedge_data;
+    h->xfer->on_done = tg_hedge_done;
+    if (tg_xfer_post(h->xfer, url.data, body.data, body.len, r->cf) == -1) {
+        tg_buf_free(&url);
+        free(h);
+        return;
+    }
+    tg_buf_free(&url);
+    p->hedge = h;
+    p->hedges++;
+    r->attempts++;
+    tg_log(TG_LOG_INFO, 0, "%s: route %s: no first byte from %s yet: hedging on %s",
+           r->request_id, r->route, p->model->name, m->name);
+}
+
+/* After an attempt is sent: on a hedged route, wait the delay for its first byte. */
+static void tg_hedge_arm(tg_proxy_t *p)
+{
+    const tg_route_t *rt = p->routing != NULL ? p->routing->route : NULL;
+    int64_t ms;
+    struct timeval tv;
+
+    if (rt == NULL || rt->hedge_max <= p->hedges || p->routing->plan.n < 1)
+        return;
+    ms = rt->hedge_delay_ms;
+    if (ms < 0) {
+        tg_health_t hl;
+        double p95;
+
+        tg_health_read(p->model, &hl);
+        p95 = tg_health_p95(&hl);
+        ms = p95 > 0 ? (int64_t)p95 : TG_HEDGE_DEFAULT_MS;
+    }
+    if (p->hedge_timer == NULL &&
+        (p->hedge_timer = evtimer_new(tg_upstream_base(), tg_hedge_cb, p)) == NULL)
+        return;
+    tv.tv_sec = ms / 1000;
+    tv.tv_usec = (ms % 1000) * 1000;
+    evtimer_add(p->hedge_timer, &tv);
+}
 
 #define TG_MAX_TOKENS_LIMIT 100000000 /* far above any model's output; beyond it: 400 */
 #define TG_MAX_CHOICES 128
@@ -898,6 +1125,7 @@ static void tg_proxy_start(tg_proxy_t *p)
     }
     p->upstream_started = 1;
     tg_buf_free(&url);
+    tg_hedge_arm(p);
 }
 
 /*
@@ -934,6 +1162,8 @@ static void tg_proxy_admitted(tg_req_t *r, void *arg, int admitted)
     if (admitted) {
         if (p->routing != NULL && tg_proxy_first_target(p) == -1)
             return;
+        if (p->routing != NULL) /* admitted: a share of the route's traffic is mirrored */
+            tg_shadow_maybe(r, p->routing->route, p->ep);
         tg_proxy_start(p);
         return;
     }

@@ -80,6 +80,8 @@ int tg_routing_begin(tg_req_t *r, const tg_route_t *rt, tg_endpoint_t ep, tg_rou
     tg_route_decide(rt, &in, &rs->plan);
     tg_routing_endpoint(&rs->plan, ep);
     r->route = rt->name;
+    r->experiment = rs->plan.experiment;
+    r->variant = rs->plan.variant;
     snprintf(r->task, sizeof(r->task), "%s", q.task);
     if (rs->plan.n == 0) {
         tg_routing_refuse(r, &rs->plan);

@@ -11,6 +11,7 @@
 #include "worker/health.h"
 #include "worker/meter.h"
 #include "worker/secevents.h"
+#include "worker/shadow.h"
 #include "worker/http.h"
 #include "worker/pipeline.h"
 #include "worker/provider.h"
@@ -246,6 +247,7 @@ void tg_worker_main(tg_config_t *cf, int slot, int channel, const int *fds, int 
     event_base_dispatch(tg_w.base);
 
     tg_http_close_all();
+    tg_shadow_shutdown();
     tg_upstream_shutdown();
     tg_pipeline_cleanup();
     tg_access_log_shutdown();

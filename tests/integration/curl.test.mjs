@@ -97,7 +97,17 @@ describe('curl', () => {
         assert.ok(text.length > 0, `streamed text: ${cmd}`);
       } else {
         plain++;
-        const j = JSON.parse(r.stdout);
+        let body = r.stdout;
+        if (/\scurl\s.*\s-i\s|^curl -sS --fail-with-body -i\s/.test(ours)) {
+          // -i: the head, then the body; routed answers say which model served them
+          const [head, rest] = body.split(/\r\n\r\n/, 2);
+          body = rest;
+          if (/"model":\s*"auto"/.test(cmd)) {
+            assert.match(head, /^x-tollgate-route: auto\r?$/im, cmd);
+            assert.match(head, /^x-tollgate-model: deepseek-reasoner\r?$/im, 'code_review/complex');
+          }
+        }
+        const j = JSON.parse(body);
         assert.equal(j.object, 'chat.completion', cmd);
         assert.ok(j.choices[0].message.content.length > 0, cmd);
         assert.ok(j.usage.total_tokens > 0, cmd);

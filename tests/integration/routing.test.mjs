@@ -7,7 +7,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import path from 'node:path';
-import { startSim, startGateway, postJson, tempDir, freePort } from './lib/harness.mjs';
+import { startSim, startGateway, postJson, tempDir, freePort, waitFor, run } from './lib/harness.mjs';
 
 const HARD =
   'A train leaves at 3:15 pm at 80 km/h; a second leaves 45 minutes later at 110 km/h. Step by ' +
@@ -38,6 +38,7 @@ describe('routes: rules, strategies, fallback and circuit breakers', () => {
                   context_window: 128000, capabilities: ['tools', 'vision', 'json'] },
         backup: { provider: 'sim', upstream_model: 'backup-up', price: { input: 0.5, output: 1.5 } },
         flaky: { provider: 'sim', upstream_model: 'flaky-up', price: { input: 0.5, output: 1.5 } },
+        slow: { provider: 'sim', upstream_model: 'slow-up', price: { input: 0.3, output: 0.6 } },
         sonnet: { provider: 'claude', upstream_model: 'claude-sonnet-5-5',
                   price: { input: 2, output: 10 }, max_output_tokens: 1024 },
         ghost: { provider: 'dead', price: { input: 0.05, output: 0.05 } },
@@ -62,6 +63,19 @@ routes:
   bigctx: {targets: [cheap, strong]}
   textonly: {targets: [cheap]}
   outage: {targets: [ghost, cheap]}
+  hedged:
+    targets: [slow, cheap]
+    hedge: {delay: 150ms, max: 1}
+  shadowed:
+    targets: [cheap]
+    shadow: {target: backup, percent: 100, record_output: true}
+  exp:
+    sticky: user
+    experiment:
+      name: cheap-vs-strong
+      variants:
+        - {name: control, weight: 50, targets: [strong]}
+        - {name: candidate, weight: 50, route: auto}
 breaker: {failures: 3, cooldown: 1500ms, error_rate: 0}
 `,
     });
@@ -225,6 +239,90 @@ breaker: {failures: 3, cooldown: 1500ms, error_rate: 0}
     assert.equal(probe.headers.get('x-tollgate-fallback-reason'), 'upstream_unreachable');
   });
 
+  it('an A/B experiment splits by weight, sticks to the user and records the variant', async () => {
+    const byVariant = {};
+    for (let u = 0; u < 16; u++) {
+      const r = await ask('exp', 'What is the capital of France?', { body: { user: `ab-${u}` } });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.headers.get('x-tollgate-experiment'), 'cheap-vs-strong');
+      const v = r.headers.get('x-tollgate-variant');
+      // control runs its own targets; the candidate runs route auto (the estimator: cheap)
+      assert.equal(r.headers.get('x-tollgate-model'), v === 'control' ? 'strong' : 'cheap');
+      byVariant[v] = (byVariant[v] ?? 0) + 1;
+      const again = await ask('exp', 'hello', { body: { user: `ab-${u}` } });
+      assert.equal(again.headers.get('x-tollgate-variant'), v, 'sticky per user');
+    }
+    assert.deepEqual(Object.keys(byVariant).sort(), ['candidate', 'control']);
+    const lines = gw.readAccessLog().filter((l) => l.route === 'exp');
+    assert.equal(lines.length, 32);
+    assert.ok(lines.every((l) => l.experiment === 'cheap-vs-strong' && l.variant));
+    // metering files each request under its variant: cost, requests per arm
+    const r = await gw.ctl(['--json', 'usage', '--by', 'variant']);
+    assert.equal(r.code, 0, r.stderr);
+    const rows = JSON.parse(r.stdout).rows ?? JSON.parse(r.stdout).usage;
+    const arms = Object.fromEntries(rows.filter((x) => x.group.startsWith('cheap-vs-strong/'))
+      .map((x) => [x.group, x.requests]));
+    assert.equal(arms['cheap-vs-strong/control'] + arms['cheap-vs-strong/candidate'], 32, JSON.stringify(rows));
+  });
+
+  it('shadow traffic mirrors requests in the background and is metered apart', async () => {
+    const r = await ask('shadowed', 'Say something about transports.', { body: { stream: true } });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('x-tollgate-model'), 'cheap', 'the client gets the primary only');
+    const id = r.headers.get('x-request-id');
+    let shadow;
+    await waitFor(() => (shadow = gw.readAccessLog().find((l) => l.shadow_of === id)), {
+      what: 'the shadow line',
+    });
+    assert.equal(shadow.route, 'shadowed:shadow');
+    assert.equal(shadow.model, 'backup');
+    assert.equal(shadow.status, 200);
+    assert.equal(shadow.stream, false, 'a shadow is never streamed');
+    assert.ok(shadow.completion_tokens > 0 && Number(shadow.cost_usd) > 0);
+    assert.equal(shadow.key_id, undefined, 'never charged to the client key');
+    const primary = gw.readAccessLog().find((l) => l.request_id === id);
+    assert.equal(primary.route, 'shadowed');
+    // usage keeps the shadow's cost apart from the route's
+    const u = await gw.ctl(['--json', 'usage', '--by', 'route']);
+    assert.equal(u.code, 0, u.stderr);
+    const rows = JSON.parse(u.stdout).rows ?? JSON.parse(u.stdout).usage;
+    assert.ok(rows.find((x) => x.group === 'shadowed:shadow'), JSON.stringify(rows));
+    assert.ok(rows.find((x) => x.group === 'shadowed'));
+    // record_output: the shadow's answer text is in its request event
+    await waitFor(async () => {
+      const d = await run('mdb_dump', ['-p', '-s', 'events', path.join(gw.dir, 'data', 'meter')]);
+      return d.stdout.includes(id) && d.stdout.includes('output');
+    }, { what: 'the shadow event with its output' });
+  });
+
+  it('hedging: a slow first target is raced by the next; the loser is cancelled and metered', async () => {
+    // a quick answer: no hedge
+    let r = await ask('hedged', 'hello');
+    assert.equal(r.headers.get('x-tollgate-model'), 'slow');
+    assert.equal(r.headers.get('x-tollgate-attempts'), '1');
+    await sim.addFault({ model: 'slow-up', latency_ms: 2000 });
+    for (const stream of [false, true]) {
+      const t0 = Date.now();
+      r = await ask('hedged', 'hello', { body: { stream } });
+      const took = Date.now() - t0;
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.headers.get('x-tollgate-model'), 'cheap', 'the hedge won');
+      assert.equal(r.headers.get('x-tollgate-attempts'), '2');
+      assert.equal(r.headers.get('x-tollgate-fallback-reason'), 'hedge');
+      assert.ok(took < 1500, `answered in ${took} ms, not after the slow target's 2 s`);
+      const id = r.headers.get('x-request-id');
+      const lines = gw.readAccessLog();
+      const loser = lines.find((l) => l.request_id === `${id}-2`);
+      assert.ok(loser, 'the cancelled attempt has its own line');
+      assert.equal(loser.model, 'slow');
+      assert.equal(loser.error, 'hedge_lost');
+      assert.ok(Number(loser.cost_usd) > 0, 'what it consumed is metered');
+      const winner = lines.find((l) => l.request_id === id);
+      assert.equal(winner.model, 'cheap');
+    }
+    await sim.clearFaults();
+  });
+
   it('tollgatectl route explain shows the decision path', async () => {
     const body = JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: HARD }] });
     let r = await gw.ctl(['--json', 'route', 'explain'], { input: body });
@@ -251,6 +349,7 @@ breaker: {failures: 3, cooldown: 1500ms, error_rate: 0}
     r = await gw.ctl(['--json', 'route', 'list']);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout).routes.map((x) => x.name),
-      ['ab', 'auto', 'bigctx', 'cheapfirst', 'outage', 'retry1', 'textonly']);
+      ['ab', 'auto', 'bigctx', 'cheapfirst', 'exp', 'hedged', 'outage', 'retry1', 'shadowed',
+        'textonly']);
   });
 });

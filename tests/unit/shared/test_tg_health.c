@@ -135,6 +135,27 @@ START_TEST(records_round_trip_through_the_store)
 }
 END_TEST
 
+START_TEST(p95_of_recent_latency)
+{
+    tg_health_t h = {0};
+
+    ck_assert(tg_health_p95(&h) < 0); /* unmeasured */
+    for (int i = 0; i < 95; i++)
+        tg_health_record(&h, &conf, i, 1, 8); /* bucket <= 10 ms */
+    for (int i = 0; i < 5; i++)
+        tg_health_record(&h, &conf, i, 1, 400);
+    ck_assert(fabs(tg_health_p95(&h) - 10.0) < 1e-9);
+    for (int i = 0; i < 10; i++)
+        tg_health_record(&h, &conf, i, 1, 400); /* now 15 of 110 are slow */
+    ck_assert_msg(tg_health_p95(&h) >= 400 && tg_health_p95(&h) < 600, "p95 %f",
+                  tg_health_p95(&h));
+    /* the histogram halves itself: old answers fade */
+    for (int i = 0; i < 2000; i++)
+        tg_health_record(&h, &conf, i, 1, 8);
+    ck_assert(fabs(tg_health_p95(&h) - 10.0) < 1e-9);
+}
+END_TEST
+
 static Suite *health_suite(void)
 {
     Suite *s = suite_create("health");
@@ -144,6 +165,7 @@ static Suite *health_suite(void)
     tcase_add_test(tc, opens_on_error_rate_over_enough_requests);
     tcase_add_test(tc, half_open_lets_one_probe_through);
     tcase_add_test(tc, latency_is_an_ewma_of_good_answers);
+    tcase_add_test(tc, p95_of_recent_latency);
     tcase_add_test(tc, records_round_trip_through_the_store);
     suite_add_tcase(s, tc);
     return s;

@@ -274,15 +274,24 @@ START_TEST(config_errors_name_the_place)
                  "t.yaml:15:15: strategy must be priority, weighted, cheapest or least-latency");
     expect_error(MODELS "routes:\n  r:\n    rules: [{task: faq}]\n", "a rule needs targets");
     expect_error(MODELS "routes:\n  r: {rules: [{targets: [gpt-4o]}], targets: [gpt-4o]}\n",
-                 "a route needs either rules or targets");
+                 "a route needs one of rules, targets or experiment");
     expect_error(MODELS "routes:\n  r:\n    targets: [gpt-4o, gpt-4o]\n",
                  "model \"gpt-4o\" is listed twice in targets");
     expect_error(MODELS "routes:\n  r:\n    complexity_threshold: 1.5\n    targets: [gpt-4o]\n",
                  "complexity_threshold must be a number from 0 to 1");
     expect_error(MODELS "routes:\n  r:\n    rules: [{task: \"a b\", targets: [gpt-4o]}]\n",
                  "task \"a b\" must be 1-128");
-    expect_error(MODELS "routes:\n  r:\n    hedge: 1\n    targets: [gpt-4o]\n",
-                 "unknown key \"hedge\" in a route");
+    expect_error(MODELS "routes:\n  r:\n    hedging: 1\n    targets: [gpt-4o]\n",
+                 "unknown key \"hedging\" in a route");
+    expect_error(MODELS "routes:\n  r:\n    hedge: {delay: soon}\n    targets: [gpt-4o]\n",
+                 "t.yaml:15:20: delay (a duration or p95) must be a duration");
+    expect_error(MODELS "routes:\n  r:\n    hedge: {max: 9}\n    targets: [gpt-4o]\n",
+                 "max must be an integer from 0 to 3");
+    expect_error(MODELS "routes:\n  r:\n    shadow: {target: gpt-4o}\n    targets: [gpt-4o]\n",
+                 "shadow needs a target and a percent");
+    expect_error(MODELS "routes:\n  r:\n    shadow: {target: gpt-4o, percent: 101}\n"
+                        "    targets: [gpt-4o]\n",
+                 "percent must be a number from 0 to 100");
     expect_error(MODELS "breaker: {error_rate: 2}\n", "t.yaml:13:23: error_rate must be a number");
     expect_error(MODELS "breaker: {cooldown: soon}\n", "cooldown must be a duration");
 }
@@ -315,6 +324,68 @@ START_TEST(breaker_settings_and_defaults)
     ck_assert_int_eq(c2->breaker.failures, 0);
     ck_assert(c2->breaker.error_rate == 0);
     tg_config_unref(c2);
+}
+END_TEST
+
+START_TEST(experiment_splits_sticky_and_runs_variant_routes)
+{
+    char err[512];
+    tg_config_t *c2 = load(MODELS AUTO_ROUTE
+                           "  ab:\n"
+                           "    experiment:\n"
+                           "      name: cheap-vs-4o\n"
+                           "      variants:\n"
+                           "        - {name: control, weight: 30, targets: [gpt-4o]}\n"
+                           "        - {name: routed, weight: 70, route: auto}\n"
+                           "    fallback: [gpt-4o-mini]\n",
+                           err, sizeof(err));
+    const tg_route_t *ab;
+    tg_route_plan_t plan;
+    int control = 0;
+
+    ck_assert_msg(c2 != NULL, "%s", err);
+    ab = tg_config_route(c2, "ab", 2);
+    ck_assert_str_eq(ab->experiment, "cheap-vs-4o");
+    ck_assert_ptr_eq(ab->variants[1].route, tg_config_route(c2, "auto", 4));
+    for (int i = 0; i < 4000; i++) {
+        char who[32];
+        tg_route_input_t in = {.sticky = who, .task = "faq", .complexity = "simple"};
+        const char *v;
+
+        snprintf(who, sizeof(who), "k%d", i);
+        tg_route_decide(ab, &in, &plan);
+        ck_assert_str_eq(plan.experiment, "cheap-vs-4o");
+        v = plan.variant;
+        if (strcmp(v, "control") == 0) {
+            control++;
+            ck_assert_str_eq(plan.order[0]->name, "gpt-4o");
+            ck_assert_str_eq(plan.order[1]->name, "gpt-4o-mini"); /* the experiment's fallback */
+        } else {
+            /* the variant's route decided: its faq rule, its fallback, then the experiment's */
+            ck_assert_str_eq(plan.order[0]->name, "deepseek-v3");
+            ck_assert_int_eq(plan.rule_index, 0);
+            ck_assert_str_eq(plan.order[1]->name, "gpt-4o-mini");
+        }
+        tg_route_decide(ab, &in, &plan);
+        ck_assert_str_eq(plan.variant, v); /* sticky */
+    }
+    ck_assert_msg(control > 1080 && control < 1320, "control got %d of 4000", control);
+    tg_config_unref(c2);
+    expect_error(MODELS "routes:\n  ab:\n    experiment:\n      variants:\n"
+                        "        - {name: a, weight: 1, route: nope}\n"
+                        "        - {name: b, weight: 1, targets: [gpt-4o]}\n",
+                 "t.yaml:17:39: route \"nope\" is not a configured route");
+    expect_error(MODELS "routes:\n  ab:\n    experiment:\n      variants:\n"
+                        "        - {name: a, weight: 1, targets: [gpt-4o]}\n",
+                 "an experiment needs variants: a list of two or more");
+    expect_error(MODELS "routes:\n  ab:\n    experiment:\n      variants:\n"
+                        "        - {name: a, weight: 1, targets: [gpt-4o]}\n"
+                        "        - {name: a, weight: 1, targets: [gpt-4o]}\n",
+                 "variant \"a\" is listed twice");
+    expect_error(MODELS "routes:\n  ab:\n    experiment:\n      variants:\n"
+                        "        - {name: a, weight: 1, targets: [gpt-4o], route: x}\n"
+                        "        - {name: b, weight: 1, targets: [gpt-4o]}\n",
+                 "variant \"a\" needs either a route or targets");
 }
 END_TEST
 
@@ -408,6 +479,7 @@ static Suite *route_suite(void)
     tcase_add_test(tc, config_errors_name_the_place);
     tcase_add_test(tc, breaker_settings_and_defaults);
     tcase_add_test(tc, request_facts_precedence);
+    tcase_add_test(tc, experiment_splits_sticky_and_runs_variant_routes);
     tcase_add_test(tc, request_facts_estimator_and_needs);
     suite_add_tcase(s, tc);
     return s;
