@@ -125,7 +125,8 @@ static int tg_parse_targets(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const ch
 static int tg_parse_strategy(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, tg_strategy_t *out)
 {
     static const tg_strategy_t all[] = {TG_STRATEGY_PRIORITY, TG_STRATEGY_WEIGHTED,
-                                        TG_STRATEGY_CHEAPEST, TG_STRATEGY_LEAST_LATENCY};
+                                        TG_STRATEGY_CHEAPEST, TG_STRATEGY_LEAST_LATENCY,
+                                        TG_STRATEGY_CASCADE};
     const char *s = tg_scalar(c, d, n, "strategy");
 
     if (s == NULL)
@@ -136,7 +137,9 @@ static int tg_parse_strategy(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, tg_stra
             return 0;
         }
     return tg_cerr(c, d, n,
-                   "strategy must be priority, weighted, cheapest or least-latency, not \"%s\"", s);
+                   "strategy must be priority, weighted, cheapest, least-latency or cascade, not "
+                   "\"%s\"",
+                   s);
 }
 
 /* Weighted rules need a positive weight somewhere; weights elsewhere are a mistake. */

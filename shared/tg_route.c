@@ -21,6 +21,8 @@ const char *tg_strategy_name(tg_strategy_t s)
         return "cheapest";
     case TG_STRATEGY_LEAST_LATENCY:
         return "least-latency";
+    case TG_STRATEGY_CASCADE:
+        return "cascade";
     default:
         return "priority";
     }
@@ -126,13 +128,13 @@ static size_t tg_order(const tg_route_t *rt, const tg_route_rule_t *r, const tg_
         return tg_order_weighted(rt, r, in, out);
     for (size_t i = 0; i < n; i++) {
         out[i] = r->targets[i].model;
-        if (r->strategy == TG_STRATEGY_CHEAPEST)
+        if (r->strategy == TG_STRATEGY_CHEAPEST || r->strategy == TG_STRATEGY_CASCADE)
             key[i] = (double)tg_route_expected_cost(out[i], in->prompt_tokens, in->max_tokens);
         else if (r->strategy == TG_STRATEGY_LEAST_LATENCY)
             /* unmeasured targets first: that is how they get measured */
             key[i] = in->latency != NULL ? in->latency(out[i], in->arg) : -1.0;
     }
-    if (r->strategy == TG_STRATEGY_CHEAPEST || r->strategy == TG_STRATEGY_LEAST_LATENCY)
+    if (r->strategy != TG_STRATEGY_PRIORITY)
         tg_sort_by(out, key, n);
     return n;
 }

@@ -20,7 +20,8 @@ typedef enum {
     TG_STRATEGY_PRIORITY = 0, /* in the order written */
     TG_STRATEGY_WEIGHTED,     /* one pick by weight (sticky per key or user), the rest in order */
     TG_STRATEGY_CHEAPEST,     /* lowest expected cost first, from catalog prices */
-    TG_STRATEGY_LEAST_LATENCY /* lowest recent latency (EWMA) first; unmeasured ones first */
+    TG_STRATEGY_LEAST_LATENCY, /* lowest recent latency (EWMA) first; unmeasured ones first */
+    TG_STRATEGY_CASCADE        /* cheapest first; an answer the validators reject escalates */
 } tg_strategy_t;
 
 typedef struct {

@@ -64,6 +64,11 @@ struct tg_proxy_s {
     int64_t attempt_ns;           /* when the current attempt was sent */
     int64_t first_byte_ns;        /* when its first answer bytes came (0: not yet) */
     int64_t deadline_ns;          /* the route's deadline for all attempts (0: none) */
+    const tg_validators_t *validate; /* the route's answer checks (quality cascade), or NULL */
+    int holding;                  /* a stream held back until its answer is validated */
+    tg_buf_t held;                /* ... its client events so far */
+    tg_buf_t held_text;           /* ... and its text, for the validators */
+    int held_tools;               /* ... which called tools */
     tg_hedge_t *hedge;            /* a hedged attempt in flight, or NULL */
     struct event *hedge_timer;    /* when to send it */
     int hedges;                   /* hedged attempts sent so far */
@@ -88,6 +93,8 @@ static void tg_proxy_free(tg_proxy_t *p)
     tg_buf_free(&p->out);
     tg_messages_stream_free(p->egress);
     tg_buf_free(&p->eout);
+    tg_buf_free(&p->held);
+    tg_buf_free(&p->held_text);
     if (p->hedge != NULL)
         tg_hedge_cancel(p, "client_gone");
     if (p->hedge_timer != NULL)
@@ -194,8 +201,38 @@ static void tg_proxy_fail(tg_proxy_t *p, const tg_errmap_t *m, const char *detai
  * Stream bytes for the client: as they are, or on /v1/messages as Anthropic's events. usage is
  * what is known of the exchange's usage (the billed usage once the terminator is in data).
  */
+/* A held stream's client events: kept, and their text gathered for the validators. */
+static void tg_proxy_hold(tg_proxy_t *p, const char *data, size_t len)
+{
+    const char *s = data, *end = data + len;
+
+    if (tg_buf_append(&p->held, data, len) == -1)
+        return;
+    while (s < end) {
+        const char *nl = memchr(s, '\n', (size_t)(end - s));
+        size_t n = (size_t)((nl != NULL ? nl : end) - s);
+
+        if (n > 6 && memcmp(s, "data: {", 7) == 0) {
+            json_t *c = json_loadb(s + 6, n - 6, 0, NULL);
+            json_t *d = json_object_get(json_array_get(json_object_get(c, "choices"), 0), "delta");
+            json_t *t = json_object_get(d, "content");
+
+            if (json_is_string(t))
+                tg_buf_append(&p->held_text, json_string_value(t), json_string_length(t));
+            if (json_array_size(json_object_get(d, "tool_calls")) > 0)
+                p->held_tools = 1;
+            json_decref(c);
+        }
+        s += n + 1;
+    }
+}
+
 static void tg_proxy_send(tg_proxy_t *p, const char *data, size_t len, const tg_usage_t *usage)
 {
+    if (p->holding) {
+        tg_proxy_hold(p, data, len);
+        return;
+    }
     if (p->egress != NULL) {
         tg_buf_reset(&p->eout);
         if (tg_messages_stream_feed(p->egress, data, len, usage, &p->eout) == -1)
@@ -285,9 +322,9 @@ static int tg_proxy_data(tg_xfer_t *x, const char *data, size_t len)
             tg_hedge_cancel(p, "hedge_lost"); /* the current attempt answered first */
     }
     if (tg_proxy_is_stream(p, x)) {
-        if (!p->started)
+        if (!p->started && !p->holding)
             tg_proxy_start_stream(p);
-        else if (tg_resp_busy(p->req))
+        else if (p->started && tg_resp_busy(p->req))
             return 1; /* the client reads slower than the model writes: pause upstream */
         if (p->adapter->framing == TG_FRAMING_EVSTREAM) {
             if (tg_evstream_feed(&p->evs, data, len, tg_proxy_message, p) == 0)
@@ -378,6 +415,9 @@ static void tg_proxy_reset_attempt(tg_proxy_t *p)
     p->done_seen = 0;
     p->first_byte_ns = 0;
     p->upstream_started = 0; /* a failed attempt produced nothing to bill */
+    tg_buf_reset(&p->held);
+    tg_buf_reset(&p->held_text);
+    p->held_tools = 0;
     if (p->hedge_timer != NULL)
         evtimer_del(p->hedge_timer);
 }
@@ -490,6 +530,73 @@ static int tg_proxy_fallback(tg_proxy_t *p, const char *reason, int bigger_conte
     return 1;
 }
 
+/* May a rejected answer escalate: another untried target, and attempts left? */
+static int tg_proxy_can_escalate(const tg_proxy_t *p)
+{
+    return p->routing != NULL && p->validate != NULL && p->ep == TG_EP_CHAT &&
+           p->req->attempts < p->routing->route->max_attempts &&
+           p->routing->next < p->routing->plan.n;
+}
+
+/* Validate a chat.completion answer against the route's checks. 1 accepted, 0 rejected. */
+static int tg_proxy_validate(tg_proxy_t *p, const json_t *completion, char *why, size_t whylen)
+{
+    json_t *req = NULL;
+    int ok;
+
+    if (tg_validators_want_response_format(p->validate))
+        req = json_loadb(p->req->body.data, p->req->body.len, 0, NULL);
+    ok = tg_validate_completion(p->validate, completion, json_object_get(req, "response_format"),
+                                why, whylen);
+    json_decref(req);
+    return ok;
+}
+
+/*
+ * The cascade's verdict on an answer: accepted (or nowhere left to escalate to: the answer
+ * stands, marked), or rejected and escalated. An escalated answer's cost is metered on its own
+ * line. Returns 1 when escalated (the caller stops), 0 when the answer goes to the client.
+ */
+static int tg_proxy_judge(tg_proxy_t *p, const json_t *completion)
+{
+    tg_req_t *r = p->req;
+    char why[256], hv[300];
+    int ok = tg_proxy_validate(p, completion, why, sizeof(why));
+
+    if (!ok && tg_proxy_can_escalate(p)) {
+        tg_log(TG_LOG_INFO, 0, "%s: route %s: answer from %s rejected (%s); escalating",
+               r->request_id, r->route, p->model->name, why);
+        tg_proxy_meter_extra(p, p->model, 200, &r->usage, "cascade_rejected");
+        tg_proxy_reset_attempt(p);
+        if (tg_proxy_fallback(p, "cascade_rejected", 0))
+            return 1;
+    }
+    snprintf(hv, sizeof(hv), ok ? "passed" : "failed: %s", why);
+    tg_resp_header(r, "x-tollgate-validation", hv);
+    return 0;
+}
+
+/* A held stream ended: judge it; send it (as the stream it was) unless it escalated. */
+static int tg_proxy_release(tg_proxy_t *p)
+{
+    json_t *c = json_pack("{s:[{s:{s:s%}}]}", "choices", "message", "content",
+                          p->held_text.data != NULL ? p->held_text.data : "", p->held_text.len);
+    int escalated;
+
+    if (c != NULL && p->held_tools)
+        json_object_set_new(json_object_get(json_array_get(json_object_get(c, "choices"), 0),
+                                            "message"),
+                            "tool_calls", json_pack("[{}]"));
+    escalated = tg_proxy_judge(p, c);
+    json_decref(c);
+    if (escalated)
+        return 1;
+    p->holding = 0;
+    tg_proxy_start_stream(p);
+    tg_proxy_send(p, p->held.data, p->held.len, &p->req->usage);
+    return 0;
+}
+
 /* tg_xfer_done_cb */
 static void tg_proxy_done(tg_xfer_t *x, tg_xfer_result_t result)
 {
@@ -498,6 +605,17 @@ static void tg_proxy_done(tg_xfer_t *x, tg_xfer_result_t result)
     tg_errmap_t m;
     char detail[320];
 
+    if (p->holding && result == TG_XFER_OK && p->done_seen) {
+        /* a whole stream, held for the cascade's validators */
+        tg_proxy_meter(p, &p->st.usage);
+        tg_proxy_health(p, 1);
+        p->xfer = NULL;
+        if (tg_proxy_release(p) == 1)
+            return; /* escalated */
+        tg_proxy_free(p); /* accepted: sent as the stream it was */
+        tg_resp_end(r);
+        return;
+    }
     if (p->started) {
         /* a stream: bytes already reached the client, so failures end the stream in-band */
         tg_proxy_meter(p, &p->st.usage);
@@ -590,6 +708,18 @@ static void tg_proxy_done(tg_xfer_t *x, tg_xfer_result_t result)
             return;
         }
         tg_proxy_meter(p, &usage);
+        if (p->validate != NULL && p->ep == TG_EP_CHAT) {
+            const tg_buf_t *b = out.len > 0 ? &out : &p->resp;
+            json_t *doc = json_loadb(b->data, b->len, 0, NULL);
+            int escalated = tg_proxy_judge(p, doc);
+
+            json_decref(doc);
+            if (escalated) {
+                tg_buf_free(&out);
+                p->xfer = NULL;
+                return;
+            }
+        }
         if ((x->aflags & TG_XFER_F_EMBED_BASE64) && out.len > 0 &&
             tg_provider_embeddings_base64(&out) == -1) {
             tg_errmap_t oom = {503, "server_error", NULL, 1, 0};
@@ -1054,6 +1184,9 @@ void tg_proxy_handle(tg_req_t *r, tg_endpoint_t ep)
             return;
         }
         *p->routing = rs;
+        p->validate = rs.plan.rule != NULL && rs.plan.rule->validate != NULL
+                          ? rs.plan.rule->validate
+                          : rs.plan.route->validate;
         if (rt->deadline_ms > 0)
             p->deadline_ns = r->start_ns + rt->deadline_ms * 1000000;
     }
@@ -1083,6 +1216,8 @@ static void tg_proxy_start(tg_proxy_t *p)
     int stream = p->stream, rc;
 
     p->attempt_ns = tg_now_ns();
+    /* a stream that may yet be rejected is held back until it can be judged whole */
+    p->holding = p->stream && tg_proxy_can_escalate(p);
     p->xfer = tg_xfer_new();
     rc = p->xfer == NULL ? -1
                          : tg_proxy_rewrite(r->body.data, r->body.len, p->f, &p->scan, m, stream,

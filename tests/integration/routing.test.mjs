@@ -7,7 +7,9 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import path from 'node:path';
-import { startSim, startGateway, postJson, tempDir, freePort, waitFor, run } from './lib/harness.mjs';
+import {
+  startSim, startGateway, postJson, tempDir, freePort, waitFor, run, sseData,
+} from './lib/harness.mjs';
 
 const HARD =
   'A train leaves at 3:15 pm at 80 km/h; a second leaves 45 minutes later at 110 km/h. Step by ' +
@@ -39,6 +41,7 @@ describe('routes: rules, strategies, fallback and circuit breakers', () => {
         backup: { provider: 'sim', upstream_model: 'backup-up', price: { input: 0.5, output: 1.5 } },
         flaky: { provider: 'sim', upstream_model: 'flaky-up', price: { input: 0.5, output: 1.5 } },
         slow: { provider: 'sim', upstream_model: 'slow-up', price: { input: 0.3, output: 0.6 } },
+        tiny: { provider: 'sim', upstream_model: 'tiny-up', price: { input: 0.05, output: 0.1 } },
         sonnet: { provider: 'claude', upstream_model: 'claude-sonnet-5-5',
                   price: { input: 2, output: 10 }, max_output_tokens: 1024 },
         ghost: { provider: 'dead', price: { input: 0.05, output: 0.05 } },
@@ -63,6 +66,10 @@ routes:
   bigctx: {targets: [cheap, strong]}
   textonly: {targets: [cheap]}
   outage: {targets: [ghost, cheap]}
+  careful:
+    strategy: cascade
+    targets: [strong, tiny]
+    validate: {min_length: 40, refusal: true}
   hedged:
     targets: [slow, cheap]
     hedge: {delay: 150ms, max: 1}
@@ -323,6 +330,54 @@ breaker: {failures: 3, cooldown: 1500ms, error_rate: 0}
     await sim.clearFaults();
   });
 
+  it('quality cascade: cheapest first, a rejected answer escalates, every attempt is metered', async () => {
+    let r = await ask('careful', 'Tell me about transports.');
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.headers.get('x-tollgate-model'), 'tiny', 'the cheapest goes first');
+    assert.equal(r.headers.get('x-tollgate-validation'), 'passed');
+    // now tiny answers in two tokens: too short, so the answer escalates to strong
+    await sim.addFault({ model: 'tiny-up', tokens: 2 });
+    for (const stream of [false, true]) {
+      r = await ask('careful', 'Tell me about transports.', {
+        body: stream ? { stream: true, stream_options: { include_usage: true } } : {},
+      });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.headers.get('x-tollgate-model'), 'strong');
+      assert.equal(r.headers.get('x-tollgate-attempts'), '2');
+      assert.equal(r.headers.get('x-tollgate-fallback-reason'), 'cascade_rejected');
+      // the last target's stream is not held (nothing to escalate to), so it is not judged
+      assert.equal(r.headers.get('x-tollgate-validation'), stream ? null : 'passed');
+      let text;
+      if (stream) {
+        const events = sseData(r.text);
+        assert.equal(events.at(-1), '[DONE]');
+        text = events.slice(0, -1).map((e) => JSON.parse(e).choices[0]?.delta?.content ?? '').join('');
+      } else {
+        text = r.json.choices[0].message.content;
+      }
+      assert.ok(text.length >= 40, 'the client got only the accepted answer');
+      const id = r.headers.get('x-request-id');
+      const lines = gw.readAccessLog();
+      const rejected = lines.find((l) => l.request_id === `${id}-1`);
+      assert.ok(rejected, 'the rejected answer has its own line');
+      assert.equal(rejected.model, 'tiny');
+      assert.equal(rejected.error, 'cascade_rejected');
+      assert.equal(rejected.usage_estimated, false, 'its real usage');
+      assert.ok(rejected.completion_tokens > 0 && Number(rejected.cost_usd) > 0);
+      assert.equal(lines.find((l) => l.request_id === id).model, 'strong');
+    }
+    await sim.clearFaults();
+    // a held stream that passes is sent whole, as the stream it was, with its usage
+    r = await ask('careful', 'Tell me about transports.', {
+      body: { stream: true, stream_options: { include_usage: true } },
+    });
+    assert.equal(r.headers.get('x-tollgate-model'), 'tiny');
+    assert.equal(r.headers.get('x-tollgate-validation'), 'passed');
+    const events = sseData(r.text);
+    assert.equal(events.at(-1), '[DONE]');
+    assert.ok(JSON.parse(events.at(-2)).usage.completion_tokens > 0);
+  });
+
   it('tollgatectl route explain shows the decision path', async () => {
     const body = JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: HARD }] });
     let r = await gw.ctl(['--json', 'route', 'explain'], { input: body });
@@ -349,7 +404,7 @@ breaker: {failures: 3, cooldown: 1500ms, error_rate: 0}
     r = await gw.ctl(['--json', 'route', 'list']);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout).routes.map((x) => x.name),
-      ['ab', 'auto', 'bigctx', 'cheapfirst', 'exp', 'hedged', 'outage', 'retry1', 'shadowed',
-        'textonly']);
+      ['ab', 'auto', 'bigctx', 'careful', 'cheapfirst', 'exp', 'hedged', 'outage', 'retry1',
+        'shadowed', 'textonly']);
   });
 });

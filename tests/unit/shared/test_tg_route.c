@@ -271,7 +271,7 @@ START_TEST(config_errors_name_the_place)
     expect_error(MODELS "routes:\n  r:\n    strategy: weighted\n    targets: [gpt-4o]\n",
                  "strategy weighted needs targets with a positive weight");
     expect_error(MODELS "routes:\n  r:\n    strategy: fastest\n    targets: [gpt-4o]\n",
-                 "t.yaml:15:15: strategy must be priority, weighted, cheapest or least-latency");
+                 "t.yaml:15:15: strategy must be priority, weighted, cheapest, least-latency or cascade");
     expect_error(MODELS "routes:\n  r:\n    rules: [{task: faq}]\n", "a rule needs targets");
     expect_error(MODELS "routes:\n  r: {rules: [{targets: [gpt-4o]}], targets: [gpt-4o]}\n",
                  "a route needs one of rules, targets or experiment");
