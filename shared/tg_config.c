@@ -1230,6 +1230,16 @@ static int tg_parse_doc(tg_cctx_t *c, tg_cdoc_t *d, int main_file)
             rc = tg_parse_upstream(c, d, v);
         else if (strcmp(k, "breaker") == 0)
             rc = tg_parse_breaker(c, d, v);
+        else if (strcmp(k, "baseline") == 0) {
+            const char *s = tg_scalar(c, d, v, k);
+            if (s == NULL)
+                return -1;
+            free(cf->baseline_name);
+            cf->baseline_name = tg_xstrdup(s);
+            c->baseline_node = v;
+            c->baseline_doc = d;
+            rc = 0;
+        }
         else
             return tg_cerr(c, d, tg_node(d, p->key), "unknown key \"%s\"", k);
         if (rc == -1)
@@ -1431,6 +1441,13 @@ static tg_config_t *tg_config_compile(tg_config_t *cf, char *err, size_t errlen)
     qsort(cf->models, cf->nmodels, sizeof(tg_model_t), tg_model_cmp);
     if (tg_compile_routes(&c) == -1)
         goto fail;
+    if (cf->baseline_name != NULL &&
+        (cf->baseline = tg_config_model(cf, cf->baseline_name, strlen(cf->baseline_name))) ==
+            NULL) {
+        tg_cerr(&c, c.baseline_doc, c.baseline_node, "baseline \"%s\" is not a configured model",
+                cf->baseline_name);
+        goto fail;
+    }
     for (struct tg_override_s *o = tg_overrides; o != NULL; o = o->next)
         tg_config_set_provider_key(cf, o->provider, o->key); /* a provider may be gone: fine */
     if (cf->upstream.first_byte_timeout_ms > cf->upstream.total_timeout_ms) {
@@ -1548,6 +1565,7 @@ void tg_config_unref(tg_config_t *cf)
     }
     free(cf->models);
     free(cf->path);
+    free(cf->baseline_name);
     free(cf->pid_file);
     free(cf->admin_socket);
     free(cf->store.path);

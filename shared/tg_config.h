@@ -147,6 +147,8 @@ typedef struct tg_config_s {
     tg_route_t *routes; /* sorted by name */
     size_t nroutes;
     tg_breaker_conf_t breaker;
+    const tg_model_t *baseline; /* what traffic off any route with a baseline is compared with */
+    char *baseline_name;        /* (resolved once the models are known) */
 } tg_config_t;
 
 /**

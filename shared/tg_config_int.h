@@ -39,6 +39,8 @@ typedef struct {
     size_t ndocs;
     tg_cdefs_t models; /* resolved once every provider is known */
     tg_cdefs_t routes; /* resolved once every model is known */
+    yaml_node_t *baseline_node; /* the top-level baseline, checked once models are known */
+    tg_cdoc_t *baseline_doc;
 } tg_cctx_t;
 
 #define TG_FOREACH_PAIR(d, map, p)                                                                 \

@@ -17,7 +17,14 @@ enum { TG_F_RPM = 1, TG_F_TPM = 2, TG_F_CONC = 4, TG_F_DAY = 8, TG_F_MONTH = 16 
 enum { TG_SCOPE_KEY = 0, TG_SCOPE_TENANT = 1 };
 
 #define TG_INFLIGHT_VERSION 1
-#define TG_ROLLUP_FIELDS 8
+/*
+ * A rollup row's int64 counters: requests, errors, prompt, completion, cached, estimated,
+ * fallbacks, cost (the first 8, the original layout), then the baseline cost and the latency
+ * and time-to-first-byte histograms. Rows written by an older version (8 fields) are read as
+ * far as they go.
+ */
+#define TG_ROLLUP_BASE 8
+#define TG_ROLLUP_FIELDS (TG_ROLLUP_BASE + 1 + 2 * TG_LAT_BUCKETS)
 
 typedef struct {
     uint32_t version;
@@ -277,6 +284,40 @@ static int tg_apply(tg_store_t *s, MDB_txn *txn, const tg_inflight_t *inf, int64
     return 0;
 }
 
+static const int64_t tg_bucket_bounds[TG_LAT_BUCKETS] = {
+    5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 60000, 120000, 300000,
+    INT64_MAX};
+
+int64_t tg_meter_bucket_ms(int i)
+{
+    return i >= 0 && i < TG_LAT_BUCKETS ? tg_bucket_bounds[i] : INT64_MAX;
+}
+
+static int tg_bucket_of(int64_t us)
+{
+    int i = 0;
+
+    while (i < TG_LAT_BUCKETS - 1 && us > tg_bucket_bounds[i] * 1000)
+        i++;
+    return i;
+}
+
+int64_t tg_meter_quantile_ms(const int64_t *hist, double q)
+{
+    int64_t total = 0, seen = 0;
+
+    for (int i = 0; i < TG_LAT_BUCKETS; i++)
+        total += hist[i];
+    if (total <= 0)
+        return -1;
+    for (int i = 0; i < TG_LAT_BUCKETS; i++) {
+        seen += hist[i];
+        if ((double)seen >= q * (double)total)
+            return tg_bucket_bounds[i];
+    }
+    return tg_bucket_bounds[TG_LAT_BUCKETS - 1];
+}
+
 static size_t tg_dim(unsigned char *buf, size_t off, size_t size, const char *s)
 {
     size_t n = s != NULL ? strlen(s) : 0;
@@ -314,9 +355,9 @@ static int tg_rollup_add(tg_store_t *s, MDB_txn *txn, const tg_meter_record_t *r
     k.mv_size = n;
     k.mv_data = kb;
     rc = mdb_get(txn, s->dbi[TG_DB_USAGE], &k, &v);
-    if (rc == 0 && v.mv_size == sizeof(c))
-        memcpy(c, v.mv_data, sizeof(c));
-    else if (rc != 0 && rc != MDB_NOTFOUND)
+    if (rc == 0)
+        memcpy(c, v.mv_data, v.mv_size < sizeof(c) ? v.mv_size : sizeof(c));
+    else if (rc != MDB_NOTFOUND)
         return rc;
     c[0] += 1;
     c[1] += r->status >= 400 ? 1 : 0;
@@ -326,6 +367,10 @@ static int tg_rollup_add(tg_store_t *s, MDB_txn *txn, const tg_meter_record_t *r
     c[5] += r->usage.reported ? 0 : 1;
     c[6] += r->fallback ? 1 : 0;
     c[7] += r->cost_pico;
+    c[8] += r->baseline_pico;
+    c[TG_ROLLUP_BASE + 1 + tg_bucket_of(r->latency_us)]++;
+    if (r->status < 400)
+        c[TG_ROLLUP_BASE + 1 + TG_LAT_BUCKETS + tg_bucket_of(r->ttft_us)]++;
     v.mv_size = sizeof(c);
     v.mv_data = c;
     return mdb_put(txn, s->dbi[TG_DB_USAGE], &k, &v, 0);
@@ -370,7 +415,7 @@ static int tg_event_put(tg_store_t *s, MDB_txn *txn, const tg_meter_record_t *r,
     k.mv_data = kb;
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 22 + (r->shadow_of != NULL) + (r->output != NULL));
+    msgpack_pack_map(&pk, 24 + (r->shadow_of != NULL) + (r->output != NULL));
     tg_pk_kv_i(&pk, "ts_ms", now_ms);
     tg_pk_kv_s(&pk, "request_id", r->request_id);
     tg_pk_kv_s(&pk, "key", r->key_id);
@@ -381,6 +426,8 @@ static int tg_event_put(tg_store_t *s, MDB_txn *txn, const tg_meter_record_t *r,
     tg_pk_kv_s(&pk, "task", r->task);
     tg_pk_kv_s(&pk, "experiment", r->experiment);
     tg_pk_kv_s(&pk, "variant", r->variant);
+    tg_pk_kv_s(&pk, "complexity", r->complexity);
+    tg_pk_kv_i(&pk, "baseline_pico", r->baseline_pico);
     if (r->shadow_of != NULL)
         tg_pk_kv_s(&pk, "shadow_of", r->shadow_of);
     if (r->output != NULL)
@@ -605,9 +652,10 @@ int tg_meter_usage(tg_store_t *s, const char *by, int64_t since_ms, int64_t unti
 
         if ((int64_t)tg_store_get_be64(k.mv_data) * 60000 >= until_ms)
             break;
-        if (v.mv_size != sizeof(c))
+        if (v.mv_size < TG_ROLLUP_BASE * sizeof(int64_t))
             continue;
-        memcpy(c, v.mv_data, sizeof(c));
+        memset(c, 0, sizeof(c)); /* an older, shorter row: the rest reads as zero */
+        memcpy(c, v.mv_data, v.mv_size < sizeof(c) ? v.mv_size : sizeof(c));
         for (int i = 0; i < dim && p < end; i++)
             p += strnlen(p, (size_t)(end - p)) + 1;
         if (p >= end)
@@ -635,6 +683,11 @@ int tg_meter_usage(tg_store_t *s, const char *by, int64_t since_ms, int64_t unti
         row->estimated += c[5];
         row->fallbacks += c[6];
         row->cost_pico += c[7];
+        row->baseline_pico += c[8];
+        for (int i = 0; i < TG_LAT_BUCKETS; i++) {
+            row->latency[i] += c[TG_ROLLUP_BASE + 1 + i];
+            row->ttft[i] += c[TG_ROLLUP_BASE + 1 + TG_LAT_BUCKETS + i];
+        }
     }
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);

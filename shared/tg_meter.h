@@ -58,6 +58,8 @@ typedef struct {
     const char *task;
     const char *experiment; /* "" or NULL: none */
     const char *variant;
+    const char *complexity; /* the complexity label the request was routed with, or NULL */
+    int64_t baseline_pico;  /* what the same tokens would have cost on the baseline model */
     const char *shadow_of;  /* a shadow request: the id of the request it mirrored, else NULL */
     const char *output;     /* a shadow's recorded answer text, or NULL */
     int status;
@@ -125,11 +127,29 @@ int tg_meter_make_room(tg_store_t *s, int n);
 /** Delete events older than cutoff_ms and limit windows that can no longer matter. */
 int tg_meter_prune(tg_store_t *s, int64_t now_ms, int64_t event_cutoff_ms);
 
+/*
+ * Latency histograms in usage rollups: bucket i counts requests that took at most
+ * tg_meter_bucket_ms(i) ms (the last bucket is open-ended).
+ */
+#define TG_LAT_BUCKETS 16
+
+/** The upper bound of latency bucket i in ms (the last one: INT64_MAX). */
+int64_t tg_meter_bucket_ms(int i);
+
+/**
+ * The q-quantile (0 < q < 1) of a latency histogram, as the upper bound of the bucket it falls
+ * in, in ms; -1 for an empty histogram.
+ */
+int64_t tg_meter_quantile_ms(const int64_t *hist, double q);
+
 /** One aggregated usage row. */
 typedef struct {
     char group[160];
     int64_t requests, errors, prompt, completion, cached, estimated, fallbacks;
     int64_t cost_pico;
+    int64_t baseline_pico;          /* the same traffic at the baseline model's prices */
+    int64_t latency[TG_LAT_BUCKETS]; /* whole-request latency histogram */
+    int64_t ttft[TG_LAT_BUCKETS];    /* time-to-first-byte histogram */
 } tg_usage_row_t;
 
 /**

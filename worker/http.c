@@ -133,6 +133,7 @@ static tg_req_t *tg_req_new(tg_conn_t *c)
         r->path[0] = r->request_id[0] = r->content_type[0] = r->authorization[0] = '\0';
         r->api_key[0] = '\0';
         r->hdr_task[0] = r->hdr_complexity[0] = r->task[0] = r->fallback_reason[0] = '\0';
+        r->complexity[0] = '\0';
         r->error_code[0] = '\0';
     } else if ((r = calloc(1, sizeof(*r))) == NULL) {
         return NULL;

@@ -55,6 +55,7 @@ struct tg_req_s {
     const char *experiment;    /* the A/B experiment it took part in (into cf), or NULL */
     const char *variant;       /* and the experiment's arm */
     const char *shadow_of;     /* a shadow copy (worker/shadow.c): the mirrored request's id */
+    int extra_attempt;         /* a hedge that lost or a rejected cascade answer (own record) */
     const char *output;        /* a shadow's answer text to record, or NULL */
     int stream;
     int attempts;
@@ -90,6 +91,7 @@ struct tg_req_s {
     char hdr_task[129];       /* x-tollgate-task */
     char hdr_complexity[129]; /* x-tollgate-complexity: a label or a score from 0 to 1 */
     char task[129];           /* the task label the request was routed (and is metered) with */
+    char complexity[129];     /* the complexity label it was routed with */
     char fallback_reason[48]; /* why the last attempt moved on to another target */
     char client_addr[64];
     char error_code[48];       /* short machine-readable reason when status >= 400 */

@@ -7,6 +7,7 @@
 #include "worker/meter.h"
 #include "shared/tg_log.h"
 #include "shared/tg_meter.h"
+#include "shared/tg_route.h"
 #include "worker/auth.h"
 #include "worker/secevents.h"
 
@@ -286,6 +287,7 @@ typedef struct {
     char shadow_of[TG_REQUEST_ID_MAX + 1];
     char output[TG_SHADOW_OUTPUT_MAX + 1];
     char task[TG_NAME_MAX * 2 + 1];
+    char complexity[TG_NAME_MAX * 2 + 1];
     int64_t now_ms;
 } tg_settle_t;
 
@@ -352,6 +354,21 @@ void tg_meter_shutdown(void)
     tg_settle.flush = NULL;
 }
 
+/*
+ * What r's tokens would have cost on the baseline model: its route's baseline, else the
+ * gateway's, else its own model (no saving claimed).
+ */
+static int64_t tg_meter_baseline(const tg_req_t *r)
+{
+    const tg_route_t *rt = r->route != NULL ? tg_config_route(r->cf, r->route, strlen(r->route))
+                                            : NULL;
+    const tg_model_t *b = rt != NULL && rt->baseline != NULL ? rt->baseline : r->cf->baseline;
+
+    if (r->extra_attempt)
+        return 0; /* on the baseline alone there would have been no second attempt */
+    return b != NULL ? tg_cost_pico(&b->price, &r->usage) : r->cost_pico;
+}
+
 void tg_meter_finish(tg_req_t *r)
 {
     tg_store_t *s = tg_worker_store();
@@ -384,6 +401,9 @@ void tg_meter_finish(tg_req_t *r)
     snprintf(e->variant, sizeof(e->variant), "%s", r->variant ? r->variant : "");
     e->rec.experiment = e->experiment;
     e->rec.variant = e->variant;
+    snprintf(e->complexity, sizeof(e->complexity), "%s", r->complexity);
+    e->rec.complexity = e->complexity;
+    e->rec.baseline_pico = tg_meter_baseline(r);
     e->rec.shadow_of = NULL;
     e->rec.output = NULL;
     if (r->shadow_of != NULL) {

@@ -462,6 +462,7 @@ static void tg_proxy_meter_extra(tg_proxy_t *p, const tg_model_t *m, int status,
     }
     e->cost_pico = tg_cost_pico(&m->price, &e->usage);
     e->metered = 1;
+    e->extra_attempt = 1;
     tg_meter_finish(e);
     tg_access_log(e);
     explicit_bzero(&e->key, sizeof(e->key));

@@ -83,6 +83,8 @@ int tg_routing_begin(tg_req_t *r, const tg_route_t *rt, tg_endpoint_t ep, tg_rou
     r->experiment = rs->plan.experiment;
     r->variant = rs->plan.variant;
     snprintf(r->task, sizeof(r->task), "%s", q.task);
+    snprintf(r->complexity, sizeof(r->complexity), "%s",
+             rs->plan.complexity != NULL ? rs->plan.complexity : "");
     if (rs->plan.n == 0) {
         tg_routing_refuse(r, &rs->plan);
         return -1;
