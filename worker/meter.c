@@ -128,6 +128,7 @@ static void tg_admit_conclude(tg_admission_t *e)
         return;
     }
     e->cb(r, e->arg, 0);
+    r->limited = tg_meter_limited(strcmp(info->refused_scope, "tenant") == 0, e->verdict);
     if (e->tenant_state == 2) {
         tg_resp_error(r, 403, "permission_error", "tenant_disabled", NULL,
                       "The tenant '%s' is disabled.", e->tenant.name);
@@ -418,6 +419,7 @@ void tg_meter_finish(tg_req_t *r)
     e->rec.status = r->status;
     e->rec.attempts = r->attempts;
     e->rec.fallback = r->attempts > 1;
+    e->rec.limited = r->limited;
     e->rec.stream = r->stream;
     e->rec.usage = r->usage;
     e->rec.cost_pico = r->cost_pico;
