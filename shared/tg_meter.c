@@ -7,6 +7,7 @@
  */
 #include "shared/tg_meter.h"
 
+#include <errno.h>
 #include <msgpack.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -638,6 +639,15 @@ int tg_meter_prune(tg_store_t *s, int64_t now_ms, int64_t event_cutoff_ms)
         mdb_cursor_close(cur);
     }
     return mdb_txn_commit(txn) == 0 ? 0 : -1;
+}
+
+int tg_meter_spent(tg_store_t *s, MDB_txn *txn, int tenant, const char *id, int month,
+                   int64_t now_ms, int64_t *pico)
+{
+    if (strlen(id) >= 80)
+        return EINVAL;
+    return tg_lget(s, txn, month ? 'm' : 'd', tenant ? TG_SCOPE_TENANT : TG_SCOPE_KEY, id,
+                   month ? tg_meter_month(now_ms) : tg_meter_day(now_ms), pico);
 }
 
 int tg_meter_limited(int tenant, tg_admit_t verdict)

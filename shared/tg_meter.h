@@ -190,6 +190,15 @@ int64_t tg_meter_rollups(tg_store_t *s, MDB_txn *txn, int64_t from_minute, int64
 int tg_meter_usage(tg_store_t *s, const char *by, int64_t since_ms, int64_t until_ms,
                    void (*fn)(void *arg, const tg_usage_row_t *row), void *arg);
 
+/**
+ * What has been spent (settled plus still reserved) against the daily (month 0) or monthly
+ * (month 1) budget window containing now_ms of key id (tenant 0) or tenant id (tenant 1), in
+ * pico-dollars, read in the caller's transaction. Only counted while that scope has a budget.
+ * Returns 0 or an LMDB error.
+ */
+int tg_meter_spent(tg_store_t *s, MDB_txn *txn, int tenant, const char *id, int month,
+                   int64_t now_ms, int64_t *pico);
+
 /** UTC day number and month number (year * 12 + month) of a time. */
 int64_t tg_meter_day(int64_t ms);
 int64_t tg_meter_month(int64_t ms);
