@@ -371,6 +371,8 @@ not_found:
 
 static void tg_ah_metrics(tg_ah_conn_t *c)
 {
+    tg_worker_info_t w[256];
+    tg_metrics_src_t src = {tg_master_store(), tg_master_config(), w, tg_master_workers(w, 256)};
     tg_buf_t out = {NULL, 0, 0};
     char err[256];
 
@@ -378,7 +380,7 @@ static void tg_ah_metrics(tg_ah_conn_t *c)
         tg_ah_error(c, 405, "invalid_request_error", "Allow: GET\r\n", "use GET for /metrics");
         return;
     }
-    if (tg_metrics_render(tg_ah_now_ms(), &out, err, sizeof(err)) == -1) {
+    if (tg_metrics_render(&src, tg_ah_now_ms(), &out, err, sizeof(err)) == -1) {
         tg_log(TG_LOG_ERROR, 0, "/metrics: %s", err);
         tg_ah_error(c, 500, "server_error", NULL, "%s", err);
     } else {

@@ -435,10 +435,10 @@ static int tg_metrics_budgets(tg_prom_t *p, tg_store_t *s, MDB_txn *txn, int64_t
 
 /* ---- the whole scrape ---------------------------------------------------------------------- */
 
-static void tg_metrics_master(tg_prom_t *p, const tg_config_t *cf)
+static void tg_metrics_master(tg_prom_t *p, const tg_metrics_src_t *src)
 {
-    tg_worker_info_t w[256];
-    int n = tg_master_workers(w, 256), running = 0;
+    const tg_worker_info_t *w = src->workers;
+    int n = src->nworkers, running = 0;
     int64_t restarts = 0;
     tg_prom_label_t version[1] = {{"version", TG_VERSION}};
 
@@ -450,7 +450,7 @@ static void tg_metrics_master(tg_prom_t *p, const tg_config_t *cf)
     tg_prom_sample_i(p, version, 1, 1);
     tg_prom_family(p, "tollgate_config_generation", "gauge",
                    "Configuration generation in force (1 at start, +1 per successful reload)");
-    tg_prom_sample_i(p, NULL, 0, cf->generation);
+    tg_prom_sample_i(p, NULL, 0, src->cf->generation);
     tg_prom_family(p, "tollgate_workers", "gauge", "Worker processes running");
     tg_prom_sample_i(p, NULL, 0, running);
     tg_prom_family(p, "tollgate_worker_slots", "gauge", "Worker processes configured");
@@ -468,10 +468,11 @@ static int64_t tg_mono_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-int tg_metrics_render(int64_t now_ms, tg_buf_t *out, char *err, size_t errlen)
+int tg_metrics_render(const tg_metrics_src_t *src, int64_t now_ms, tg_buf_t *out, char *err,
+                      size_t errlen)
 {
-    const tg_config_t *cf = tg_master_config();
-    tg_store_t *s = tg_master_store();
+    const tg_config_t *cf = src->cf;
+    tg_store_t *s = src->store;
     int64_t t0 = tg_mono_us(), rows = 0;
     MDB_txn *txn = NULL;
     tg_prom_t p;
@@ -479,7 +480,7 @@ int tg_metrics_render(int64_t now_ms, tg_buf_t *out, char *err, size_t errlen)
     int rc = -1;
 
     tg_prom_init(&p);
-    tg_metrics_master(&p, cf);
+    tg_metrics_master(&p, src);
     if (s != NULL) {
         /* one read transaction of the meter environment for every number that comes from it */
         if (mdb_txn_begin(s->meter, NULL, MDB_RDONLY, &txn) != 0 ||
