@@ -101,6 +101,7 @@ static struct {
     unsigned char token_sha[32];
     int have_token;
     tg_ah_conn_t *conns;
+    tg_ah_conn_t *busy;         /* the connection whose request is being answered */
     int nconns;
     unsigned refused;           /* 401s since the last warning */
     int64_t refused_logged_ms;
@@ -537,7 +538,9 @@ static void tg_ah_read(struct bufferevent *bev, void *arg)
         evbuffer_drain(in, n);
         if (e == HPE_PAUSED) {
             http_parser_pause(&c->parser, 0);
-            tg_ah_handle(c);
+            tg_ah.busy = c;
+            tg_ah_handle(c); /* a reload in here may retire c: it is closed after its answer */
+            tg_ah.busy = NULL;
             continue;
         }
         if (e != HPE_OK) {
@@ -638,6 +641,23 @@ int tg_admin_http_prepare(const tg_config_t *cf, char *err, size_t errlen)
     return 0;
 }
 
+/*
+ * Connections accepted by a listener that goes away (moved or removed by a reload) end after
+ * their current answer; the one asking for the reload gets its answer first.
+ */
+static void tg_ah_retire_conns(void)
+{
+    tg_ah_conn_t *next;
+
+    for (tg_ah_conn_t *c = tg_ah.conns; c != NULL; c = next) {
+        next = c->next;
+        c->closing = 1;
+        bufferevent_disable(c->bev, EV_READ);
+        if (c != tg_ah.busy && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+            tg_ah_close(c);
+    }
+}
+
 static void tg_ah_close_listener(void)
 {
     if (tg_ah.listener != NULL)
@@ -657,13 +677,13 @@ void tg_admin_http_apply(struct event_base *base, const tg_config_t *cf)
         if (tg_ah.listener != NULL)
             tg_log(TG_LOG_INFO, 0, "admin HTTP API on %s closed", tg_ah.listen);
         tg_ah_close_listener();
-        while (tg_ah.conns != NULL)
-            tg_ah_close(tg_ah.conns);
+        tg_ah_retire_conns();
         return;
     }
     if (tg_ah.pending_fd == -1)
         return; /* the same address: keep serving it */
     tg_ah_close_listener();
+    tg_ah_retire_conns();
     tg_ah.listener = evconnlistener_new(base, tg_ah_accept, NULL, LEV_OPT_CLOSE_ON_FREE, -1,
                                         tg_ah.pending_fd);
     if (tg_ah.listener == NULL) {
