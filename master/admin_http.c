@@ -58,6 +58,9 @@ static const tg_ah_cmd_t tg_ah_cmds[] = {
     {"status", 0, ""},
     {"workers", 0, ""},
     {"usage", 0, "by:s since:i until:i"},
+    {"savings", 0, "by:s since:i until:i"},
+    {"experiments", 0, "since:i until:i"},
+    {"events.tail", 0, "after:s limit:i"},
     {"routes.list", 0, ""},
     {"routes.show", 0, ""},
     {"routes.explain", 0, "task:s complexity:s key_task:s"}, /* POST: {"request": {...}} */

@@ -471,7 +471,24 @@ static int tg_event_put(tg_store_t *s, MDB_txn *txn, const tg_meter_record_t *r,
     v.mv_data = sb.data;
     rc = mdb_put(txn, s->dbi[TG_DB_EVENTS], &k, &v, 0);
     msgpack_sbuffer_destroy(&sb);
+    if (rc == 0) {
+        /* request id -> event key, so feedback can find the request it is about */
+        MDB_val ik = {idl, (void *)r->request_id};
+        rc = mdb_put(txn, s->dbi[TG_DB_REQIDX], &ik, &k, 0);
+    }
     return rc;
+}
+
+/* Delete an event's index entry (the event is being deleted by cursor). */
+static void tg_event_unindex(tg_store_t *s, MDB_txn *txn, const MDB_val *ek)
+{
+    MDB_val ik;
+
+    if (ek->mv_size <= 8)
+        return;
+    ik.mv_size = ek->mv_size - 8;
+    ik.mv_data = (char *)ek->mv_data + 8;
+    mdb_del(txn, s->dbi[TG_DB_REQIDX], &ik, NULL);
 }
 
 int tg_meter_settle_txn(tg_store_t *s, MDB_txn *txn, const tg_reservation_t *res,
@@ -594,6 +611,7 @@ int tg_meter_make_room(tg_store_t *s, int n)
     }
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && done < n;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        tg_event_unindex(s, txn, &k);
         if (mdb_cursor_del(cur, 0) != 0)
             break;
         done++;
@@ -620,6 +638,7 @@ int tg_meter_prune(tg_store_t *s, int64_t now_ms, int64_t event_cutoff_ms)
             if (k.mv_size < 8 ||
                 tg_store_get_be64(k.mv_data) / 1000000 >= (uint64_t)event_cutoff_ms)
                 break;
+            tg_event_unindex(s, txn, &k);
             mdb_cursor_del(cur, 0);
         }
         mdb_cursor_close(cur);

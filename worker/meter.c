@@ -9,6 +9,7 @@
 #include "shared/tg_meter.h"
 #include "shared/tg_route.h"
 #include "worker/auth.h"
+#include "worker/health.h"
 #include "worker/secevents.h"
 
 #include <event2/event.h>
@@ -316,6 +317,9 @@ static void tg_settle_flush(void)
             rc = tg_meter_settle_txn(s, txn, e->reserved ? &e->res : NULL, &e->rec, e->now_ms,
                                      with_event);
         }
+        if (rc == 0 && with_event) /* the attempts' outcomes in the same commit (not when the
+                                      map is full: then their own timer retries them) */
+            rc = tg_health_flush_txn(s, txn);
         if (rc == 0) {
             rc = mdb_txn_commit(txn);
             break;

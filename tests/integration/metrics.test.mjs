@@ -295,6 +295,18 @@ describe('/metrics and the admin HTTP API', () => {
       }
       assert.deepEqual(r.json, sock, p);
     }
+    // the analytics commands too, with their parameters typed from the query
+    for (const [p, req] of [
+      [`savings?by=route&since=${since}&until=${until}`, { cmd: 'savings', by: 'route', since, until }],
+      [`experiments?since=${since}&until=${until}`, { cmd: 'experiments', since, until }],
+      ['events/tail?limit=3', { cmd: 'events.tail', limit: 3 }],
+    ]) {
+      const r = await adminHttp(`/admin/v1/${p}`);
+      assert.equal(r.status, 200, `${p}: ${r.text}`);
+      const sock = await admin(gw, req);
+      delete sock._raw;
+      assert.deepEqual(r.json, sock, p);
+    }
     const tail = await adminHttp('/admin/v1/audit/tail?n=2');
     assert.equal(tail.json.entries.length, 2);
     const explain = await adminHttp('/admin/v1/routes/explain', {
