@@ -74,15 +74,17 @@ static int tg_ctl_audit_table(const json_t *entries)
         char b[7][512];
         json_t *ms = json_object_get(e, "ts_ms"), *secs = NULL;
         const char *c[7];
+        json_int_t uid;
 
         if (json_is_integer(ms))
             secs = json_integer(json_integer_value(ms) / 1000);
         c[0] = tg_ctl_fmt(json_object_get(e, "seq"), b[0], 512);
         c[1] = tg_ctl_fmt_time(secs, "-", b[1], 512);
         /* the actor: a uid, the gateway itself (-1) or the admin HTTP API (-2) */
-        c[2] = json_integer_value(json_object_get(e, "uid")) == -2   ? "http"
-               : json_integer_value(json_object_get(e, "uid")) == -1 ? "gateway"
-                                                                      : tg_ctl_fmt(json_object_get(e, "uid"), b[2], 512);
+        uid = json_integer_value(json_object_get(e, "uid"));
+        c[2] = uid == -2   ? "http"
+               : uid == -1 ? "gateway"
+                           : tg_ctl_fmt(json_object_get(e, "uid"), b[2], 512);
         c[3] = tg_ctl_fmt(json_object_get(e, "pid"), b[3], 512);
         c[4] = tg_ctl_fmt(json_object_get(e, "action"), b[4], 512);
         c[5] = tg_ctl_fmt(json_object_get(e, "target"), b[5], 512);

@@ -82,9 +82,10 @@ static double tg_scrape(const tg_metrics_src_t *src, int64_t now_ms, size_t *byt
 int main(int argc, char **argv)
 {
     int series = argc > 1 ? atoi(argv[1]) : 50, minutes = argc > 2 ? atoi(argv[2]) : 1440;
-    static const char conf[] = "listen: 8080\n"
-                               "providers: {p: {kind: openai, base_url: \"http://127.0.0.1:9/v1\"}}\n"
-                               "models: {m: {provider: p, price: {input: 1, output: 1}}}\n";
+    static const char conf[] =
+        "listen: 8080\n"
+        "providers: {p: {kind: openai, base_url: \"http://127.0.0.1:9/v1\"}}\n"
+        "models: {m: {provider: p, price: {input: 1, output: 1}}}\n";
     tg_config_file_t f = {.path = "bench.yaml", .data = (char *)conf, .len = sizeof(conf) - 1};
     tg_config_source_t cs = {.files = &f, .nfiles = 1, .from_disk = 0};
     char dir[] = "/tmp/tg-bench-metrics-XXXXXX", err[512], cmd[64];
@@ -96,7 +97,8 @@ int main(int argc, char **argv)
     double cold, warm, next;
     tg_store_t s;
 
-    if (series < 1 || minutes < 2 || mkdtemp(dir) == NULL || tg_store_open(&s, &o, err, sizeof(err)) ||
+    if (series < 1 || minutes < 2 || mkdtemp(dir) == NULL ||
+        tg_store_open(&s, &o, err, sizeof(err)) ||
         (src.cf = tg_config_load_source(&cs, err, sizeof(err))) == NULL) {
         fprintf(stderr, "usage: tollgate-bench-metrics [SERIES [MINUTES]] (%s)\n", err);
         return 2;

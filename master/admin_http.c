@@ -91,22 +91,22 @@ typedef struct tg_ah_conn_s {
     int auth_seen;  /* ... and one was read before: two are refused */
     char auth[512]; /* the Authorization value: holds the presented token, wiped after use */
     size_t auth_len;
-    int bad_auth;   /* too long, or twice */
-    int too_large;  /* 414 (URL) or 413 (body) */
-    int closing;    /* close once the response is written */
+    int bad_auth;  /* too long, or twice */
+    int too_large; /* 414 (URL) or 413 (body) */
+    int closing;   /* close once the response is written */
     struct tg_ah_conn_s *prev, *next;
 } tg_ah_conn_t;
 
 static struct {
     struct evconnlistener *listener;
-    char *listen;               /* the address served */
-    int pending_fd;             /* bound by prepare, taken by apply; -1: none */
+    char *listen;   /* the address served */
+    int pending_fd; /* bound by prepare, taken by apply; -1: none */
     unsigned char token_sha[32];
     int have_token;
     tg_ah_conn_t *conns;
-    tg_ah_conn_t *busy;         /* the connection whose request is being answered */
+    tg_ah_conn_t *busy; /* the connection whose request is being answered */
     int nconns;
-    unsigned refused;           /* 401s since the last warning */
+    unsigned refused; /* 401s since the last warning */
     int64_t refused_logged_ms;
 } tg_ah = {.pending_fd = -1};
 
@@ -175,19 +175,27 @@ static void tg_ah_close(tg_ah_conn_t *c)
 static const char *tg_ah_reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 413: return "Payload Too Large";
-    case 414: return "URI Too Long";
-    default: return "Internal Server Error";
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 413:
+        return "Payload Too Large";
+    case 414:
+        return "URI Too Long";
+    default:
+        return "Internal Server Error";
     }
 }
 
-static void tg_ah_send(tg_ah_conn_t *c, int status, const char *type, const char *body,
-                       size_t len, const char *headers)
+static void tg_ah_send(tg_ah_conn_t *c, int status, const char *type, const char *body, size_t len,
+                       const char *headers)
 {
     struct evbuffer *out = bufferevent_get_output(c->bev);
 
@@ -204,7 +212,8 @@ static void tg_ah_send_json(tg_ah_conn_t *c, int status, json_t *j, const char *
     char *s = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
 
     if (s == NULL) {
-        static const char oom[] = "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\"}}";
+        static const char oom[] =
+            "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\"}}";
         tg_ah_send(c, 500, "application/json", oom, sizeof(oom) - 1, NULL);
     } else {
         tg_ah_send(c, status, "application/json", s, strlen(s), headers);
@@ -226,8 +235,8 @@ static void tg_ah_error(tg_ah_conn_t *c, int status, const char *type, const cha
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    tg_ah_send_json(c, status,
-                    json_pack("{s:{s:s,s:s}}", "error", "message", msg, "type", type), headers);
+    tg_ah_send_json(c, status, json_pack("{s:{s:s,s:s}}", "error", "message", msg, "type", type),
+                    headers);
 }
 
 /* ---- the JSON API ------------------------------------------------------------------------ */
@@ -277,8 +286,7 @@ static int tg_ah_param(tg_ah_conn_t *c, const tg_ah_cmd_t *t, json_t *req, const
 }
 
 /* GET: the query's parameters as the command's fields. */
-static json_t *tg_ah_query_fields(tg_ah_conn_t *c, const tg_ah_cmd_t *t, const char *q,
-                                  size_t qlen)
+static json_t *tg_ah_query_fields(tg_ah_conn_t *c, const tg_ah_cmd_t *t, const char *q, size_t qlen)
 {
     struct evkeyvalq kv;
     char *text = strndup(q, qlen);
@@ -320,8 +328,7 @@ static json_t *tg_ah_body_fields(tg_ah_conn_t *c)
     return req;
 }
 
-static void tg_ah_api(tg_ah_conn_t *c, const char *path, size_t len, const char *query,
-                      size_t qlen)
+static void tg_ah_api(tg_ah_conn_t *c, const char *path, size_t len, const char *query, size_t qlen)
 {
     static const tg_actor_t actor = {TG_ACTOR_HTTP, 0};
     const tg_ah_cmd_t *t = NULL;
@@ -340,9 +347,9 @@ static void tg_ah_api(tg_ah_conn_t *c, const char *path, size_t len, const char 
     if (t == NULL)
         goto not_found;
     if (!post && (t->change || c->parser.method != HTTP_GET)) {
-        tg_ah_error(c, 405, "invalid_request_error", t->change ? "Allow: POST\r\n" : "Allow: GET, POST\r\n",
-                    "%s %s", t->change ? "a change needs POST:" : "use GET or POST for",
-                    t->cmd);
+        tg_ah_error(c, 405, "invalid_request_error",
+                    t->change ? "Allow: POST\r\n" : "Allow: GET, POST\r\n", "%s %s",
+                    t->change ? "a change needs POST:" : "use GET or POST for", t->cmd);
         return;
     }
     if (post && qlen > 0) {
@@ -400,8 +407,10 @@ static void tg_ah_refuse(tg_ah_conn_t *c)
 
     tg_ah.refused++;
     if (now - tg_ah.refused_logged_ms >= 10000) {
-        tg_log(TG_LOG_WARN, 0, "admin http: refused %u request(s) without a valid token (the "
-                               "last from %s)", tg_ah.refused, c->peer);
+        tg_log(TG_LOG_WARN, 0,
+               "admin http: refused %u request(s) without a valid token (the "
+               "last from %s)",
+               tg_ah.refused, c->peer);
         tg_ah.refused = 0;
         tg_ah.refused_logged_ms = now;
     }
@@ -593,8 +602,7 @@ static void tg_ah_accept(struct evconnlistener *l, evutil_socket_t fd, struct so
     tg_ah_conn_t *c;
 
     if (tg_ah.nconns >= TG_AH_MAX_CONNS || (c = calloc(1, sizeof(*c))) == NULL) {
-        tg_log(TG_LOG_WARN, 0, "admin http: %d connections open; refusing another",
-               tg_ah.nconns);
+        tg_log(TG_LOG_WARN, 0, "admin http: %d connections open; refusing another", tg_ah.nconns);
         close(fd);
         return;
     }
@@ -687,8 +695,8 @@ void tg_admin_http_apply(struct event_base *base, const tg_config_t *cf)
         return; /* the same address: keep serving it */
     tg_ah_close_listener();
     tg_ah_retire_conns();
-    tg_ah.listener = evconnlistener_new(base, tg_ah_accept, NULL, LEV_OPT_CLOSE_ON_FREE, -1,
-                                        tg_ah.pending_fd);
+    tg_ah.listener =
+        evconnlistener_new(base, tg_ah_accept, NULL, LEV_OPT_CLOSE_ON_FREE, -1, tg_ah.pending_fd);
     if (tg_ah.listener == NULL) {
         tg_log(TG_LOG_ERROR, errno, "admin http: cannot listen on %s", cf->admin_http.listen);
         close(tg_ah.pending_fd);

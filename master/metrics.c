@@ -30,8 +30,8 @@ typedef struct {
 static struct {
     tg_mseries_t *v;
     size_t n, cap;
-    uint32_t *slots; /* open addressing over v: index + 1, 0 empty */
-    size_t nslots;   /* a power of two, more than twice n */
+    uint32_t *slots;      /* open addressing over v: index + 1, 0 empty */
+    size_t nslots;        /* a power of two, more than twice n */
     int64_t closed_until; /* minute */
 } tg_mc;
 
@@ -159,9 +159,11 @@ static int64_t tg_v_requests(const tg_usage_row_t *r, int i)
     int64_t other = r->errors - r->status_4xx - r->status_5xx;
 
     /* "other": errors of rollups written before the classes were counted */
-    return i == 0 ? r->requests - r->errors : i == 1 ? r->status_4xx : i == 2 ? r->status_5xx
-           : other > 0                               ? other
-                                                     : -1;
+    return i == 0      ? r->requests - r->errors
+           : i == 1    ? r->status_4xx
+           : i == 2    ? r->status_5xx
+           : other > 0 ? other
+                       : -1;
 }
 
 static int64_t tg_v_errors(const tg_usage_row_t *r, int i)
@@ -197,26 +199,34 @@ static int64_t tg_v_estimated(const tg_usage_row_t *r, int i)
 /* A counter family with one sample per series (and per value of an extra label). */
 static const struct {
     const char *name, *help;
-    const char *extra;               /* an extra label, or NULL */
-    const char *const *values;       /* its values */
+    const char *extra;         /* an extra label, or NULL */
+    const char *const *values; /* its values */
     int nvalues;
-    int digits;                      /* fixed-point digits of the number (12: pico -> USD) */
+    int digits; /* fixed-point digits of the number (12: pico -> USD) */
     int64_t (*get)(const tg_usage_row_t *r, int i); /* < 0: no sample */
 } tg_ufamilies[] = {
-    {"tollgate_requests_total", "Requests metered (answered, failed or refused), by HTTP status "
-     "class", "status_class", tg_classes, 4, 0, tg_v_requests},
-    {"tollgate_request_errors_total", "Requests answered with an HTTP status of 400 or more",
-     NULL, NULL, 1, 0, tg_v_errors},
+    {"tollgate_requests_total",
+     "Requests metered (answered, failed or refused), by HTTP status "
+     "class",
+     "status_class", tg_classes, 4, 0, tg_v_requests},
+    {"tollgate_request_errors_total", "Requests answered with an HTTP status of 400 or more", NULL,
+     NULL, 1, 0, tg_v_errors},
     {"tollgate_tokens_total", "Tokens by type (cached prompt tokens are also prompt tokens)",
      "type", tg_token_types, 3, 0, tg_v_tokens},
-    {"tollgate_cost_usd_total", "Cost at the models' prices, in USD (exact: summed in "
-     "pico-dollars)", NULL, NULL, 1, 12, tg_v_cost},
-    {"tollgate_baseline_cost_usd_total", "What the same tokens would have cost on the baseline "
-     "model, in USD", NULL, NULL, 1, 12, tg_v_baseline},
+    {"tollgate_cost_usd_total",
+     "Cost at the models' prices, in USD (exact: summed in "
+     "pico-dollars)",
+     NULL, NULL, 1, 12, tg_v_cost},
+    {"tollgate_baseline_cost_usd_total",
+     "What the same tokens would have cost on the baseline "
+     "model, in USD",
+     NULL, NULL, 1, 12, tg_v_baseline},
     {"tollgate_fallbacks_total", "Requests that needed more than one attempt", NULL, NULL, 1, 0,
      tg_v_fallbacks},
-    {"tollgate_usage_estimated_total", "Requests whose tokens were estimated because the "
-     "provider reported none", NULL, NULL, 1, 0, tg_v_estimated},
+    {"tollgate_usage_estimated_total",
+     "Requests whose tokens were estimated because the "
+     "provider reported none",
+     NULL, NULL, 1, 0, tg_v_estimated},
 };
 
 static int tg_series_cmp(const void *a, const void *b)
@@ -286,8 +296,7 @@ static void tg_metrics_usage(tg_prom_t *p)
                                     {"provider", order[i]->provider},
                                     {"route", order[i]->route}};
             tg_prom_fixed(h ? tot[i].ttft_sum_us : tot[i].latency_sum_us, 6, num, sizeof(num));
-            tg_prom_histogram(p, l, 3, h ? tot[i].ttft : tot[i].latency, lep, TG_LAT_BUCKETS,
-                              num);
+            tg_prom_histogram(p, l, 3, h ? tot[i].ttft : tot[i].latency, lep, TG_LAT_BUCKETS, num);
         }
     }
     tg_prom_family(p, "tollgate_rate_limited_total", "counter",

@@ -14,8 +14,7 @@
 #define TG_ADMIN_TOKEN_MIN 16
 
 /* token: must be one ${VAR} reference, set and long enough. */
-static int tg_admin_token_env(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *v, const char *s,
-                              char **out)
+static int tg_admin_token_env(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *v, const char *s, char **out)
 {
     int refs;
 
@@ -67,8 +66,8 @@ int tg_parse_admin_http(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n)
             return -1;
         if (strcmp(k, "listen") == 0) {
             if (!tg_listen_ok(s))
-                return tg_cerr(c, d, v,
-                               "admin_http.listen must be HOST:PORT or PORT, not \"%s\"", s);
+                return tg_cerr(c, d, v, "admin_http.listen must be HOST:PORT or PORT, not \"%s\"",
+                               s);
             free(cf->admin_http.listen);
             cf->admin_http.listen = tg_xstrdup(s);
             c->admin_http_node = v;
@@ -84,8 +83,9 @@ int tg_parse_admin_http(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n)
                 return -1;
             for (const char *q = cf->admin_http.token; *q; q++)
                 if ((unsigned char)*q <= 0x20 || *q == 0x7f)
-                    return tg_cerr(c, d, v, "the admin_http token contains a space or a "
-                                            "control character");
+                    return tg_cerr(c, d, v,
+                                   "the admin_http token contains a space or a "
+                                   "control character");
             if (strlen(cf->admin_http.token) < TG_ADMIN_TOKEN_MIN)
                 return tg_cerr(c, d, v,
                                "the admin_http token is shorter than %d characters (make one "

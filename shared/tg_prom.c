@@ -56,8 +56,10 @@ static int tg_prom_escaped(tg_prom_t *p, const char *s, int quote)
     const char *run = s;
 
     for (; *s; s++) {
-        const char *esc = *s == '\\' ? "\\\\" : *s == '\n' ? "\\n" : quote && *s == '"' ? "\\\""
-                                                                                       : NULL;
+        const char *esc = *s == '\\'           ? "\\\\"
+                          : *s == '\n'         ? "\\n"
+                          : quote && *s == '"' ? "\\\""
+                                               : NULL;
         if (esc == NULL)
             continue;
         if (tg_prom_put(p, run, (size_t)(s - run)) == -1 || tg_prom_puts(p, esc) == -1)
@@ -89,8 +91,8 @@ int tg_prom_family(tg_prom_t *p, const char *name, const char *type, const char 
     return 0;
 }
 
-int tg_prom_sample(tg_prom_t *p, const char *suffix, const tg_prom_label_t *labels,
-                   size_t nlabels, const char *value)
+int tg_prom_sample(tg_prom_t *p, const char *suffix, const tg_prom_label_t *labels, size_t nlabels,
+                   const char *value)
 {
     if (p->family[0] == '\0')
         return tg_prom_fail(p);

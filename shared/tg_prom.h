@@ -15,11 +15,11 @@
 #define TG_PROM_MAX_FAMILIES 64
 
 typedef struct {
-    tg_buf_t out;                                  /* the exposition text */
-    char family[128];                              /* the family being written */
-    char *seen[TG_PROM_MAX_FAMILIES];              /* families written so far */
+    tg_buf_t out;                     /* the exposition text */
+    char family[128];                 /* the family being written */
+    char *seen[TG_PROM_MAX_FAMILIES]; /* families written so far */
     size_t nseen;
-    int failed;                                    /* a call failed: the text is incomplete */
+    int failed; /* a call failed: the text is incomplete */
 } tg_prom_t;
 
 /** A label: name and value (the value is escaped on output). */
@@ -46,8 +46,8 @@ int tg_prom_family(tg_prom_t *p, const char *name, const char *type, const char 
  * nlabels labels and value (a Prometheus number: "12", "0.25", "+Inf"). Returns 0 or -1 (invalid
  * label name, no family, out of memory).
  */
-int tg_prom_sample(tg_prom_t *p, const char *suffix, const tg_prom_label_t *labels,
-                   size_t nlabels, const char *value);
+int tg_prom_sample(tg_prom_t *p, const char *suffix, const tg_prom_label_t *labels, size_t nlabels,
+                   const char *value);
 
 /** tg_prom_sample with an integer value. */
 int tg_prom_sample_i(tg_prom_t *p, const tg_prom_label_t *labels, size_t nlabels, int64_t v);

@@ -40,12 +40,12 @@ START_TEST(anything_else_fails)
     ck_assert_int_eq(ok("Bearer"), 0);
     ck_assert_int_eq(ok("Bearer "), 0);
     ck_assert_int_eq(ok("Bearer    "), 0);
-    ck_assert_int_eq(ok(TOKEN), 0);                            /* no scheme */
-    ck_assert_int_eq(ok("Basic " TOKEN), 0);                   /* another scheme */
-    ck_assert_int_eq(ok("Bearer" TOKEN), 0);                   /* no space */
-    ck_assert_int_eq(ok("Bearer 0123456789abcdef"), 0);        /* a prefix */
-    ck_assert_int_eq(ok("Bearer " TOKEN "0"), 0);              /* longer */
-    ck_assert_int_eq(ok("Bearer " TOKEN " x"), 0);             /* trailing junk */
+    ck_assert_int_eq(ok(TOKEN), 0);                                     /* no scheme */
+    ck_assert_int_eq(ok("Basic " TOKEN), 0);                            /* another scheme */
+    ck_assert_int_eq(ok("Bearer" TOKEN), 0);                            /* no space */
+    ck_assert_int_eq(ok("Bearer 0123456789abcdef"), 0);                 /* a prefix */
+    ck_assert_int_eq(ok("Bearer " TOKEN "0"), 0);                       /* longer */
+    ck_assert_int_eq(ok("Bearer " TOKEN " x"), 0);                      /* trailing junk */
     ck_assert_int_eq(ok("Bearer 0123456789abcdef0123456789abcdeF"), 0); /* case matters */
     /* the length given is what counts, not a NUL */
     ck_assert_int_eq(tg_admin_http_token_ok(want, "Bearer " TOKEN, 7 + 31), 0);

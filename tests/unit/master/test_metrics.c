@@ -104,9 +104,9 @@ START_TEST(every_rollup_counted_once_and_counters_only_grow)
     int64_t now = M0 * 60000 + 30000;
     char *t;
 
-    settle(M0 - 5, 200, 3000, "k1"); /* long finished */
+    settle(M0 - 5, 200, 3000, "k1");  /* long finished */
     settle(M0 - 1, 502, 80000, "k1"); /* the previous minute: may still change */
-    settle(M0, 429, 100, "k2");      /* this minute */
+    settle(M0, 429, 100, "k2");       /* this minute */
     t = render(&tg_s, now);
     ck_assert_double_eq(value(t, "tollgate_requests_total" SERIES ",status_class=\"2xx\"}"), 1);
     ck_assert_double_eq(value(t, "tollgate_requests_total" SERIES ",status_class=\"4xx\"}"), 1);
@@ -116,8 +116,8 @@ START_TEST(every_rollup_counted_once_and_counters_only_grow)
     /* exact: 3 x 1.5 micro-dollars */
     ck_assert_ptr_nonnull(strstr(t, "\ntollgate_cost_usd_total" SERIES "} 0.0000045\n"));
     ck_assert_double_eq(value(t, "tollgate_request_duration_seconds_count" SERIES "}"), 3);
-    ck_assert_double_eq(value(t, "tollgate_request_duration_seconds_bucket" SERIES ",le=\"0.005\"}"),
-                        2);
+    ck_assert_double_eq(
+        value(t, "tollgate_request_duration_seconds_bucket" SERIES ",le=\"0.005\"}"), 2);
     ck_assert_double_eq(value(t, "tollgate_request_duration_seconds_sum" SERIES "}"), 0.0831);
     ck_assert_double_eq(value(t, "tollgate_time_to_first_byte_seconds_count" SERIES "}"), 1);
     ck_assert_double_eq(value(t, "tollgate_rate_limited_total{scope=\"key\",limit=\"rpm\"}"), 1);

@@ -88,8 +88,8 @@ START_TEST(errors_never_echo_the_token)
 END_TEST
 
 /* Write text to dir/name with mode; returns the path in buf. */
-static const char *put(char *buf, size_t size, const char *dir, const char *name,
-                       const char *text, mode_t mode)
+static const char *put(char *buf, size_t size, const char *dir, const char *name, const char *text,
+                       mode_t mode)
 {
     FILE *f;
 
