@@ -12,7 +12,7 @@ ctl="$build/tollgatectl -c etc/demo.yaml"
 port_busy() {
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0 || return 1
 }
-for p in 8080 9090; do
+for p in 8080 9090 9091; do
     if port_busy $p; then
         echo "tollgate demo: port $p is already in use (another demo still running?)." >&2
         echo "  stop it, or: pkill -f 'tollgate-sim --listen 127.0.0.1:9090'" >&2
@@ -46,6 +46,12 @@ until grep -q "listening" "$sim_log" 2>/dev/null; do
     fi
     sleep 0.1
 done
+
+# the admin HTTP listener's token (etc/demo.yaml reads it): random, readable by us only
+admin_token=build/demo-admin.token
+if [ ! -s "$admin_token" ]; then
+    (umask 077 && od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$admin_token")
+fi
 
 "$build/tollgate" -c etc/demo.yaml &
 gw=$!
@@ -90,6 +96,8 @@ cat <<MSG
       -d '{"model":"deepseek-chat","stream":true,"messages":[{"role":"user","content":"Hi"}]}'
     $build/tollgatectl -c etc/demo.yaml usage --by model
     $build/tollgatectl -c etc/demo.yaml keys list
+    tools/demo-workload.sh 200 && $build/tollgatectl -c etc/demo.yaml savings --by task
+    curl -s http://127.0.0.1:9091/metrics -H "Authorization: Bearer \$(cat $admin_token)"
 
   Access log: $build/demo-access.log    Stop: Ctrl-C
 

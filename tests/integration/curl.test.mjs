@@ -31,8 +31,10 @@ function readmeCurlCommands() {
   return cmds;
 }
 
+const ADMIN_TOKEN = 'curl-test-admin-token-0123456789';
+
 /** etc/demo.yaml with its fixed ports and paths moved into dir. */
-function demoConfig({ dir, port, simPort }) {
+function demoConfig({ dir, port, simPort, adminPort }) {
   let text = fs.readFileSync(path.join(SOURCE_DIR, 'etc/demo.yaml'), 'utf8');
   const must = (re, to) => {
     assert.match(text, re, `etc/demo.yaml has ${re}`);
@@ -46,6 +48,9 @@ function demoConfig({ dir, port, simPort }) {
   must(/^(\s+)error_log:.*$/m, `$1error_log: ${path.join(dir, 'error.log')}`);
   must(/^(\s+)access_log:.*$/m, `$1access_log: ${path.join(dir, 'access.log')}`);
   must(/^(\s+)path: build\/demo-data$/m, `$1path: ${path.join(dir, 'data')}`);
+  must(/127\.0\.0\.1:9091/g, `127.0.0.1:${adminPort}`);
+  must(/^(\s+)token_file: build\/demo-admin\.token$/m, `$1token_file: ${path.join(dir, 'admin.token')}`);
+  fs.writeFileSync(path.join(dir, 'admin.token'), ADMIN_TOKEN, { mode: 0o600 });
   return text;
 }
 
@@ -55,8 +60,13 @@ describe('curl', () => {
   before(async () => {
     sim = await startSim();
     const dir = tempDir('tg-curl-');
-    const [port] = await freePorts(1);
-    gw = await startGateway({ dir, port, configText: demoConfig({ dir, port, simPort: sim.port }) });
+    const [port, adminPort] = await freePorts(2);
+    gw = await startGateway({
+      dir,
+      port,
+      configText: demoConfig({ dir, port, simPort: sim.port, adminPort }),
+    });
+    gw.adminURL = `http://127.0.0.1:${adminPort}`;
     url = gw.url;
     // the demo runs with auth: keys; make the key `make demo` would have printed
     const made = await adminCall(gw.adminSocket, { cmd: 'keys.create', tenant: 'demo', name: 'demo-key' });
@@ -258,6 +268,14 @@ describe('curl', () => {
     const u = await gw.ctl(['--json', 'usage', '--by', 'route']);
     const auto = JSON.parse(u.stdout).rows.find((r) => r.group === 'auto');
     assert.ok(auto.ratings > 0 && auto.thumbs_up_ratio > 0.5, JSON.stringify(auto));
+    // the demo's /metrics is scrapeable with its token (the README's curl line)
+    const m = await run('curl', ['-sS', '--fail-with-body', `${gw.adminURL}/metrics`, '-H',
+      `Authorization: Bearer ${ADMIN_TOKEN}`]);
+    assert.equal(m.code, 0, m.stderr + m.stdout);
+    assert.match(m.stdout, /^# TYPE tollgate_requests_total counter$/m);
+    assert.match(m.stdout, /^tollgate_requests_total\{[^}]*route="auto"[^}]*\} \d+/m);
+    const denied = await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `${gw.adminURL}/metrics`]);
+    assert.equal(denied.stdout, '401');
   });
 
   it('the gateway stops cleanly on SIGTERM with no sanitizer report', async () => {
