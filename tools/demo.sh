@@ -53,7 +53,7 @@ if [ ! -s "$admin_token" ]; then
     (umask 077 && od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$admin_token")
 fi
 
-"$build/tollgate" -c etc/demo.yaml &
+TOLLGATE_DEMO_ADMIN_TOKEN=$(cat "$admin_token") "$build/tollgate" -c etc/demo.yaml &
 gw=$!
 i=0
 until [ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/readyz 2>/dev/null)" = 200 ]; do
