@@ -177,6 +177,7 @@ int tg_ctl_usage(tg_ctl_t *ctx, int argc, char **argv);     /* ctl_audit.c */
 int tg_ctl_providers(tg_ctl_t *ctx, int argc, char **argv); /* ctl_providers.c */
 int tg_ctl_routes(tg_ctl_t *ctx, int argc, char **argv);    /* ctl_providers.c */
 int tg_ctl_route(tg_ctl_t *ctx, int argc, char **argv);     /* ctl_routes.c */
+int tg_ctl_calc(tg_ctl_t *ctx, int argc, char **argv);      /* ctl_calc.c */
 
 /** Print one key's details (keys show, create, rotate). */
 void tg_ctl_print_key(const json_t *key, FILE *out);

@@ -23,6 +23,7 @@ static const char tg_ctl_help[] =
     "reports:\n"
     "  usage [--by model] [--since 24h] [--until now]  requests, tokens and cost\n"
     "  audit tail|verify|export ...                    the audit trail\n"
+    "  calc PROFILE.yaml | calc --replay --since 7d    cost before and after routing\n"
     "upstreams:\n"
     "  providers list | providers rotate-key NAME      (the new key is read from stdin)\n"
     "  routes show | routes reload\n"
@@ -107,6 +108,7 @@ static const struct {
     {"drain", tg_ctl_simple},  {"keys", tg_ctl_keys},      {"tenants", tg_ctl_tenants},
     {"audit", tg_ctl_audit},   {"usage", tg_ctl_usage},    {"providers", tg_ctl_providers},
     {"routes", tg_ctl_routes}, {"route", tg_ctl_route},
+    {"calc", tg_ctl_calc},
 };
 
 int main(int argc, char **argv)

@@ -3,6 +3,7 @@
  * own user (or root) may use — checked with SO_PEERCRED, not just file modes. Each line in is one
  * JSON command, each line out one JSON reply. The protocol is docs/admin-protocol.md.
  */
+#include "master/admin_calc.h"
 #include "master/admin_keys.h"
 #include "master/admin_routes.h"
 #include "master/master.h"
@@ -145,7 +146,8 @@ static json_t *tg_admin_dispatch(tg_admin_conn_t *c, json_t *req)
     if (cmd == NULL)
         return tg_admin_err("missing \"cmd\"");
     if ((reply = tg_admin_keys(tg_master_store(), cmd, req, &actor)) != NULL ||
-        (reply = tg_admin_route_cmds(tg_master_config(), tg_master_store(), cmd, req)) != NULL)
+        (reply = tg_admin_route_cmds(tg_master_config(), tg_master_store(), cmd, req)) != NULL ||
+        (reply = tg_admin_calc(tg_master_config(), tg_master_store(), cmd, req)) != NULL)
         return reply;
     if (strcmp(cmd, "status") == 0 || strcmp(cmd, "ping") == 0)
         return tg_admin_status();
