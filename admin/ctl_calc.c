@@ -380,7 +380,7 @@ static int tg_ctl_calc_request(const tg_ctl_flag_t *f, int replay, json_t *req)
                                   "--until must be a duration like 1h or a date, not "
                                   "\"%s\"",
                                   f[TG_F_UNTIL].value);
-    if (since >= until)
+    if (f[TG_F_UNTIL].value != NULL ? since >= until : since > now)
         return tg_ctl_usage_error("calc", "--since must be before --until");
     if (f[TG_F_DAYS].value != NULL) {
         if (tg_ctl_parse_count(f[TG_F_DAYS].value, 31, &days) == -1 || days < 1)
