@@ -22,6 +22,7 @@ static const char tg_ctl_calc_help[] =
     "                                [--baseline MODEL]\n"
     "       tollgatectl [--json] calc --replay [--since WHEN] [--until WHEN]\n"
     "                                [--config PROPOSED.yaml] [--route NAME]\n"
+    "                                [--days-per-month N]\n"
     "  calc PROFILE.yaml   price a usage profile per day and per month: on the baseline model\n"
     "                      (before) and on the models the route picks (after)\n"
     "  calc --replay       price the requests metered since WHEN (default 7d) again, under\n"
@@ -279,11 +280,14 @@ static void tg_ctl_calc_left_out(const json_t *left)
         return;
     printf(" (%s actual, not counted above)\n",
            tg_ctl_calc_usd(json_object_get(left, "actual_pico"), b[0], 64));
-    json_array_foreach(json_object_get(left, "unreplayable"), i, v) printf(
-        "  %s %s: %lld requests, %s actual\n", json_string_value(json_object_get(v, "reason")),
-        json_string_value(json_object_get(v, "name")),
-        (long long)json_integer_value(json_object_get(v, "requests")),
-        tg_ctl_calc_usd(json_object_get(v, "actual_pico"), b[1], 64));
+    json_array_foreach(json_object_get(left, "unreplayable"), i, v)
+    {
+        printf("  %s %s: %lld requests, %s actual\n",
+               json_string_value(json_object_get(v, "reason")),
+               json_string_value(json_object_get(v, "name")),
+               (long long)json_integer_value(json_object_get(v, "requests")),
+               tg_ctl_calc_usd(json_object_get(v, "actual_pico"), b[1], 64));
+    }
 }
 
 static int tg_ctl_calc_print_replay(const json_t *reply)
@@ -351,23 +355,26 @@ static char *tg_ctl_calc_read(const char *path, size_t *len)
 enum { TG_F_CONFIG, TG_F_ROUTE, TG_F_BASELINE, TG_F_REPLAY, TG_F_SINCE, TG_F_UNTIL, TG_F_DAYS };
 
 /*
- * Fill req with what the replay flags say. The proposed configuration goes by absolute path:
- * the gateway compiles it with its includes, from its own working directory.
+ * Fill req with what the flags say. The proposed configuration goes by absolute path: the
+ * gateway compiles it with its includes, from its own working directory.
  */
 static int tg_ctl_calc_request(const tg_ctl_flag_t *f, int replay, json_t *req)
 {
     int64_t now = (int64_t)time(NULL), since = now - 7 * 86400, until = now, days;
-    char abs[PATH_MAX];
 
     if (f[TG_F_CONFIG].value != NULL) {
-        if (realpath(f[TG_F_CONFIG].value, abs) == NULL) {
+        char full[PATH_MAX];
+
+        if (realpath(f[TG_F_CONFIG].value, full) == NULL) {
             fprintf(stderr, "tollgatectl: calc: %s: %s\n", f[TG_F_CONFIG].value, strerror(errno));
             return TG_CTL_FAIL;
         }
-        json_object_set_new(req, "config", json_string(abs));
+        json_object_set_new(req, "config", json_string(full));
     }
     if (f[TG_F_ROUTE].value != NULL)
         json_object_set_new(req, "route", json_string(f[TG_F_ROUTE].value));
+    if (f[TG_F_BASELINE].value != NULL)
+        json_object_set_new(req, "baseline", json_string(f[TG_F_BASELINE].value));
     if (!replay)
         return TG_CTL_OK;
     if (f[TG_F_SINCE].value != NULL && tg_ctl_parse_when(f[TG_F_SINCE].value, now, &since) == -1)
@@ -435,8 +442,6 @@ int tg_ctl_calc(tg_ctl_t *ctx, int argc, char **argv)
             return TG_CTL_FAIL;
         }
     }
-    if (f[TG_F_BASELINE].value != NULL)
-        json_object_set_new(req, "baseline", json_string(f[TG_F_BASELINE].value));
     if ((rc = tg_ctl_calc_request(f, replay, req)) == TG_CTL_OK &&
         (rc = tg_ctl_exec(ctx, req, &reply)) == TG_CTL_OK && !ctx->as_json)
         rc = replay ? tg_ctl_calc_print_replay(reply) : tg_ctl_calc_print_profile(reply);

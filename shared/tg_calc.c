@@ -277,7 +277,6 @@ static int tg_calc_row(const tg_calc_profile_t *p, const tg_config_t *cf, tg_cal
 {
     const tg_calc_row_t *row = line->row;
     tg_calc_parts_t ps;
-    const tg_model_t *m;
     int64_t after;
 
     memset(&ps, 0, sizeof(ps));
@@ -285,7 +284,8 @@ static int tg_calc_row(const tg_calc_profile_t *p, const tg_config_t *cf, tg_cal
     line->sum.output_tokens = u->completion;
     line->sum.cached_tokens = u->cached;
     if (row->model != NULL) {
-        if ((m = tg_config_model(cf, row->model, strlen(row->model))) == NULL)
+        const tg_model_t *m = tg_config_model(cf, row->model, strlen(row->model));
+        if (m == NULL)
             return tg_calc_err(p, &row->pos, err, errlen,
                                "model \"%s\" is not in the configuration's catalog", row->model);
         tg_calc_put(&ps, m, u, -1, NULL);
@@ -417,7 +417,6 @@ tg_replay_why_t tg_calc_replay_event(const tg_config_t *cf, const char *route, c
                                      tg_calc_part_t *parts, size_t *nparts, int64_t *cost_pico)
 {
     tg_calc_parts_t ps;
-    const tg_model_t *m;
 
     *nparts = 0;
     *cost_pico = 0;
@@ -447,7 +446,8 @@ tg_replay_why_t tg_calc_replay_event(const tg_config_t *cf, const char *route, c
                            &ps) != TG_ASSIGN_OK)
             return TG_REPLAY_NO_TARGET;
     } else {
-        if ((m = tg_config_model(cf, ev->model, strlen(ev->model))) == NULL)
+        const tg_model_t *m = tg_config_model(cf, ev->model, strlen(ev->model));
+        if (m == NULL)
             return TG_REPLAY_UNKNOWN_MODEL;
         tg_calc_put(&ps, m, &ev->usage, -1, NULL);
     }

@@ -64,14 +64,16 @@ static int tg_calc_tokens(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char
 {
     static const char suffixes[] = "KkMmBb";
     static const int64_t mult[] = {1000, 1000, 1000000, 1000000, 1000000000, 1000000000};
-    const char *s = tg_scalar(c, d, n, what), *end, *suf;
-    int64_t m = 1;
+    const char *s = tg_scalar(c, d, n, what), *end;
     __int128 v;
 
     if (s == NULL)
         return -1;
     if (tg_calc_decimal(s, 9, &v, &end) == 0) {
-        if (*end != '\0' && end[1] == '\0' && (suf = strchr(suffixes, *end)) != NULL)
+        const char *suf = *end != '\0' && end[1] == '\0' ? strchr(suffixes, *end) : NULL;
+        int64_t m = 1;
+
+        if (suf != NULL)
             m = mult[suf - suffixes];
         else if (*end != '\0')
             v = -1;
@@ -186,7 +188,6 @@ static int tg_calc_parse_row(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, size_t 
 static int tg_calc_parse_split(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, tg_calc_case_t *uc)
 {
     int64_t sum = 0;
-    char pct[32];
 
     if (tg_calc_list(c, d, n, "split", "rows ({task, complexity, share})", TG_CALC_MAX_ROWS,
                      &uc->nrows) == -1)
@@ -199,6 +200,7 @@ static int tg_calc_parse_split(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, tg_ca
         sum += uc->rows[i].share_ppm;
     }
     if (sum != TG_CALC_PPM) {
+        char pct[32];
         tg_calc_ppm_text(sum, pct, sizeof(pct));
         return tg_cerr(c, d, n, "the shares of use case \"%s\" add up to %s%%, not 100%%",
                        uc->name != NULL ? uc->name : "?", pct);

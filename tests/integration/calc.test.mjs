@@ -8,7 +8,9 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startSim, startGateway, gatewayConfig, postJson, tempDir, waitFor } from './lib/harness.mjs';
+import {
+  startSim, startGateway, gatewayConfig, postJson, tempDir, waitFor, adminCall,
+} from './lib/harness.mjs';
 import { costPico } from './lib/meterkit.mjs';
 
 const PRICES = {
@@ -215,6 +217,15 @@ describe('tollgatectl calc: the cost calculator', () => {
     assert.match(r.stdout, /^ {2}faq\/simple 80%\s+gpt-4o -> qwen3-32b\s/m);
     const j = JSON.parse((await gw.ctl(['--json', 'calc', profilePath, '--config', proposedPath])).stdout);
     assert.equal(BigInt(j.total.after_pico), after);
+    // over the protocol a proposal may also be YAML text (anything with a line break)
+    const text = fs.readFileSync(proposedPath, 'utf8');
+    const t = await adminCall(gw.adminSocket, { cmd: 'calc', profile: PROFILE, config: text, config_name: 'mine.yaml' });
+    assert.equal(t.ok, true, JSON.stringify(t));
+    assert.equal(t.config, 'mine.yaml');
+    assert.equal(BigInt(t.total.after_pico), after);
+    const e = await adminCall(gw.adminSocket, { cmd: 'calc', profile: PROFILE, config: `${text}bogus: 1\n` });
+    assert.equal(e.ok, false);
+    assert.match(e.error, /^proposed\.yaml:\d+:1: .*bogus/);
     // nothing was applied: the running configuration still answers the same
     const again = JSON.parse((await gw.ctl(['--json', 'calc', profilePath])).stdout);
     assert.equal(again.total.after_pico, 31133500000000);
