@@ -154,6 +154,12 @@ const char *tg_ctl_fmt_usd(const json_t *v, int zero_dash, char *buf, size_t siz
 /** Unix seconds as "2026-11-03T14:02:11Z"; 0 prints as zero_text, missing as "-". */
 const char *tg_ctl_fmt_time(const json_t *v, const char *zero_text, char *buf, size_t size);
 
+/** s in capitals (a table's first column heading from a --by value). Returns buf. */
+const char *tg_ctl_upper(const char *s, char *buf, size_t size);
+
+/** A ratio (0.9412) as a percentage ("94.1%"); missing or null is "-". Returns buf. */
+const char *tg_ctl_fmt_pct(const json_t *v, char *buf, size_t size);
+
 /** Print the raw JSON value as one compact line on out. Returns 0 or -1. */
 int tg_ctl_print_json_line(FILE *out, const json_t *v);
 
@@ -178,6 +184,13 @@ int tg_ctl_providers(tg_ctl_t *ctx, int argc, char **argv); /* ctl_providers.c *
 int tg_ctl_routes(tg_ctl_t *ctx, int argc, char **argv);    /* ctl_providers.c */
 int tg_ctl_route(tg_ctl_t *ctx, int argc, char **argv);     /* ctl_routes.c */
 int tg_ctl_calc(tg_ctl_t *ctx, int argc, char **argv);      /* ctl_calc.c */
+int tg_ctl_savings(tg_ctl_t *ctx, int argc, char **argv);   /* ctl_analytics.c */
+int tg_ctl_experiments(tg_ctl_t *ctx, int argc, char **argv);
+int tg_ctl_events(tg_ctl_t *ctx, int argc, char **argv);
+
+/** The request of a report command (cmd) from its --by, --since, --until flags (f[0..3)), or
+ * NULL after reporting a command line mistake. */
+json_t *tg_ctl_report_req(const char *what, const char *cmd, const tg_ctl_flag_t *f);
 
 /** Print one key's details (keys show, create, rotate). */
 void tg_ctl_print_key(const json_t *key, FILE *out);

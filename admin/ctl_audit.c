@@ -24,7 +24,8 @@ static const char tg_ctl_audit_help[] =
 static const char tg_ctl_usage_help[] =
     "usage: tollgatectl [--json] usage [--by key|tenant|model|provider|route|task|variant]\n"
     "                                  [--since WHEN] [--until WHEN]\n"
-    "  requests, tokens and cost per group (default --by model --since 24h)\n"
+    "  requests, tokens, cost, cost per request, p50/p95 latency and time to first byte,\n"
+    "  thumbs-up and escalation rates (from feedback) per group (default --by model --since 24h)\n"
     "  WHEN is a duration ago (24h, 7d), now, @UNIXSECONDS or a UTC date\n"
     "  (2026-11-01, 2026-11-01T08:00, 2026-11-01T08:00:00Z)\n";
 
@@ -73,12 +74,17 @@ static int tg_ctl_audit_table(const json_t *entries)
         char b[7][512];
         json_t *ms = json_object_get(e, "ts_ms"), *secs = NULL;
         const char *c[7];
+        json_int_t uid;
 
         if (json_is_integer(ms))
             secs = json_integer(json_integer_value(ms) / 1000);
         c[0] = tg_ctl_fmt(json_object_get(e, "seq"), b[0], 512);
         c[1] = tg_ctl_fmt_time(secs, "-", b[1], 512);
-        c[2] = tg_ctl_fmt(json_object_get(e, "uid"), b[2], 512);
+        /* the actor: a uid, the gateway itself (-1) or the admin HTTP API (-2) */
+        uid = json_integer_value(json_object_get(e, "uid"));
+        c[2] = uid == -2   ? "http"
+               : uid == -1 ? "gateway"
+                           : tg_ctl_fmt(json_object_get(e, "uid"), b[2], 512);
         c[3] = tg_ctl_fmt(json_object_get(e, "pid"), b[3], 512);
         c[4] = tg_ctl_fmt(json_object_get(e, "action"), b[4], 512);
         c[5] = tg_ctl_fmt(json_object_get(e, "target"), b[5], 512);
@@ -215,9 +221,11 @@ int tg_ctl_audit(tg_ctl_t *ctx, int argc, char **argv)
 
 static int tg_ctl_usage_table(const json_t *reply)
 {
-    static const char *const heads[] = {NULL,         "REQUESTS", "ERRORS", "PROMPT",
-                                        "COMPLETION", "CACHED",   "COST"};
-    const char *hd[7];
+    static const char *const heads[] = {NULL,       "REQUESTS", "ERRORS",   "PROMPT",
+                                        "COMPLETION", "CACHED", "COST",     "COST/REQ",
+                                        "P50 MS",     "P95 MS", "TTFT P95", "UP%",
+                                        "ESCALATED%"};
+    const char *hd[13];
     const char *by = json_string_value(json_object_get(reply, "by"));
     const json_t *rows = json_object_get(reply, "rows");
     char upper[32], from[32], to[32];
@@ -227,11 +235,8 @@ static int tg_ctl_usage_table(const json_t *reply)
     size_t i;
     int rc;
 
-    snprintf(upper, sizeof(upper), "%s", by != NULL ? by : "group");
-    for (char *p = upper; *p != '\0'; p++)
-        *p = (char)toupper((unsigned char)*p);
     memcpy(hd, heads, sizeof(hd));
-    hd[0] = upper;
+    hd[0] = tg_ctl_upper(by != NULL ? by : "group", upper, sizeof(upper));
     printf("usage by %s, %s .. %s\n", by != NULL ? by : "-",
            tg_ctl_fmt_time(json_object_get(reply, "since"), "-", from, sizeof(from)),
            tg_ctl_fmt_time(json_object_get(reply, "until"), "-", to, sizeof(to)));
@@ -239,12 +244,12 @@ static int tg_ctl_usage_table(const json_t *reply)
         printf("no usage in this period\n");
         return TG_CTL_OK;
     }
-    tg_ctl_table_init(&t, 7, "lrrrrrr", hd);
+    tg_ctl_table_init(&t, 13, "lrrrrrrrrrrrr", hd);
     json_array_foreach(rows, i, r)
     {
-        char b[7][256];
+        char b[13][256];
         const char *group = json_string_value(json_object_get(r, "group"));
-        const char *c[7] = {
+        const char *c[13] = {
             group != NULL && group[0] == '\0' ? "(none)"
                                               : tg_ctl_fmt(json_object_get(r, "group"), b[0], 256),
             tg_ctl_fmt(json_object_get(r, "requests"), b[1], 256),
@@ -253,6 +258,12 @@ static int tg_ctl_usage_table(const json_t *reply)
             tg_ctl_fmt(json_object_get(r, "completion_tokens"), b[4], 256),
             tg_ctl_fmt(json_object_get(r, "cached_tokens"), b[5], 256),
             tg_ctl_fmt_usd(json_object_get(r, "cost_usd"), 0, b[6], 256),
+            tg_ctl_fmt_usd(json_object_get(r, "cost_per_request_usd"), 0, b[7], 256),
+            tg_ctl_fmt(json_object_get(r, "latency_p50_ms"), b[8], 256),
+            tg_ctl_fmt(json_object_get(r, "latency_p95_ms"), b[9], 256),
+            tg_ctl_fmt(json_object_get(r, "ttft_p95_ms"), b[10], 256),
+            tg_ctl_fmt_pct(json_object_get(r, "thumbs_up_ratio"), b[11], 256),
+            tg_ctl_fmt_pct(json_object_get(r, "escalation_rate"), b[12], 256),
         };
         tg_ctl_table_add(&t, c);
         req += json_integer_value(json_object_get(r, "requests"));
@@ -265,7 +276,7 @@ static int tg_ctl_usage_table(const json_t *reply)
     if (json_array_size(rows) > 1) {
         char b[7][64], money[32];
         json_t *cost;
-        const char *c[7] = {"TOTAL", b[1], b[2], b[3], b[4], b[5], b[6]};
+        const char *c[13] = {"TOTAL", b[1], b[2], b[3], b[4], b[5], b[6], "", "", "", "", "", ""};
 
         snprintf(b[1], 64, "%lld", (long long)req);
         snprintf(b[2], 64, "%lld", (long long)err);
@@ -286,47 +297,17 @@ static int tg_ctl_usage_table(const json_t *reply)
 
 int tg_ctl_usage(tg_ctl_t *ctx, int argc, char **argv)
 {
-    static const char *const groups[] = {"key",   "tenant", "model",  "provider",
-                                         "route", "task",   "variant"};
     tg_ctl_flag_t f[] = {{"by", 0, 1, NULL}, {"since", 0, 1, NULL}, {"until", 0, 1, NULL}};
-    int64_t now = (int64_t)time(NULL), since = 0, until = 0;
     json_t *req = NULL, *reply = NULL;
-    int npos, rc, known = 0;
+    int npos, rc;
 
     npos = tg_ctl_flags(ctx, "usage", argc - 1, argv + 1, f, 3, NULL, 0);
     if (npos == TG_CTL_HELP) {
         fputs(tg_ctl_usage_help, stdout);
         return TG_CTL_OK;
     }
-    if (npos < 0)
+    if (npos < 0 || (req = tg_ctl_report_req("usage", "usage", f)) == NULL)
         return TG_CTL_USAGE;
-    for (size_t i = 0; f[0].value != NULL && i < sizeof(groups) / sizeof(groups[0]); i++)
-        known |= strcmp(f[0].value, groups[i]) == 0;
-    if (f[0].value != NULL && !known)
-        return tg_ctl_usage_error("usage",
-                                  "--by must be key, tenant, model, provider, route, "
-                                  "task or variant, not \"%s\"",
-                                  f[0].value);
-    if (f[1].value != NULL && tg_ctl_parse_when(f[1].value, now, &since) == -1)
-        return tg_ctl_usage_error("usage",
-                                  "--since must be a duration like 24h or a date like "
-                                  "2026-11-01, not \"%s\"",
-                                  f[1].value);
-    if (f[2].value != NULL && tg_ctl_parse_when(f[2].value, now, &until) == -1)
-        return tg_ctl_usage_error("usage",
-                                  "--until must be a duration like 1h or a date like "
-                                  "2026-11-02, not \"%s\"",
-                                  f[2].value);
-    if (f[1].value != NULL && f[2].value != NULL && since >= until)
-        return tg_ctl_usage_error("usage", "--since must be before --until");
-    if ((req = json_pack("{s:s}", "cmd", "usage")) == NULL ||
-        (f[0].value != NULL && json_object_set_new(req, "by", json_string(f[0].value)) == -1) ||
-        (f[1].value != NULL && json_object_set_new(req, "since", json_integer(since)) == -1) ||
-        (f[2].value != NULL && json_object_set_new(req, "until", json_integer(until)) == -1)) {
-        fprintf(stderr, "tollgatectl: out of memory\n");
-        json_decref(req);
-        return TG_CTL_FAIL;
-    }
     if ((rc = tg_ctl_exec(ctx, req, &reply)) == TG_CTL_OK && !ctx->as_json)
         rc = tg_ctl_usage_table(reply);
     json_decref(reply);

@@ -264,3 +264,20 @@ int tg_ctl_print_rows(const json_t *rows, FILE *out)
     tg_ctl_table_free(&t);
     return rc;
 }
+
+const char *tg_ctl_fmt_pct(const json_t *v, char *buf, size_t size)
+{
+    if (!json_is_number(v))
+        snprintf(buf, size, "-");
+    else
+        snprintf(buf, size, "%.1f%%", json_number_value(v) * 100.0);
+    return buf;
+}
+
+const char *tg_ctl_upper(const char *s, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s", s);
+    for (char *p = buf; *p != '\0'; p++)
+        *p = (char)toupper((unsigned char)*p);
+    return buf;
+}

@@ -28,6 +28,9 @@ static const char tg_ctl_help[] =
     "  providers list | providers rotate-key NAME      (the new key is read from stdin)\n"
     "  routes show | routes reload\n"
     "  route explain < request.json | route list\n"
+    "  savings [--by route|task] [--since WHEN]   cost against the baseline model\n"
+    "  experiments [--since WHEN]                 A/B variants compared\n"
+    "  events [--follow]                          the request event feed\n"
     "options:\n"
     "  -s, --socket SOCKET    the admin socket (else $TOLLGATE_SOCKET, else admin_socket\n"
     "                         of -c CONFIG, default etc/tollgate.yaml)\n"
@@ -107,7 +110,8 @@ static const struct {
     {"status", tg_ctl_simple}, {"workers", tg_ctl_simple}, {"reload", tg_ctl_simple},
     {"drain", tg_ctl_simple},  {"keys", tg_ctl_keys},      {"tenants", tg_ctl_tenants},
     {"audit", tg_ctl_audit},   {"usage", tg_ctl_usage},    {"providers", tg_ctl_providers},
-    {"routes", tg_ctl_routes}, {"route", tg_ctl_route},
+    {"routes", tg_ctl_routes}, {"route", tg_ctl_route},       {"savings", tg_ctl_savings},
+    {"experiments", tg_ctl_experiments}, {"events", tg_ctl_events},
     {"calc", tg_ctl_calc},
 };
 

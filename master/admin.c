@@ -3,6 +3,7 @@
  * own user (or root) may use — checked with SO_PEERCRED, not just file modes. Each line in is one
  * JSON command, each line out one JSON reply. The protocol is docs/admin-protocol.md.
  */
+#include "master/admin_analytics.h"
 #include "master/admin_calc.h"
 #include "master/admin_keys.h"
 #include "master/admin_routes.h"
@@ -136,26 +137,36 @@ static json_t *tg_admin_routes(void)
     return json_pack("{s:b,s:i,s:o}", "ok", 1, "generation", (int)cf->generation, "models", arr);
 }
 
-static json_t *tg_admin_dispatch(tg_admin_conn_t *c, json_t *req)
+/* Who asked, for the error log: "admin (uid 1000 pid 42)" or "admin http". */
+static const char *tg_admin_who(const tg_actor_t *a, char *buf, size_t size)
+{
+    if (a->uid == TG_ACTOR_HTTP)
+        snprintf(buf, size, "admin http");
+    else
+        snprintf(buf, size, "admin (uid %d pid %d)", a->uid, a->pid);
+    return buf;
+}
+
+json_t *tg_admin_command(const tg_actor_t *actor, json_t *req)
 {
     const char *cmd = json_string_value(json_object_get(req, "cmd"));
-    char err[TG_CONFIG_ERR_MAX];
-    tg_actor_t actor = {(int)c->uid, (int)c->pid};
+    char err[TG_CONFIG_ERR_MAX], who[64];
     json_t *reply;
 
     if (cmd == NULL)
         return tg_admin_err("missing \"cmd\"");
-    if ((reply = tg_admin_keys(tg_master_store(), cmd, req, &actor)) != NULL ||
+    if ((reply = tg_admin_keys(tg_master_store(), cmd, req, actor)) != NULL ||
         (reply = tg_admin_route_cmds(tg_master_config(), tg_master_store(), cmd, req)) != NULL ||
-        (reply = tg_admin_calc(tg_master_config(), tg_master_store(), cmd, req)) != NULL)
+        (reply = tg_admin_analytics(tg_master_config(), tg_master_store(), cmd, req)) != NULL ||
+        (reply = tg_admin_calc(tg_master_config(), tg_master_store(), cmd, req, actor)) != NULL)
         return reply;
     if (strcmp(cmd, "status") == 0 || strcmp(cmd, "ping") == 0)
         return tg_admin_status();
     if (strcmp(cmd, "workers") == 0)
         return tg_admin_workers();
     if (strcmp(cmd, "reload") == 0 || strcmp(cmd, "routes.reload") == 0) {
-        tg_log(TG_LOG_INFO, 0, "admin (uid %d pid %d): reload", (int)c->uid, (int)c->pid);
-        if (tg_master_reload_by(&actor, err, sizeof(err)) == -1)
+        tg_log(TG_LOG_INFO, 0, "%s: reload", tg_admin_who(actor, who, sizeof(who)));
+        if (tg_master_reload_by(actor, err, sizeof(err)) == -1)
             return tg_admin_err("%s", err);
         return tg_admin_status();
     }
@@ -168,13 +179,13 @@ static json_t *tg_admin_dispatch(tg_admin_conn_t *c, json_t *req)
         const char *secret = json_string_value(json_object_get(req, "secret"));
         if (name == NULL || secret == NULL)
             return tg_admin_err("providers.rotate_key needs \"name\" and \"secret\"");
-        if (tg_master_provider_key(&actor, name, secret, err, sizeof(err)) == -1)
+        if (tg_master_provider_key(actor, name, secret, err, sizeof(err)) == -1)
             return tg_admin_err("%s", err);
         return json_pack("{s:b,s:s}", "ok", 1, "provider", name);
     }
     if (strcmp(cmd, "drain") == 0 || strcmp(cmd, "stop") == 0) {
-        tg_log(TG_LOG_INFO, 0, "admin (uid %d pid %d): %s", (int)c->uid, (int)c->pid, cmd);
-        tg_admin_audit(tg_master_store(), &actor, "gateway.drain", "gateway", "{}");
+        tg_log(TG_LOG_INFO, 0, "%s: %s", tg_admin_who(actor, who, sizeof(who)), cmd);
+        tg_admin_audit(tg_master_store(), actor, "gateway.drain", "gateway", "{}");
         tg_master_stop(1);
         return json_pack("{s:b,s:s}", "ok", 1, "state", "draining");
     }
@@ -210,7 +221,8 @@ static void tg_admin_read(struct bufferevent *bev, void *arg)
             tg_admin_reply(c, tg_admin_err("a command is one JSON object per line"));
             continue;
         }
-        tg_admin_reply(c, tg_admin_dispatch(c, req));
+        tg_actor_t actor = {(int)c->uid, (int)c->pid};
+        tg_admin_reply(c, tg_admin_command(&actor, req));
         json_decref(req);
     }
     if (evbuffer_get_length(in) > TG_ADMIN_MAX_LINE)

@@ -285,12 +285,14 @@ static json_t *tg_calc_replay_cmd(const tg_config_t *cf, tg_store_t *s, json_t *
 /* ---- the command ------------------------------------------------------------------------- */
 
 /*
- * The configuration to price on: the running one, or "config" — a path, or YAML text when it
- * holds a line break (named "config_name", default proposed.yaml; it cannot include files) —
- * compiled like a reload would compile it, and never applied. *own is what to unref.
+ * The configuration to price on: the running one, or "config" — a path (when by_path: not for
+ * callers over the network), or YAML text when it holds a line break (named "config_name",
+ * default proposed.yaml; it cannot include files) — compiled like a reload would compile it,
+ * and never applied. *own is what to unref.
  */
-static const tg_config_t *tg_calc_config(const tg_config_t *cf, json_t *req, tg_config_t **own,
-                                         const char **name, char *err, size_t errlen)
+static const tg_config_t *tg_calc_config(const tg_config_t *cf, json_t *req, int by_path,
+                                         tg_config_t **own, const char **name, char *err,
+                                         size_t errlen)
 {
     json_t *jc = json_object_get(req, "config");
     const char *text = json_string_value(jc);
@@ -306,6 +308,10 @@ static const tg_config_t *tg_calc_config(const tg_config_t *cf, json_t *req, tg_
         return NULL;
     }
     if (strchr(text, '\n') == NULL) {
+        if (!by_path) {
+            snprintf(err, errlen, "calc: over HTTP, give the proposed configuration as YAML text");
+            return NULL;
+        }
         *name = text;
         return *own = tg_config_load_file(text, err, errlen);
     }
@@ -316,9 +322,12 @@ static const tg_config_t *tg_calc_config(const tg_config_t *cf, json_t *req, tg_
     return *own = tg_config_load_source(&src, err, errlen);
 }
 
-json_t *tg_admin_calc(const tg_config_t *cf, tg_store_t *s, const char *cmd, json_t *req)
+json_t *tg_admin_calc(const tg_config_t *cf, tg_store_t *s, const char *cmd, json_t *req,
+                      const tg_actor_t *actor)
 {
-    int replay = json_is_true(json_object_get(req, "replay"));
+    json_t *jr = json_object_get(req, "replay");
+    /* true, or 1 (a GET parameter over HTTP is an integer) */
+    int replay = json_is_true(jr) || (json_is_integer(jr) && json_integer_value(jr) != 0);
     char err[TG_CONFIG_ERR_MAX];
     const tg_config_t *use;
     tg_config_t *own;
@@ -332,7 +341,8 @@ json_t *tg_admin_calc(const tg_config_t *cf, tg_store_t *s, const char *cmd, jso
     if (replay && s == NULL)
         return tg_admin_err("calc replay reads the request events: this gateway has no store "
                             "(configure store: {path: DIR})");
-    if ((use = tg_calc_config(cf, req, &own, &name, err, sizeof(err))) == NULL)
+    if ((use = tg_calc_config(cf, req, actor->uid != TG_ACTOR_HTTP, &own, &name, err,
+                              sizeof(err))) == NULL)
         return tg_admin_err("%s", err);
     reply = replay ? tg_calc_replay_cmd(use, s, req, name) : tg_calc_profile_cmd(use, req, name);
     tg_config_unref(own);

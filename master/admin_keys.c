@@ -605,50 +605,13 @@ int tg_admin_audit(tg_store_t *s, const tg_actor_t *actor, const char *action, c
     return 0;
 }
 
-static void tg_usage_row_json(void *arg, const tg_usage_row_t *r)
-{
-    char cost[32];
-
-    tg_money_format(r->cost_pico, cost, sizeof(cost));
-    json_array_append_new(
-        arg, json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s,s:I}", "group", r->group, "requests",
-                       (json_int_t)r->requests, "errors", (json_int_t)r->errors, "prompt_tokens",
-                       (json_int_t)r->prompt, "completion_tokens", (json_int_t)r->completion,
-                       "cached_tokens", (json_int_t)r->cached, "estimated",
-                       (json_int_t)r->estimated, "fallbacks", (json_int_t)r->fallbacks, "cost_usd",
-                       cost, "cost_pico", (json_int_t)r->cost_pico));
-}
-
-/* usage {by, since, until}: per-minute rollups aggregated (times in unix seconds) */
-static json_t *tg_usage_cmd(tg_store_t *s, json_t *req)
-{
-    const char *by = json_string_value(json_object_get(req, "by"));
-    json_t *since = json_object_get(req, "since"), *until = json_object_get(req, "until");
-    int64_t now = (int64_t)time(NULL);
-    int64_t from = json_is_integer(since) ? json_integer_value(since) : now - 86400;
-    int64_t to = json_is_integer(until) ? json_integer_value(until) : now + 60;
-    json_t *rows = json_array();
-
-    if (by == NULL)
-        by = "model";
-    if (tg_meter_usage(s, by, from * 1000, to * 1000, tg_usage_row_json, rows) == -1) {
-        json_decref(rows);
-        return tg_admin_err("usage --by must be key, tenant, model, provider, route, task or "
-                            "variant");
-    }
-    return json_pack("{s:b,s:s,s:I,s:I,s:o}", "ok", 1, "by", by, "since", (json_int_t)from, "until",
-                     (json_int_t)to, "rows", rows);
-}
-
 json_t *tg_admin_keys(tg_store_t *s, const char *cmd, json_t *req, const tg_actor_t *actor)
 {
     if (strncmp(cmd, "keys.", 5) != 0 && strncmp(cmd, "tenants.", 8) != 0 &&
-        strncmp(cmd, "audit.", 6) != 0 && strcmp(cmd, "usage") != 0)
+        strncmp(cmd, "audit.", 6) != 0)
         return NULL;
     if (s == NULL)
         return tg_admin_err("this gateway has no store (configure store: {path: DIR})");
-    if (strcmp(cmd, "usage") == 0)
-        return tg_usage_cmd(s, req);
     if (strcmp(cmd, "keys.create") == 0)
         return tg_keys_create(s, req, actor);
     if (strcmp(cmd, "keys.list") == 0)

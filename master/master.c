@@ -5,6 +5,7 @@
  * workers on shutdown with a deadline.
  */
 #include "master/master.h"
+#include "master/admin_http.h"
 #include "master/listen.h"
 #include "shared/tg_channel.h"
 #include "master/admin_keys.h"
@@ -158,6 +159,7 @@ static void tg_master_spawn(tg_proc_t *p)
         for (int i = 0; i < tg_m.nslots * tg_m.nfds; i++)
             if (tg_m.fds + i < mine || tg_m.fds + i >= mine + tg_m.nfds)
                 close(tg_m.fds[i]);
+        tg_admin_http_forked();
         tg_worker_main(tg_m.cf, p->slot, sv[1], mine, tg_m.nfds);
     }
     sigprocmask(SIG_SETMASK, &old, NULL);
@@ -262,6 +264,10 @@ int tg_master_reload_by(const void *by, char *err, size_t errlen)
     char sha[65], detail[TG_CONFIG_ERR_MAX + 128];
 
     cf = tg_config_load_file(tg_m.cf->path, err, errlen);
+    if (cf != NULL && tg_admin_http_prepare(cf, err, errlen) == -1) {
+        tg_config_unref(cf); /* its admin_http.listen cannot be bound: refuse it all */
+        cf = NULL;
+    }
     if (cf == NULL) {
         json_t *d = json_pack("{s:s,s:i}", "error", err, "generation", (int)tg_m.generation);
         char *ds = json_dumps(d, JSON_COMPACT);
@@ -290,6 +296,7 @@ int tg_master_reload_by(const void *by, char *err, size_t errlen)
         tg_master_send(&tg_m.procs[i], &m);
     tg_config_unref(tg_m.cf);
     tg_m.cf = cf;
+    tg_admin_http_apply(tg_m.base, cf);
     tg_log_open(cf->error_log, (tg_log_level_t)cf->log_level);
     tg_config_sha256_hex(cf, sha);
     tg_log(TG_LOG_INFO, 0, "reloaded %s: generation %u, sha256 %s, %zu models", cf->path,
@@ -558,7 +565,8 @@ int tg_master_run(tg_config_t *cf)
             return 1;
         tg_m.pid_file = strdup(cf->pid_file);
     }
-    if (tg_master_open_store(cf) == -1 || tg_admin_start(tg_m.base, cf) == -1)
+    if (tg_master_open_store(cf) == -1 || tg_admin_start(tg_m.base, cf) == -1 ||
+        tg_admin_http_start(tg_m.base, cf) == -1)
         return 1;
     tg_log(TG_LOG_INFO, 0, "tollgate %s starting %d workers on %s%s", TG_VERSION, tg_m.nslots,
            cf->listen[0], cf->nlisten > 1 ? " and more" : "");
@@ -570,6 +578,7 @@ int tg_master_run(tg_config_t *cf)
     event_base_dispatch(tg_m.base);
 
     tg_admin_stop();
+    tg_admin_http_stop();
     if (tg_m.have_store) {
         event_free(tg_m.sync_timer);
         tg_store_close(&tg_m.store); /* syncs the meter environment */

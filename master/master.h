@@ -8,6 +8,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <jansson.h>
+
+#include "shared/tg_audit.h"
 #include "shared/tg_config.h"
 #include "shared/tg_store.h"
 
@@ -48,6 +51,12 @@ const tg_config_t *tg_master_config(void);
 
 /** The master's store, or NULL when the configuration has none. */
 tg_store_t *tg_master_store(void);
+
+/**
+ * Run one admin command ({"cmd": ..., fields}, docs/admin-protocol.md) on behalf of actor: the
+ * dispatcher behind both the admin socket and the admin HTTP API. The reply is the caller's.
+ */
+json_t *tg_admin_command(const tg_actor_t *actor, json_t *req);
 
 /** Start the admin socket if the configuration names one. Returns 0 or -1. */
 int tg_admin_start(struct event_base *base, const tg_config_t *cf);

@@ -12,11 +12,17 @@
 
 #include "shared/tg_store.h"
 
-/** Who did it: the admin socket peer's credentials, or the gateway itself (uid -1). */
+/**
+ * Who did it: the admin socket peer's credentials, the gateway itself (uid TG_ACTOR_GATEWAY:
+ * signals, security events) or a caller of the admin HTTP API (uid TG_ACTOR_HTTP, pid 0).
+ */
 typedef struct {
     int uid;
     int pid;
 } tg_actor_t;
+
+#define TG_ACTOR_GATEWAY (-1)
+#define TG_ACTOR_HTTP (-2)
 
 /** One decoded entry. detail is a JSON object text (never holding a secret). */
 typedef struct {

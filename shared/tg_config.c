@@ -22,8 +22,7 @@
 
 #define TG_CONFIG_MAX_FILE (16 * 1024 * 1024)
 
-/* Wipe and free a secret (NULL is ignored). */
-static void tg_free_secret(char *s)
+void tg_free_secret(char *s)
 {
     if (s != NULL) {
         explicit_bzero(s, strlen(s));
@@ -223,7 +222,7 @@ int64_t tg_parse_size(const char *s)
  * Expand ${VAR} and ${VAR:-default} references. Secrets are only ever written this way, so
  * the text of the config file itself never holds one.
  */
-static char *tg_expand_env(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *s, int *refs)
+char *tg_expand_env(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *s, int *refs)
 {
     size_t cap = strlen(s) + 1, len = 0;
     char *out = tg_xcalloc(1, cap);
@@ -415,6 +414,18 @@ const char *tg_key(tg_cdoc_t *d, yaml_node_pair_t *p)
 
 /* ---- sections ---------------------------------------------------------------------------- */
 
+int tg_listen_ok(const char *s)
+{
+    const char *colon = strrchr(s, ':');
+    char *end;
+    long port;
+
+    errno = 0;
+    port = strtol(colon ? colon + 1 : s, &end, 10);
+    return !(errno || *end != '\0' || end == (colon ? colon + 1 : s) || port < 1 || port > 65535 ||
+             (colon && colon == s));
+}
+
 static int tg_parse_listen(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n)
 {
     tg_config_t *cf = c->cf;
@@ -436,16 +447,10 @@ static int tg_parse_listen(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n)
                              ? n
                              : tg_node(d, *(it = n->data.sequence.items.start + i));
         const char *s = tg_scalar(c, d, a, "a listen address");
-        const char *colon;
-        char *end;
-        long port;
 
         if (s == NULL)
             return -1;
-        colon = strrchr(s, ':');
-        errno = 0;
-        port = strtol(colon ? colon + 1 : s, &end, 10);
-        if (errno || *end != '\0' || port < 1 || port > 65535 || (colon && colon == s))
+        if (!tg_listen_ok(s))
             return tg_cerr(c, d, a, "listen address must be HOST:PORT or PORT, not \"%s\"", s);
         cf->listen[cf->nlisten++] = tg_xstrdup(s);
     }
@@ -614,21 +619,27 @@ static int tg_parse_store(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n)
  * compile exactly the key the master validated and a reload re-reads it. Surrounding whitespace
  * is trimmed; the key must be one line.
  */
-static int tg_read_key_file(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *v, const char *s,
-                            const char *key, char **out)
+int tg_rel_path(tg_cdoc_t *d, const char *s, char *path, size_t size)
 {
-    tg_config_source_t *src = &c->cf->source;
     const char *slash = strrchr(d->file, '/');
-    tg_config_file_t *f;
-    char path[4096], *data;
-    size_t len, a = 0, b;
     int n;
 
     if (s[0] == '/' || slash == NULL)
-        n = snprintf(path, sizeof(path), "%s", s);
+        n = snprintf(path, size, "%s", s);
     else
-        n = snprintf(path, sizeof(path), "%.*s/%s", (int)(slash - d->file), d->file, s);
-    if (n < 0 || (size_t)n >= sizeof(path))
+        n = snprintf(path, size, "%.*s/%s", (int)(slash - d->file), d->file, s);
+    return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+int tg_read_key_file(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *v, const char *s, const char *key,
+                     char **out)
+{
+    tg_config_source_t *src = &c->cf->source;
+    tg_config_file_t *f;
+    char path[4096], *data;
+    size_t len, a = 0, b;
+
+    if (tg_rel_path(d, s, path, sizeof(path)) == -1)
         return tg_cerr(c, d, v, "%s path too long", key);
     if ((f = tg_source_find(src, path)) == NULL) {
         char err[256];
@@ -1230,6 +1241,8 @@ static int tg_parse_doc(tg_cctx_t *c, tg_cdoc_t *d, int main_file)
             rc = tg_parse_upstream(c, d, v);
         else if (strcmp(k, "breaker") == 0)
             rc = tg_parse_breaker(c, d, v);
+        else if (strcmp(k, "admin_http") == 0)
+            rc = tg_parse_admin_http(c, d, v);
         else if (strcmp(k, "baseline") == 0) {
             const char *s = tg_scalar(c, d, v, k);
             if (s == NULL)
@@ -1426,7 +1439,7 @@ static tg_config_t *tg_config_compile(tg_config_t *cf, char *err, size_t errlen)
     cf->path = tg_xstrdup(cf->source.files[0].path);
     if ((d = tg_doc_load(&c, cf->path)) == NULL)
         goto fail;
-    if (tg_parse_doc(&c, d, 1) == -1)
+    if (tg_parse_doc(&c, d, 1) == -1 || tg_check_admin_http(&c) == -1)
         goto fail;
     cf->models = tg_xcalloc(c.models.n, sizeof(tg_model_t));
     for (size_t i = 0; i < c.models.n; i++) {
@@ -1568,6 +1581,8 @@ void tg_config_unref(tg_config_t *cf)
     free(cf->baseline_name);
     free(cf->pid_file);
     free(cf->admin_socket);
+    free(cf->admin_http.listen);
+    tg_free_secret(cf->admin_http.token);
     free(cf->store.path);
     free(cf->store.pepper_file);
     free(cf->error_log);

@@ -140,6 +140,11 @@ typedef struct tg_config_s {
 
     int auth_keys; /* 1: every /v1 request needs a virtual key ("auth: keys") */
 
+    struct {
+        char *listen; /* HOST:PORT of the admin HTTP API and /metrics (master/admin_http.c) */
+        char *token;  /* its bearer token: a secret (never logged, wiped on free) */
+    } admin_http;     /* listen NULL: no admin HTTP listener */
+
     tg_provider_t *providers;
     size_t nproviders;
     tg_model_t *models; /* sorted by name */

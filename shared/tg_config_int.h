@@ -42,6 +42,8 @@ typedef struct {
     tg_cdefs_t routes; /* resolved once every model is known */
     yaml_node_t *baseline_node; /* the top-level baseline, checked once models are known */
     tg_cdoc_t *baseline_doc;
+    yaml_node_t *admin_http_node; /* admin_http's listen, checked against listen at the end */
+    tg_cdoc_t *admin_http_doc;
 } tg_cctx_t;
 
 #define TG_FOREACH_PAIR(d, map, p)                                                                 \
@@ -92,5 +94,35 @@ int tg_parse_breaker(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n);
 
 /** Free a configuration's routes. */
 void tg_routes_free(tg_config_t *cf);
+
+/** Names that appear in headers, JSON and logs are checked by tg_name_ok; addresses by this:
+ * HOST:PORT, [V6]:PORT or PORT with a port of 1-65535. */
+int tg_listen_ok(const char *s);
+
+/**
+ * Expand ${VAR} and ${VAR:-default} references in s (errors reported at n). Returns the
+ * malloc'd text, with *refs the number of references, or NULL after an error.
+ */
+char *tg_expand_env(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n, const char *s, int *refs);
+
+/** s as a path relative to the file of d (absolute paths stay). 0, or -1 when too long. */
+int tg_rel_path(tg_cdoc_t *d, const char *s, char *path, size_t size);
+
+/**
+ * A one-line secret from the file named s (relative to d's file), kept in the configuration
+ * source so workers compile the same bytes. *out is NULL (with a warning) for an empty file.
+ * key names the setting in errors. 0 or -1 (reported).
+ */
+int tg_read_key_file(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *v, const char *s, const char *key,
+                     char **out);
+
+/** admin_http: (tg_config_admin.c). 0 or -1 (reported). */
+int tg_parse_admin_http(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n);
+
+/** Checks of admin_http that need the whole file (its port is not a client port). 0 or -1. */
+int tg_check_admin_http(tg_cctx_t *c);
+
+/** Wipe and free a secret (NULL is ignored). */
+void tg_free_secret(char *s);
 
 #endif

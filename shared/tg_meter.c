@@ -7,7 +7,9 @@
  */
 #include "shared/tg_meter.h"
 
+#include <errno.h>
 #include <msgpack.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,12 +21,32 @@ enum { TG_SCOPE_KEY = 0, TG_SCOPE_TENANT = 1 };
 #define TG_INFLIGHT_VERSION 1
 /*
  * A rollup row's int64 counters: requests, errors, prompt, completion, cached, estimated,
- * fallbacks, cost (the first 8, the original layout), then the baseline cost and the latency
- * and time-to-first-byte histograms. Rows written by an older version (8 fields) are read as
- * far as they go.
+ * fallbacks, cost (the first 8, the original layout), the baseline cost, the latency and
+ * time-to-first-byte histograms, then errors by class, the histograms' sums and refusals by
+ * the gateway's own limits. Rows are only ever extended: a row written by an older version is
+ * read as far as it goes (the rest reads as zero) and grows to the full layout when next added
+ * to.
  */
-#define TG_ROLLUP_BASE 8
-#define TG_ROLLUP_FIELDS (TG_ROLLUP_BASE + 1 + 2 * TG_LAT_BUCKETS)
+enum {
+    TG_R_REQUESTS,
+    TG_R_ERRORS,
+    TG_R_PROMPT,
+    TG_R_COMPLETION,
+    TG_R_CACHED,
+    TG_R_ESTIMATED,
+    TG_R_FALLBACKS,
+    TG_R_COST, /* the original layout ends here */
+    TG_R_BASELINE,
+    TG_R_LATENCY,
+    TG_R_TTFT = TG_R_LATENCY + TG_LAT_BUCKETS,
+    TG_R_4XX = TG_R_TTFT + TG_LAT_BUCKETS,
+    TG_R_5XX,
+    TG_R_LATENCY_SUM,
+    TG_R_TTFT_SUM,
+    TG_R_LIMITED,
+    TG_ROLLUP_FIELDS = TG_R_LIMITED + TG_LIMITED_KINDS,
+};
+#define TG_ROLLUP_BASE 8 /* the original layout: shorter rows are not rollups */
 
 typedef struct {
     uint32_t version;
@@ -359,18 +381,25 @@ static int tg_rollup_add(tg_store_t *s, MDB_txn *txn, const tg_meter_record_t *r
         memcpy(c, v.mv_data, v.mv_size < sizeof(c) ? v.mv_size : sizeof(c));
     else if (rc != MDB_NOTFOUND)
         return rc;
-    c[0] += 1;
-    c[1] += r->status >= 400 ? 1 : 0;
-    c[2] += r->usage.prompt;
-    c[3] += r->usage.completion;
-    c[4] += r->usage.cached;
-    c[5] += r->usage.reported ? 0 : 1;
-    c[6] += r->fallback ? 1 : 0;
-    c[7] += r->cost_pico;
-    c[8] += r->baseline_pico;
-    c[TG_ROLLUP_BASE + 1 + tg_bucket_of(r->latency_us)]++;
-    if (r->status < 400)
-        c[TG_ROLLUP_BASE + 1 + TG_LAT_BUCKETS + tg_bucket_of(r->ttft_us)]++;
+    c[TG_R_REQUESTS] += 1;
+    c[TG_R_ERRORS] += r->status >= 400 ? 1 : 0;
+    c[TG_R_PROMPT] += r->usage.prompt;
+    c[TG_R_COMPLETION] += r->usage.completion;
+    c[TG_R_CACHED] += r->usage.cached;
+    c[TG_R_ESTIMATED] += r->usage.reported ? 0 : 1;
+    c[TG_R_FALLBACKS] += r->fallback ? 1 : 0;
+    c[TG_R_COST] += r->cost_pico;
+    c[TG_R_BASELINE] += r->baseline_pico;
+    c[TG_R_LATENCY + tg_bucket_of(r->latency_us)]++;
+    c[TG_R_LATENCY_SUM] += r->latency_us;
+    if (r->status < 400) {
+        c[TG_R_TTFT + tg_bucket_of(r->ttft_us)]++;
+        c[TG_R_TTFT_SUM] += r->ttft_us;
+    }
+    c[TG_R_4XX] += r->status >= 400 && r->status < 500 ? 1 : 0;
+    c[TG_R_5XX] += r->status >= 500 ? 1 : 0;
+    if (r->limited > 0 && r->limited <= TG_LIMITED_KINDS)
+        c[TG_R_LIMITED + r->limited - 1]++;
     v.mv_size = sizeof(c);
     v.mv_data = c;
     return mdb_put(txn, s->dbi[TG_DB_USAGE], &k, &v, 0);
@@ -451,7 +480,24 @@ static int tg_event_put(tg_store_t *s, MDB_txn *txn, const tg_meter_record_t *r,
     v.mv_data = sb.data;
     rc = mdb_put(txn, s->dbi[TG_DB_EVENTS], &k, &v, 0);
     msgpack_sbuffer_destroy(&sb);
+    if (rc == 0) {
+        /* request id -> event key, so feedback can find the request it is about */
+        MDB_val ik = {idl, (void *)r->request_id};
+        rc = mdb_put(txn, s->dbi[TG_DB_REQIDX], &ik, &k, 0);
+    }
     return rc;
+}
+
+/* Delete an event's index entry (the event is being deleted by cursor). */
+static void tg_event_unindex(tg_store_t *s, MDB_txn *txn, const MDB_val *ek)
+{
+    MDB_val ik;
+
+    if (ek->mv_size <= 8)
+        return;
+    ik.mv_size = ek->mv_size - 8;
+    ik.mv_data = (char *)ek->mv_data + 8;
+    mdb_del(txn, s->dbi[TG_DB_REQIDX], &ik, NULL);
 }
 
 int tg_meter_settle_txn(tg_store_t *s, MDB_txn *txn, const tg_reservation_t *res,
@@ -574,6 +620,7 @@ int tg_meter_make_room(tg_store_t *s, int n)
     }
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && done < n;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        tg_event_unindex(s, txn, &k);
         if (mdb_cursor_del(cur, 0) != 0)
             break;
         done++;
@@ -600,6 +647,7 @@ int tg_meter_prune(tg_store_t *s, int64_t now_ms, int64_t event_cutoff_ms)
             if (k.mv_size < 8 ||
                 tg_store_get_be64(k.mv_data) / 1000000 >= (uint64_t)event_cutoff_ms)
                 break;
+            tg_event_unindex(s, txn, &k);
             mdb_cursor_del(cur, 0);
         }
         mdb_cursor_close(cur);
@@ -621,81 +669,178 @@ int tg_meter_prune(tg_store_t *s, int64_t now_ms, int64_t event_cutoff_ms)
     return mdb_txn_commit(txn) == 0 ? 0 : -1;
 }
 
-int tg_meter_usage(tg_store_t *s, const char *by, int64_t since_ms, int64_t until_ms,
-                   void (*fn)(void *arg, const tg_usage_row_t *row), void *arg)
+int tg_meter_spent(tg_store_t *s, MDB_txn *txn, int tenant, const char *id, int month,
+                   int64_t now_ms, int64_t *pico)
 {
-    static const char *const dims[] = {"tenant", "key",  "model",  "provider",
-                                       "route",  "task", "variant"};
-    int dim = -1;
-    tg_usage_row_t *rows = NULL;
-    size_t nrows = 0, cap = 0;
+    if (strlen(id) >= 80)
+        return EINVAL;
+    return tg_lget(s, txn, month ? 'm' : 'd', tenant ? TG_SCOPE_TENANT : TG_SCOPE_KEY, id,
+                   month ? tg_meter_month(now_ms) : tg_meter_day(now_ms), pico);
+}
+
+int tg_meter_limited(int tenant, tg_admit_t verdict)
+{
+    if (verdict < TG_ADMIT_RPM || verdict > TG_ADMIT_BUDGET)
+        return 0;
+    return 1 + (tenant ? 4 : 0) + (int)(verdict - TG_ADMIT_RPM);
+}
+
+static void tg_sat_add(int64_t *a, int64_t b)
+{
+    if (__builtin_add_overflow(*a, b, a))
+        *a = b > 0 ? INT64_MAX : INT64_MIN;
+}
+
+void tg_usage_row_add(tg_usage_row_t *a, const tg_usage_row_t *b)
+{
+    /* every member after group is an int64_t counter */
+    int64_t *d = &a->requests;
+    const int64_t *v = &b->requests;
+    size_t n = (sizeof(*a) - offsetof(tg_usage_row_t, requests)) / sizeof(int64_t);
+
+    for (size_t i = 0; i < n; i++)
+        tg_sat_add(&d[i], v[i]);
+}
+
+/* A histogram's sum estimated from bucket midpoints (the open last bucket: its lower bound). */
+static int64_t tg_hist_mid_us(const int64_t *h)
+{
+    int64_t sum = 0, lo = 0;
+
+    for (int i = 0; i < TG_LAT_BUCKETS; i++) {
+        int64_t hi = i < TG_LAT_BUCKETS - 1 ? tg_bucket_bounds[i] : lo;
+        tg_sat_add(&sum, h[i] * ((lo + hi) * 1000 / 2));
+        lo = hi;
+    }
+    return sum;
+}
+
+/* A stored rollup value into row (counters only); 0, or -1 when it is not a rollup. */
+static int tg_rollup_decode(const MDB_val *v, tg_usage_row_t *row)
+{
+    int64_t c[TG_ROLLUP_FIELDS];
+
+    if (v->mv_size < TG_ROLLUP_BASE * sizeof(int64_t))
+        return -1;
+    memset(c, 0, sizeof(c)); /* an older, shorter row: the rest reads as zero */
+    memcpy(c, v->mv_data, v->mv_size < sizeof(c) ? v->mv_size : sizeof(c));
+    memset(row, 0, sizeof(*row));
+    row->requests = c[TG_R_REQUESTS];
+    row->errors = c[TG_R_ERRORS];
+    row->prompt = c[TG_R_PROMPT];
+    row->completion = c[TG_R_COMPLETION];
+    row->cached = c[TG_R_CACHED];
+    row->estimated = c[TG_R_ESTIMATED];
+    row->fallbacks = c[TG_R_FALLBACKS];
+    row->cost_pico = c[TG_R_COST];
+    row->baseline_pico = c[TG_R_BASELINE];
+    memcpy(row->latency, c + TG_R_LATENCY, sizeof(row->latency));
+    memcpy(row->ttft, c + TG_R_TTFT, sizeof(row->ttft));
+    row->status_4xx = c[TG_R_4XX];
+    row->status_5xx = c[TG_R_5XX];
+    if (v->mv_size >= (TG_R_TTFT_SUM + 1) * sizeof(int64_t)) {
+        row->latency_sum_us = c[TG_R_LATENCY_SUM];
+        row->ttft_sum_us = c[TG_R_TTFT_SUM];
+    } else {
+        row->latency_sum_us = tg_hist_mid_us(row->latency);
+        row->ttft_sum_us = tg_hist_mid_us(row->ttft);
+    }
+    memcpy(row->limited, c + TG_R_LIMITED, sizeof(row->limited));
+    return 0;
+}
+
+int64_t tg_meter_rollups(tg_store_t *s, MDB_txn *txn, int64_t from_minute, int64_t to_minute,
+                         int (*fn)(void *arg, const char *const *dims, const tg_usage_row_t *row),
+                         void *arg)
+{
     unsigned char start[8];
-    MDB_txn *txn;
     MDB_cursor *cur;
     MDB_val k, v;
+    int64_t seen = 0;
     int rc;
 
-    for (int i = 0; i < (int)(sizeof(dims) / sizeof(dims[0])); i++)
-        if (strcmp(by, dims[i]) == 0)
-            dim = i;
-    if (dim < 0 || mdb_txn_begin(s->meter, NULL, MDB_RDONLY, &txn) != 0)
+    if (mdb_cursor_open(txn, s->dbi[TG_DB_USAGE], &cur) != 0)
         return -1;
-    if (mdb_cursor_open(txn, s->dbi[TG_DB_USAGE], &cur) != 0) {
-        mdb_txn_abort(txn);
-        return -1;
-    }
-    tg_store_be64(start, (uint64_t)(since_ms / 60000));
+    tg_store_be64(start, (uint64_t)(from_minute > 0 ? from_minute : 0));
     k.mv_size = 8;
     k.mv_data = start;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         const char *p = (const char *)k.mv_data + 8, *end = (const char *)k.mv_data + k.mv_size;
-        int64_t c[TG_ROLLUP_FIELDS];
-        tg_usage_row_t *row = NULL;
+        const char *dims[TG_DIMS];
+        tg_usage_row_t row;
+        int n = 0;
 
-        if ((int64_t)tg_store_get_be64(k.mv_data) * 60000 >= until_ms)
+        if (k.mv_size < 8 || (int64_t)tg_store_get_be64(k.mv_data) >= to_minute)
             break;
-        if (v.mv_size < TG_ROLLUP_BASE * sizeof(int64_t))
-            continue;
-        memset(c, 0, sizeof(c)); /* an older, shorter row: the rest reads as zero */
-        memcpy(c, v.mv_data, v.mv_size < sizeof(c) ? v.mv_size : sizeof(c));
-        for (int i = 0; i < dim && p < end; i++)
-            p += strnlen(p, (size_t)(end - p)) + 1;
-        if (p >= end)
-            continue;
-        for (size_t i = 0; i < nrows; i++)
-            if (strncmp(rows[i].group, p, sizeof(rows[i].group)) == 0)
-                row = &rows[i];
-        if (row == NULL) {
-            if (nrows == cap) {
-                tg_usage_row_t *nr = realloc(rows, (cap = cap ? cap * 2 : 16) * sizeof(*rows));
-                if (nr == NULL)
-                    break;
-                rows = nr;
-            }
-            row = &rows[nrows++];
-            memset(row, 0, sizeof(*row));
-            snprintf(row->group, sizeof(row->group), "%.*s", (int)strnlen(p, (size_t)(end - p)),
-                     p);
+        /* TG_DIMS NUL-terminated dimensions; anything else is not a rollup of ours */
+        while (n < TG_DIMS && p < end) {
+            size_t len = strnlen(p, (size_t)(end - p));
+            if (p + len >= end)
+                break;
+            dims[n++] = p;
+            p += len + 1;
         }
-        row->requests += c[0];
-        row->errors += c[1];
-        row->prompt += c[2];
-        row->completion += c[3];
-        row->cached += c[4];
-        row->estimated += c[5];
-        row->fallbacks += c[6];
-        row->cost_pico += c[7];
-        row->baseline_pico += c[8];
-        for (int i = 0; i < TG_LAT_BUCKETS; i++) {
-            row->latency[i] += c[TG_ROLLUP_BASE + 1 + i];
-            row->ttft[i] += c[TG_ROLLUP_BASE + 1 + TG_LAT_BUCKETS + i];
-        }
+        if (n < TG_DIMS || tg_rollup_decode(&v, &row) == -1)
+            continue;
+        seen++;
+        if (fn(arg, dims, &row) != 0)
+            break;
     }
     mdb_cursor_close(cur);
+    return rc == 0 || rc == MDB_NOTFOUND ? seen : -1;
+}
+
+typedef struct {
+    int dim;
+    tg_usage_row_t *rows;
+    size_t n, cap;
+} tg_usage_acc_t;
+
+static int tg_usage_acc(void *arg, const char *const *dims, const tg_usage_row_t *r)
+{
+    tg_usage_acc_t *a = arg;
+    const char *g = dims[a->dim];
+    tg_usage_row_t *row = NULL;
+
+    for (size_t i = 0; i < a->n && row == NULL; i++)
+        if (strncmp(a->rows[i].group, g, sizeof(a->rows[i].group)) == 0)
+            row = &a->rows[i];
+    if (row == NULL) {
+        if (a->n == a->cap) {
+            tg_usage_row_t *nr = realloc(a->rows, (a->cap ? a->cap * 2 : 16) * sizeof(*nr));
+            if (nr == NULL)
+                return 1;
+            a->rows = nr;
+            a->cap = a->cap ? a->cap * 2 : 16;
+        }
+        row = &a->rows[a->n++];
+        memset(row, 0, sizeof(*row));
+        snprintf(row->group, sizeof(row->group), "%s", g);
+    }
+    tg_usage_row_add(row, r);
+    return 0;
+}
+
+int tg_meter_usage(tg_store_t *s, const char *by, int64_t since_ms, int64_t until_ms,
+                   void (*fn)(void *arg, const tg_usage_row_t *row), void *arg)
+{
+    static const char *const dims[TG_DIMS] = {"tenant", "key",  "model",  "provider",
+                                              "route",  "task", "variant"};
+    tg_usage_acc_t a = {-1, NULL, 0, 0};
+    MDB_txn *txn;
+
+    for (int i = 0; i < TG_DIMS; i++)
+        if (strcmp(by, dims[i]) == 0)
+            a.dim = i;
+    if (a.dim < 0 || mdb_txn_begin(s->meter, NULL, MDB_RDONLY, &txn) != 0)
+        return -1;
+    /* minutes that begin before until_ms */
+    tg_meter_rollups(s, txn, since_ms / 60000, until_ms <= 0 ? 0 : (until_ms + 59999) / 60000,
+                     tg_usage_acc, &a);
     mdb_txn_abort(txn);
-    for (size_t i = 0; i < nrows; i++)
-        fn(arg, &rows[i]);
-    free(rows);
+    for (size_t i = 0; i < a.n; i++)
+        fn(arg, &a.rows[i]);
+    free(a.rows);
     return 0;
 }

@@ -71,7 +71,18 @@ typedef struct {
     int64_t latency_us;
     int64_t ttft_us;
     int fallback;
+    int limited; /* refused by the gateway's own limits: tg_meter_limited(); 0: it was not */
 } tg_meter_record_t;
+
+/* Refusals by scope (key, tenant) and limit (rpm, tpm, concurrency, budget). */
+#define TG_LIMITED_KINDS 8
+
+/**
+ * The tg_meter_record_t.limited value of a request refused with verdict (TG_ADMIT_RPM ..
+ * TG_ADMIT_BUDGET) by its key's (tenant 0) or its tenant's (tenant 1) limits; 0 for any other
+ * verdict. Value - 1 indexes tg_usage_row_t.limited: scope * 4 + limit.
+ */
+int tg_meter_limited(int tenant, tg_admit_t verdict);
 
 /**
  * Admit one request for key (and its tenant; t may be NULL) at now_ms, reserving est_tokens and
@@ -143,7 +154,7 @@ int64_t tg_meter_bucket_ms(int i);
  */
 int64_t tg_meter_quantile_ms(const int64_t *hist, double q);
 
-/** One aggregated usage row. */
+/** One aggregated usage row (every member after group is an int64_t counter). */
 typedef struct {
     char group[160];
     int64_t requests, errors, prompt, completion, cached, estimated, fallbacks;
@@ -151,7 +162,27 @@ typedef struct {
     int64_t baseline_pico;          /* the same traffic at the baseline model's prices */
     int64_t latency[TG_LAT_BUCKETS]; /* whole-request latency histogram */
     int64_t ttft[TG_LAT_BUCKETS];    /* time-to-first-byte histogram */
+    int64_t status_4xx, status_5xx;  /* errors by class (rows before these fields: neither) */
+    int64_t latency_sum_us, ttft_sum_us; /* the histograms' sums (older rows: bucket midpoints) */
+    int64_t limited[TG_LIMITED_KINDS];   /* refused by the gateway's limits (tg_meter_limited) */
 } tg_usage_row_t;
+
+/** Add every counter of b to a (saturating; a's group is kept). */
+void tg_usage_row_add(tg_usage_row_t *a, const tg_usage_row_t *b);
+
+/* The dimensions of a usage rollup, in key order (tg_meter_rollups). */
+enum { TG_DIM_TENANT, TG_DIM_KEY, TG_DIM_MODEL, TG_DIM_PROVIDER, TG_DIM_ROUTE, TG_DIM_TASK,
+       TG_DIM_VARIANT, TG_DIMS };
+
+/**
+ * Call fn for every usage rollup of the minutes [from_minute, to_minute) (minutes since the
+ * epoch), in key order, inside the caller's read (or write) transaction: dims[TG_DIM_*] are
+ * NUL-terminated and point into the map (valid until txn ends); row->group is empty. fn
+ * returning non-zero stops the walk. Returns the number of rollups seen, or -1 (LMDB error).
+ */
+int64_t tg_meter_rollups(tg_store_t *s, MDB_txn *txn, int64_t from_minute, int64_t to_minute,
+                         int (*fn)(void *arg, const char *const *dims, const tg_usage_row_t *row),
+                         void *arg);
 
 /**
  * Aggregate usage rollups in [since_ms, until_ms) grouped by "key", "tenant", "model",
@@ -159,6 +190,15 @@ typedef struct {
  */
 int tg_meter_usage(tg_store_t *s, const char *by, int64_t since_ms, int64_t until_ms,
                    void (*fn)(void *arg, const tg_usage_row_t *row), void *arg);
+
+/**
+ * What has been spent (settled plus still reserved) against the daily (month 0) or monthly
+ * (month 1) budget window containing now_ms of key id (tenant 0) or tenant id (tenant 1), in
+ * pico-dollars, read in the caller's transaction. Only counted while that scope has a budget.
+ * Returns 0 or an LMDB error.
+ */
+int tg_meter_spent(tg_store_t *s, MDB_txn *txn, int tenant, const char *id, int month,
+                   int64_t now_ms, int64_t *pico);
 
 /** UTC day number and month number (year * 12 + month) of a time. */
 int64_t tg_meter_day(int64_t ms);

@@ -20,7 +20,8 @@ static const struct {
     [TG_DB_TENANTS] = {"tenants", 0}, [TG_DB_AUDIT] = {"audit", 0},
     [TG_DB_LIMITS] = {"limits", 1},   [TG_DB_INFLIGHT] = {"inflight", 1},
     [TG_DB_USAGE] = {"usage", 1},     [TG_DB_EVENTS] = {"events", 1},
-    [TG_DB_HEALTH] = {"health", 1},
+    [TG_DB_HEALTH] = {"health", 1},   [TG_DB_REQIDX] = {"reqidx", 1},
+    [TG_DB_FEEDBACK] = {"feedback", 1},
 };
 
 static int tg_env_open(MDB_env **env, const char *dir, const char *name, size_t map,

@@ -28,6 +28,8 @@ typedef enum {
     TG_DB_USAGE,     /* meter: minute/dimension -> rollup counters */
     TG_DB_EVENTS,    /* meter: time (u64 ns big-endian)/request id -> event record */
     TG_DB_HEALTH,    /* meter: model name -> circuit breaker and latency (tg_health_t) */
+    TG_DB_REQIDX,    /* meter: request id -> its event's key (for feedback) */
+    TG_DB_FEEDBACK,  /* meter: request id -> feedback on it (tg_feedback.h) */
     TG_DB_COUNT
 } tg_db_t;
 

@@ -63,24 +63,42 @@ static tg_health_t *tg_local(const char *name)
     return &l->h;
 }
 
+/*
+ * Write the queued outcomes in txn (the caller commits). Consecutive outcomes of one model are
+ * applied to one read-modify-write of its record.
+ */
+int tg_health_flush_txn(tg_store_t *s, MDB_txn *txn)
+{
+    tg_health_t h;
+    int rc = 0;
+
+    for (int i = 0; i < tg_hs.n && rc == 0; i++) {
+        tg_report_t *e = &tg_hs.q[i];
+
+        if ((rc = tg_health_get(s, txn, e->name, &h)) != 0)
+            break;
+        tg_health_record(&h, &tg_hs.conf, e->now_ms, e->ok, e->latency_ms);
+        while (i + 1 < tg_hs.n && strcmp(tg_hs.q[i + 1].name, e->name) == 0) {
+            e = &tg_hs.q[++i];
+            tg_health_record(&h, &tg_hs.conf, e->now_ms, e->ok, e->latency_ms);
+        }
+        rc = tg_health_put(s, txn, e->name, &h);
+    }
+    if (rc == 0)
+        tg_hs.n = 0;
+    return rc;
+}
+
 static void tg_health_flush(void)
 {
     tg_store_t *s = tg_worker_store();
     MDB_txn *txn;
-    tg_health_t h;
     int rc = 0;
 
     if (tg_hs.n == 0 || s == NULL)
         return;
     if ((rc = mdb_txn_begin(s->meter, NULL, 0, &txn)) == 0) {
-        for (int i = 0; i < tg_hs.n && rc == 0; i++) {
-            tg_report_t *e = &tg_hs.q[i];
-            if ((rc = tg_health_get(s, txn, e->name, &h)) == 0) {
-                tg_health_record(&h, &tg_hs.conf, e->now_ms, e->ok, e->latency_ms);
-                rc = tg_health_put(s, txn, e->name, &h);
-            }
-        }
-        if (rc == 0)
+        if ((rc = tg_health_flush_txn(s, txn)) == 0)
             rc = mdb_txn_commit(txn);
         else
             mdb_txn_abort(txn);
@@ -101,7 +119,7 @@ static void tg_health_flush_cb(evutil_socket_t fd, short what, void *arg)
 
 int tg_health_init(struct event_base *base)
 {
-    tg_hs.flush = event_new(base, -1, 0, tg_health_flush_cb, NULL);
+    tg_hs.flush = evtimer_new(base, tg_health_flush_cb, NULL);
     return tg_hs.flush != NULL ? 0 : -1;
 }
 
@@ -182,8 +200,12 @@ void tg_health_report(const tg_config_t *cf, const tg_model_t *m, int ok, double
     e->ok = ok;
     e->latency_ms = latency_ms;
     e->now_ms = tg_now_ms();
-    if (tg_hs.flush != NULL)
-        event_active(tg_hs.flush, 0, 0);
+    /* the request's settlement, in this loop turn, usually writes these in its transaction;
+       the timer only catches outcomes no settlement followed */
+    if (tg_hs.flush != NULL && !evtimer_pending(tg_hs.flush, NULL)) {
+        struct timeval tv = {0, 50 * 1000};
+        evtimer_add(tg_hs.flush, &tv);
+    }
 }
 
 double tg_health_latency(const tg_model_t *m, void *arg)

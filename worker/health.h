@@ -16,6 +16,10 @@ struct event_base;
 /** Set up the per-loop-turn commit. Returns 0 or -1. */
 int tg_health_init(struct event_base *base);
 
+/** Write the queued outcomes inside the caller's write transaction (the settlement's, so one
+ * commit per loop turn covers both). 0 or an LMDB error (the queue is kept for a retry). */
+int tg_health_flush_txn(tg_store_t *s, MDB_txn *txn);
+
 /** Commit what is queued and free everything (worker exit). */
 void tg_health_shutdown(void);
 

@@ -64,6 +64,7 @@ struct tg_req_s {
     int64_t ttft_ns;           /* first byte of the answer sent to the client, from start */
     int metered;               /* settle usage in the store when finished */
     int reserved;              /* reservation below is live */
+    int limited;               /* refused by the gateway's limits: tg_meter_limited(), else 0 */
     tg_reservation_t reservation;
 
     /* the handler's state and its hooks, set by the handler */

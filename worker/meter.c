@@ -9,6 +9,7 @@
 #include "shared/tg_meter.h"
 #include "shared/tg_route.h"
 #include "worker/auth.h"
+#include "worker/health.h"
 #include "worker/secevents.h"
 
 #include <event2/event.h>
@@ -128,6 +129,7 @@ static void tg_admit_conclude(tg_admission_t *e)
         return;
     }
     e->cb(r, e->arg, 0);
+    r->limited = tg_meter_limited(strcmp(info->refused_scope, "tenant") == 0, e->verdict);
     if (e->tenant_state == 2) {
         tg_resp_error(r, 403, "permission_error", "tenant_disabled", NULL,
                       "The tenant '%s' is disabled.", e->tenant.name);
@@ -315,6 +317,9 @@ static void tg_settle_flush(void)
             rc = tg_meter_settle_txn(s, txn, e->reserved ? &e->res : NULL, &e->rec, e->now_ms,
                                      with_event);
         }
+        if (rc == 0 && with_event) /* the attempts' outcomes in the same commit (not when the
+                                      map is full: then their own timer retries them) */
+            rc = tg_health_flush_txn(s, txn);
         if (rc == 0) {
             rc = mdb_txn_commit(txn);
             break;
@@ -419,6 +424,7 @@ void tg_meter_finish(tg_req_t *r)
     e->rec.status = r->status;
     e->rec.attempts = r->attempts;
     e->rec.fallback = r->attempts > 1;
+    e->rec.limited = r->limited;
     e->rec.stream = r->stream;
     e->rec.usage = r->usage;
     e->rec.cost_pico = r->cost_pico;

@@ -5,6 +5,7 @@
  */
 #include "worker/pipeline.h"
 #include "worker/auth.h"
+#include "worker/feedback.h"
 #include "worker/errors.h"
 #include "worker/messages.h"
 #include "worker/proxy.h"
@@ -164,6 +165,13 @@ void tg_pipeline_handle(tg_req_t *r)
             tg_proxy_handle(r, TG_EP_EMBEDDINGS);
             return;
         }
+    }
+    if (strcmp(r->path, "/v1/feedback") == 0) {
+        if (!post)
+            tg_method_not_allowed(r, "POST");
+        else
+            tg_feedback_handle(r);
+        return;
     }
     if (strcmp(r->path, "/v1/models") == 0) {
         if (!get)

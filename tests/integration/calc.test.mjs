@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  startSim, startGateway, gatewayConfig, postJson, tempDir, waitFor, adminCall,
+  startSim, startGateway, gatewayConfig, postJson, tempDir, waitFor, adminCall, freePort,
 } from './lib/harness.mjs';
 import { costPico } from './lib/meterkit.mjs';
 
@@ -103,7 +103,8 @@ function usd(pico) {
 const pct = (before, after) => `${((100 * Number(before - after)) / Number(before)).toFixed(1)}%`;
 
 describe('tollgatectl calc: the cost calculator', () => {
-  let sim, gw, dir, profilePath, proposedPath, samePath;
+  let sim, gw, dir, profilePath, proposedPath, samePath, adminUrl;
+  const token = 'calc-test-admin-token-0123456789';
 
   before(async () => {
     sim = await startSim();
@@ -124,7 +125,13 @@ describe('tollgatectl calc: the cost calculator', () => {
       },
       extraYaml: routes('deepseek-chat', true).replace('DATA', data),
     };
-    gw = await startGateway(opts);
+    const adminPort = await freePort();
+    adminUrl = `http://127.0.0.1:${adminPort}/admin/v1/calc`;
+    gw = await startGateway({
+      ...opts,
+      env: { TG_ADMIN_TOKEN: token },
+      extraYaml: `${opts.extraYaml}admin_http:\n  listen: 127.0.0.1:${adminPort}\n  token: \${TG_ADMIN_TOKEN}\n`,
+    });
     profilePath = path.join(dir, 'profile.yaml');
     fs.writeFileSync(profilePath, PROFILE);
     // proposed: faq moves to qwen3-32b and the legacy route is gone
@@ -398,5 +405,37 @@ describe('tollgatectl calc: the cost calculator', () => {
     assert.equal(out.total.moved, 1);
     assert.equal(BigInt(out.not_replayed.actual_pico),
       cost('qwen3-32b', rejected.prompt_tokens, rejected.completion_tokens));
+  });
+
+  it('runs over the admin HTTP API too, where a proposal is YAML text and never a path', async () => {
+    const call = async (init = {}, query = '') => {
+      const r = await fetch(`${adminUrl}${query}`, {
+        ...init,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      });
+      return { status: r.status, json: await r.json() };
+    };
+    let r = await call({ method: 'POST', body: JSON.stringify({ profile: PROFILE }) });
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assert.equal(r.json.total.before_pico, 155000000000000);
+    assert.equal(r.json.total.after_pico, 31133500000000);
+    const text = fs.readFileSync(proposedPath, 'utf8');
+    r = await call({ method: 'POST', body: JSON.stringify({ profile: PROFILE, config: text }) });
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assert.equal(r.json.config, 'proposed.yaml');
+    assert.equal(r.json.total.after_pico, 25433500000000);
+    r = await call({ method: 'POST', body: JSON.stringify({ profile: PROFILE, config: proposedPath }) });
+    assert.equal(r.status, 400);
+    assert.equal(r.json.error.message, 'calc: over HTTP, give the proposed configuration as YAML text');
+    // a replay over GET matches the socket's for the same window
+    const since = Math.floor(Date.now() / 1000) - 3600;
+    const until = since + 7200;
+    r = await call({}, `?replay=1&since=${since}&until=${until}`);
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assert.equal(r.json.mode, 'replay');
+    const viaSocket = await adminCall(gw.adminSocket, { cmd: 'calc', replay: true, since, until });
+    assert.ok(r.json.total.requests > 0);
+    assert.deepEqual(r.json.total, viaSocket.total);
+    assert.deepEqual(r.json.not_replayed, viaSocket.not_replayed);
   });
 });

@@ -240,6 +240,26 @@ describe('curl', () => {
     assert.equal(JSON.parse(r.stdout).error.code, 'model_not_found');
   });
 
+  it("the demo workload script feeds the analytics: savings per task, quality per route", async () => {
+    const w = await run('bash', [path.join(SOURCE_DIR, 'tools/demo-workload.sh'), '30', gw.baseURL],
+      { timeout: 60000, env: { TOLLGATE_KEY: key } });
+    assert.equal(w.code, 0, w.stderr);
+    assert.match(w.stdout, /sent 30 requests through route auto, rated \d+ of them/);
+    const s = await gw.ctl(['--json', 'savings', '--by', 'task']);
+    assert.equal(s.code, 0, s.stderr);
+    const sv = JSON.parse(s.stdout);
+    const tasks = sv.rows.map((r) => r.group).sort();
+    for (const t of ['code_review', 'content', 'extraction', 'faq'])
+      assert.ok(tasks.includes(t), `savings has task ${t}: ${tasks}`);
+    // the demo's baseline is GPT-4o: routing to cheaper models saved money
+    assert.ok(BigInt(sv.total.baseline_pico) > BigInt(sv.total.cost_pico), JSON.stringify(sv.total));
+    const text = await gw.ctl(['savings', '--by', 'task']);
+    assert.match(text.stdout, /projected per month/);
+    const u = await gw.ctl(['--json', 'usage', '--by', 'route']);
+    const auto = JSON.parse(u.stdout).rows.find((r) => r.group === 'auto');
+    assert.ok(auto.ratings > 0 && auto.thumbs_up_ratio > 0.5, JSON.stringify(auto));
+  });
+
   it('the gateway stops cleanly on SIGTERM with no sanitizer report', async () => {
     const res = await gw.stop();
     assert.deepEqual({ code: res.code, signal: res.signal }, { code: 0, signal: null });

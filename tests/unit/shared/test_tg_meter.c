@@ -236,6 +236,99 @@ START_TEST(prune_deletes_expired_events_and_dead_windows)
 }
 END_TEST
 
+typedef struct {
+    int rows;
+    char route[64];
+    tg_usage_row_t sum;
+} rollup_acc_t;
+
+static int rollup_cb(void *arg, const char *const *dims, const tg_usage_row_t *row)
+{
+    rollup_acc_t *a = arg;
+
+    a->rows++;
+    snprintf(a->route, sizeof(a->route), "%s", dims[TG_DIM_ROUTE]);
+    tg_usage_row_add(&a->sum, row);
+    return 0;
+}
+
+static void rollups(int64_t from_ms, int64_t to_ms, rollup_acc_t *a)
+{
+    MDB_txn *txn;
+
+    memset(a, 0, sizeof(*a));
+    ck_assert_int_eq(mdb_txn_begin(tg_s.meter, NULL, MDB_RDONLY, &txn), 0);
+    ck_assert_int_eq(tg_meter_rollups(&tg_s, txn, from_ms / 60000, to_ms / 60000, rollup_cb, a),
+                     a->rows);
+    mdb_txn_abort(txn);
+}
+
+START_TEST(rollups_count_status_classes_limits_and_exact_sums)
+{
+    /* what /metrics reads: errors by class, refusals by scope and limit, exact latency sums */
+    tg_key_t k = make_key("ffffffffffff", 0, 0, 0);
+    int64_t now = 1800000000000;
+    tg_meter_record_t ok = record("r1", &k, 10, 16, 0, 200);
+    tg_meter_record_t bad = record("r2", &k, 0, 0, 0, 502);
+    tg_meter_record_t lim = record("r3", &k, 0, 0, 0, 429);
+    rollup_acc_t a;
+
+    ok.latency_us = 1500000; /* 1.5 s: the (1, 2.5] s bucket */
+    ok.ttft_us = 30000;
+    bad.latency_us = 7000;
+    lim.latency_us = 100;
+    lim.limited = tg_meter_limited(1, TG_ADMIT_BUDGET);
+    ck_assert_int_eq(lim.limited, 8);
+    ck_assert_int_eq(tg_meter_limited(0, TG_ADMIT_RPM), 1);
+    ck_assert_int_eq(tg_meter_limited(0, TG_ADMIT_ERROR), 0);
+    ck_assert_int_eq(tg_meter_settle(&tg_s, NULL, &ok, now), 0);
+    ck_assert_int_eq(tg_meter_settle(&tg_s, NULL, &bad, now), 0);
+    ck_assert_int_eq(tg_meter_settle(&tg_s, NULL, &lim, now), 0);
+    ck_assert_int_eq(tg_meter_settle(&tg_s, NULL, &ok, now + 60000), 0);
+    rollups(now, now + 60000, &a);
+    ck_assert_int_eq(a.rows, 1);
+    ck_assert_str_eq(a.route, "gpt-4o");
+    ck_assert_int_eq(a.sum.requests, 3);
+    ck_assert_int_eq(a.sum.errors, 2);
+    ck_assert_int_eq(a.sum.status_4xx, 1);
+    ck_assert_int_eq(a.sum.status_5xx, 1);
+    ck_assert_int_eq(a.sum.limited[7], 1);
+    ck_assert_int_eq(a.sum.limited[0], 0);
+    ck_assert_int_eq(a.sum.latency_sum_us, 1500000 + 7000 + 100);
+    ck_assert_int_eq(a.sum.ttft_sum_us, 30000); /* answered requests only */
+    ck_assert_int_eq(a.sum.latency[8], 1);
+    ck_assert_int_eq(a.sum.ttft[3], 1);
+    rollups(now, now + 120000, &a);
+    ck_assert_int_eq(a.rows, 2);
+    ck_assert_int_eq(a.sum.requests, 4);
+}
+END_TEST
+
+START_TEST(rollups_read_rows_of_older_versions)
+{
+    /* a row of the layout before the class, sum and limit fields: 41 counters */
+    static const unsigned char key[] = "\0\0\0\0\0\0\0\1t\0k\0m\0p\0r\0\0";
+    int64_t c[41] = {3, 1, 5, 6, 0, 0, 0, 99, 0};
+    MDB_val k = {sizeof(key), (void *)key}, v = {sizeof(c), c};
+    rollup_acc_t a;
+    MDB_txn *txn;
+
+    c[9 + 2] = 2; /* two requests in the (10, 25] ms bucket */
+    c[9 + 15] = 1; /* one above 300 s */
+    ck_assert_int_eq(mdb_txn_begin(tg_s.meter, NULL, 0, &txn), 0);
+    ck_assert_int_eq(mdb_put(txn, tg_s.dbi[TG_DB_USAGE], &k, &v, 0), 0);
+    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+    rollups(0, 120000, &a);
+    ck_assert_int_eq(a.rows, 1);
+    ck_assert_str_eq(a.route, "r");
+    ck_assert_int_eq(a.sum.requests, 3);
+    ck_assert_int_eq(a.sum.cost_pico, 99);
+    ck_assert_int_eq(a.sum.status_4xx + a.sum.status_5xx, 0);
+    /* no stored sum: bucket midpoints, the open bucket at its lower bound */
+    ck_assert_int_eq(a.sum.latency_sum_us, 2 * 17500 + 300000000);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tg_meter");
@@ -250,6 +343,8 @@ int main(void)
     tcase_add_test(tc, release_pid_refunds_only_that_process);
     tcase_add_test(tc, usage_aggregates_by_dimension);
     tcase_add_test(tc, prune_deletes_expired_events_and_dead_windows);
+    tcase_add_test(tc, rollups_count_status_classes_limits_and_exact_sums);
+    tcase_add_test(tc, rollups_read_rows_of_older_versions);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
