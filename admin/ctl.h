@@ -183,6 +183,7 @@ int tg_ctl_usage(tg_ctl_t *ctx, int argc, char **argv);     /* ctl_audit.c */
 int tg_ctl_providers(tg_ctl_t *ctx, int argc, char **argv); /* ctl_providers.c */
 int tg_ctl_routes(tg_ctl_t *ctx, int argc, char **argv);    /* ctl_providers.c */
 int tg_ctl_route(tg_ctl_t *ctx, int argc, char **argv);     /* ctl_routes.c */
+int tg_ctl_calc(tg_ctl_t *ctx, int argc, char **argv);      /* ctl_calc.c */
 int tg_ctl_savings(tg_ctl_t *ctx, int argc, char **argv);   /* ctl_analytics.c */
 int tg_ctl_experiments(tg_ctl_t *ctx, int argc, char **argv);
 int tg_ctl_events(tg_ctl_t *ctx, int argc, char **argv);

@@ -23,6 +23,7 @@ static const char tg_ctl_help[] =
     "reports:\n"
     "  usage [--by model] [--since 24h] [--until now]  requests, tokens and cost\n"
     "  audit tail|verify|export ...                    the audit trail\n"
+    "  calc PROFILE.yaml | calc --replay --since 7d    cost before and after routing\n"
     "upstreams:\n"
     "  providers list | providers rotate-key NAME      (the new key is read from stdin)\n"
     "  routes show | routes reload\n"
@@ -111,6 +112,7 @@ static const struct {
     {"audit", tg_ctl_audit},   {"usage", tg_ctl_usage},    {"providers", tg_ctl_providers},
     {"routes", tg_ctl_routes}, {"route", tg_ctl_route},       {"savings", tg_ctl_savings},
     {"experiments", tg_ctl_experiments}, {"events", tg_ctl_events},
+    {"calc", tg_ctl_calc},
 };
 
 int main(int argc, char **argv)

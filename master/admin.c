@@ -4,6 +4,7 @@
  * JSON command, each line out one JSON reply. The protocol is docs/admin-protocol.md.
  */
 #include "master/admin_analytics.h"
+#include "master/admin_calc.h"
 #include "master/admin_keys.h"
 #include "master/admin_routes.h"
 #include "master/master.h"
@@ -156,7 +157,8 @@ json_t *tg_admin_command(const tg_actor_t *actor, json_t *req)
         return tg_admin_err("missing \"cmd\"");
     if ((reply = tg_admin_keys(tg_master_store(), cmd, req, actor)) != NULL ||
         (reply = tg_admin_route_cmds(tg_master_config(), tg_master_store(), cmd, req)) != NULL ||
-        (reply = tg_admin_analytics(tg_master_config(), tg_master_store(), cmd, req)) != NULL)
+        (reply = tg_admin_analytics(tg_master_config(), tg_master_store(), cmd, req)) != NULL ||
+        (reply = tg_admin_calc(tg_master_config(), tg_master_store(), cmd, req, actor)) != NULL)
         return reply;
     if (strcmp(cmd, "status") == 0 || strcmp(cmd, "ping") == 0)
         return tg_admin_status();

@@ -64,6 +64,7 @@ static const tg_ah_cmd_t tg_ah_cmds[] = {
     {"routes.list", 0, ""},
     {"routes.show", 0, ""},
     {"routes.explain", 0, "task:s complexity:s key_task:s"}, /* POST: {"request": {...}} */
+    {"calc", 0, "replay:i since:i until:i route:s days_per_month:i"}, /* POST: {"profile"} */
     {"providers.list", 0, ""},
     {"audit.tail", 0, "n:i"},
     {"audit.verify", 0, ""},

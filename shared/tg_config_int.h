@@ -1,6 +1,7 @@
 /*
  * The configuration compiler's internals, shared by its parts (tg_config.c: the file, includes,
- * providers and models; tg_config_routes.c: routes). Not for use outside shared/tg_config*.c.
+ * providers and models; tg_config_routes.c: routes). Not for use outside shared/tg_config*.c,
+ * except by YAML readers that report errors the same way (tg_calc_profile.c: cost profiles).
  */
 #ifndef TG_CONFIG_INT_H
 #define TG_CONFIG_INT_H

@@ -444,7 +444,8 @@ static int tg_event_put(tg_store_t *s, MDB_txn *txn, const tg_meter_record_t *r,
     k.mv_data = kb;
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 24 + (r->shadow_of != NULL) + (r->output != NULL));
+    msgpack_pack_map(&pk, 24 + (r->shadow_of != NULL) + (r->output != NULL) +
+                              (r->extra_attempt != 0));
     tg_pk_kv_i(&pk, "ts_ms", now_ms);
     tg_pk_kv_s(&pk, "request_id", r->request_id);
     tg_pk_kv_s(&pk, "key", r->key_id);
@@ -461,6 +462,8 @@ static int tg_event_put(tg_store_t *s, MDB_txn *txn, const tg_meter_record_t *r,
         tg_pk_kv_s(&pk, "shadow_of", r->shadow_of);
     if (r->output != NULL)
         tg_pk_kv_s(&pk, "output", r->output);
+    if (r->extra_attempt)
+        tg_pk_kv_i(&pk, "extra_attempt", 1); /* so a replay does not take it for a request */
     tg_pk_kv_i(&pk, "status", r->status);
     tg_pk_kv_i(&pk, "attempts", r->attempts);
     tg_pk_kv_i(&pk, "stream", r->stream);

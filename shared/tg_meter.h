@@ -62,6 +62,7 @@ typedef struct {
     int64_t baseline_pico;  /* what the same tokens would have cost on the baseline model */
     const char *shadow_of;  /* a shadow request: the id of the request it mirrored, else NULL */
     const char *output;     /* a shadow's recorded answer text, or NULL */
+    int extra_attempt;      /* a hedge's or rejected cascade answer's own line (not a request) */
     int status;
     int attempts;
     int stream;

@@ -411,6 +411,7 @@ void tg_meter_finish(tg_req_t *r)
     e->rec.baseline_pico = tg_meter_baseline(r);
     e->rec.shadow_of = NULL;
     e->rec.output = NULL;
+    e->rec.extra_attempt = r->extra_attempt;
     if (r->shadow_of != NULL) {
         snprintf(e->shadow_of, sizeof(e->shadow_of), "%s", r->shadow_of);
         e->rec.shadow_of = e->shadow_of;

@@ -11,29 +11,7 @@
 #include <unistd.h>
 
 #include "shared/tg_meter.h"
-
-static char tg_dir[256];
-static tg_store_t tg_s;
-
-static void setup(void)
-{
-    tg_store_opts_t o = {NULL, 16 << 20, 64 << 20, 16};
-    char err[256];
-
-    snprintf(tg_dir, sizeof(tg_dir), "/tmp/tg-meter-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tg_dir));
-    o.path = tg_dir;
-    ck_assert_msg(tg_store_open(&tg_s, &o, err, sizeof(err)) == 0, "%s", err);
-}
-
-static void teardown(void)
-{
-    char cmd[300];
-
-    tg_store_close(&tg_s);
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", tg_dir);
-    ck_assert_int_eq(system(cmd), 0);
-}
+#include "tests/unit/tg_store_fixture.h"
 
 static tg_key_t make_key(const char *id, int64_t rpm, int64_t conc, int64_t daily_micros)
 {
