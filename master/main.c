@@ -59,8 +59,8 @@ int main(int argc, char **argv)
     }
     if (test) {
         printf("tollgate: configuration file %s test is successful (%zu providers, %zu models, "
-               "%zu routes)\n",
-               path, cf->nproviders, cf->nmodels, cf->nroutes);
+               "%zu route%s)\n",
+               path, cf->nproviders, cf->nmodels, cf->nroutes, cf->nroutes == 1 ? "" : "s");
         tg_config_unref(cf);
         return 0;
     }

@@ -276,6 +276,11 @@ describe('curl', () => {
     assert.match(m.stdout, /^tollgate_requests_total\{[^}]*route="auto"[^}]*\} \d+/m);
     const denied = await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `${gw.adminURL}/metrics`]);
     assert.equal(denied.stdout, '401');
+    // the shipped profile on the demo's routes: the issue's $155.00/day before
+    const c = await gw.ctl(['calc', path.join(SOURCE_DIR, 'etc/calc-profile.yaml')]);
+    assert.equal(c.code, 0, c.stderr);
+    assert.match(c.stdout, /\$155\.00\/day before/);
+    assert.match(c.stdout, /\$4,650\.00\/month before/);
   });
 
   it('the gateway stops cleanly on SIGTERM with no sanitizer report', async () => {
