@@ -72,7 +72,6 @@ struct tg_conn_s {
     char expect[32];
     size_t hval_len;
     char addr[64];
-    tg_req_t *spare; /* a finished request's memory, kept for the next one */
     tg_conn_t *prev, *next;
 };
 
@@ -117,14 +116,24 @@ static void tg_arm(tg_conn_t *c, int64_t ms)
 
 /* ---- requests ---------------------------------------------------------------------------- */
 
-#define TG_BODY_KEEP (64 * 1024) /* larger body buffers are not kept for the next request */
+#define TG_BODY_KEEP (16 * 1024) /* larger body buffers are not kept for the next request */
+#define TG_REQ_POOL 64           /* finished requests kept for reuse, per worker */
+
+/*
+ * Finished requests' memory (7 KB each, plus a body buffer), kept per worker for the next
+ * request on any connection. Kept per connection, it was held by every idle keep-alive
+ * connection: 10 KB each, where a pool bounds it to TG_REQ_POOL requests in all.
+ */
+static struct {
+    tg_req_t *free[TG_REQ_POOL];
+    int n;
+} tg_req_pool;
 
 static tg_req_t *tg_req_new(tg_conn_t *c)
 {
-    tg_req_t *r = c->spare;
+    tg_req_t *r = tg_req_pool.n > 0 ? tg_req_pool.free[--tg_req_pool.n] : NULL;
 
     if (r != NULL) {
-        c->spare = NULL;
         memset(r, 0, offsetof(tg_req_t, body));
         tg_buf_reset(&r->body);
         r->authed = 0;
@@ -147,16 +156,24 @@ static tg_req_t *tg_req_new(tg_conn_t *c)
 
 static void tg_req_free(tg_req_t *r)
 {
-    tg_conn_t *c = r->conn;
-
     tg_config_unref(r->cf);
     r->cf = NULL;
-    if (c != NULL && c->spare == NULL && !c->dead && r->body.cap <= TG_BODY_KEEP) {
-        c->spare = r; /* the next request on this connection reuses it */
+    if (tg_req_pool.n < TG_REQ_POOL && r->body.cap <= TG_BODY_KEEP) {
+        tg_req_pool.free[tg_req_pool.n++] = r; /* the next request reuses it */
         return;
     }
     tg_buf_free(&r->body);
     free(r);
+}
+
+/* Free the pooled requests (worker exit). */
+static void tg_req_pool_free(void)
+{
+    while (tg_req_pool.n > 0) {
+        tg_req_t *r = tg_req_pool.free[--tg_req_pool.n];
+        tg_buf_free(&r->body);
+        free(r);
+    }
 }
 
 static int tg_request_id_ok(const char *s)
@@ -707,10 +724,6 @@ static void tg_conn_close(tg_conn_t *c)
     if (c->next)
         c->next->prev = c->prev;
     tg_http.nconns--;
-    if (c->spare != NULL) {
-        tg_buf_free(&c->spare->body);
-        free(c->spare);
-    }
     event_free(c->timer);
     bufferevent_free(c->bev);
     free(c);
@@ -954,6 +967,7 @@ void tg_http_close_all(void)
 {
     while (tg_http.conns != NULL)
         tg_conn_close(tg_http.conns);
+    tg_req_pool_free();
     for (int i = 0; i < tg_http.nlisteners; i++)
         evconnlistener_free(tg_http.listeners[i]);
     tg_http.nlisteners = 0;
