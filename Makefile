@@ -18,7 +18,7 @@ test-deps:
 
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	@cmake --build $(BUILD) -j $(JOBS) --target tollgate tollgatectl tollgate-sim \
+	@cmake --build $(BUILD) -j $(JOBS) --target tollgate tollgatectl tollgate-sim tollgate-loadgen \
 		tollgate-route-eval
 
 demo: build
