@@ -113,20 +113,20 @@ enum mode { MODE_RATE, MODE_COUNT, MODE_STREAM, MODE_IDLE };
 
 static struct {
     enum mode mode;
-    double rate;        /* rate: requests per second */
-    double duration;    /* rate: seconds of schedule */
-    int connections;    /* every mode */
-    uint64_t requests;  /* count: total requests */
-    int per_conn;       /* stream: streams per connection, one after the other */
-    double ramp;        /* stream: first requests spread over this many seconds */
-    int concurrency;    /* idle: connections being set up at once */
-    bool no_request;    /* idle: connect only */
-    double hold;        /* idle: seconds to hold (0: until SIGTERM / SIGINT) */
-    double max_time;    /* hard limit on the whole run */
+    double rate;       /* rate: requests per second */
+    double duration;   /* rate: seconds of schedule */
+    int connections;   /* every mode */
+    uint64_t requests; /* count: total requests */
+    int per_conn;      /* stream: streams per connection, one after the other */
+    double ramp;       /* stream: first requests spread over this many seconds */
+    int concurrency;   /* idle: connections being set up at once */
+    bool no_request;   /* idle: connect only */
+    double hold;       /* idle: seconds to hold (0: until SIGTERM / SIGINT) */
+    double max_time;   /* hard limit on the whole run */
     const char *url;
     const char *method;
     char *body;
-    char *headers;      /* extra header lines, each ending in \r\n */
+    char *headers; /* extra header lines, each ending in \r\n */
     size_t headers_len;
 } opt = {.rate = 1000,
          .duration = 10,
@@ -287,17 +287,17 @@ typedef struct conn {
     int idx;
     enum cstate state;
     http_parser parser;
-    size_t woff;         /* bytes of the request written so far */
-    bool want_out;       /* EPOLLOUT registered */
-    bool complete;       /* the parser finished a response */
+    size_t woff;   /* bytes of the request written so far */
+    bool want_out; /* EPOLLOUT registered */
+    bool complete; /* the parser finished a response */
     bool keepalive;
-    uint64_t t_sched;    /* when the request was due */
-    uint64_t t_sent;     /* when its first byte was written */
-    uint64_t t_first;    /* stream: first event seen */
+    uint64_t t_sched; /* when the request was due */
+    uint64_t t_sent;  /* when its first byte was written */
+    uint64_t t_first; /* stream: first event seen */
     int status;
-    int streams_left;    /* stream: streams still to run on this connection */
-    int dsm;             /* "data:" matcher: chars matched at a line start, -1 mid-line */
-    uint64_t events;     /* stream: SSE events in the current response */
+    int streams_left; /* stream: streams still to run on this connection */
+    int dsm;          /* "data:" matcher: chars matched at a line start, -1 mid-line */
+    uint64_t events;  /* stream: SSE events in the current response */
     uint64_t chunk_events;
     uint64_t read_events; /* events completed within the current read() */
     struct conn *next_free;
@@ -415,8 +415,7 @@ static http_parser_settings hp_settings = {
 
 static int ep_set(conn_t *c, bool out, int op)
 {
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | (out ? EPOLLOUT : 0),
-                             .data.ptr = c};
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | (out ? EPOLLOUT : 0), .data.ptr = c};
     if (epoll_ctl(g.ep, op, c->fd, &ev) < 0) {
         fprintf(stderr, "loadgen: epoll_ctl(): %s\n", strerror(errno));
         return -1;
