@@ -605,7 +605,8 @@ int tg_meter_fill(tg_store_t *s, size_t *used, size_t *max)
     return 0;
 }
 
-int tg_meter_make_room(tg_store_t *s, int n)
+/* Delete up to n of the oldest events in one transaction. */
+static int tg_make_room_batch(tg_store_t *s, int n)
 {
     MDB_txn *txn;
     MDB_cursor *cur;
@@ -629,6 +630,23 @@ int tg_meter_make_room(tg_store_t *s, int n)
     if (mdb_txn_commit(txn) != 0)
         return -1;
     return done;
+}
+
+/*
+ * In batches: each committed batch frees pages the next one can use, where one big transaction
+ * in a nearly full map could fail for want of pages to copy and delete nothing at all.
+ */
+int tg_meter_make_room(tg_store_t *s, int n)
+{
+    int total = 0, got;
+
+    while (total < n) {
+        got = tg_make_room_batch(s, n - total < 1000 ? n - total : 1000);
+        if (got <= 0)
+            return total > 0 ? total : got;
+        total += got;
+    }
+    return total;
 }
 
 int tg_meter_prune(tg_store_t *s, int64_t now_ms, int64_t event_cutoff_ms)

@@ -174,12 +174,31 @@ static void tg_admit_conclude(tg_admission_t *e)
  * ran out): delete the oldest events so that admissions and usage keep working. Logged, since the
  * map is too small for the traffic and retention.
  */
+/*
+ * The metering map is full: delete the oldest request events. A full map under load would
+ * otherwise log this on every loop turn, so the message is said at most once a second, with
+ * how often it happened and how many events went since the last time.
+ */
 static void tg_meter_room(tg_store_t *s)
 {
+    static time_t last;
+    static int times, deleted, failed;
+    time_t now = time(NULL);
     int n = tg_meter_make_room(s, 20000);
 
-    tg_log(TG_LOG_ERROR, 0, "the metering store is full: deleted the %d oldest request events "
-                            "(raise store.meter_map_size or lower store.event_retention)", n);
+    times++;
+    if (n > 0)
+        deleted += n;
+    else
+        failed++;
+    if (now == last)
+        return;
+    last = now;
+    tg_log(TG_LOG_ERROR, 0, "the metering store is full (%d times since the last report): "
+                            "deleted %d oldest request events, %d attempts deleted none (raise "
+                            "store.meter_map_size or lower store.event_retention)",
+           times, deleted, failed);
+    times = deleted = failed = 0;
 }
 
 static void tg_admit_flush(void)
