@@ -646,6 +646,9 @@ static void tg_proxy_done(tg_xfer_t *x, tg_xfer_result_t result)
         /* no answer came back: nothing to bill that we can know of */
         memset(&r->usage, 0, sizeof(r->usage));
         r->cost_pico = 0;
+        if (p->holding && p->first_byte_ns != 0)
+            /* a held stream that broke off: the provider produced (and bills) part of it */
+            tg_proxy_meter_extra(p, p->model, 502, NULL, "stream_failed_held");
         tg_proxy_health(p, 0);
         if (tg_hedge_promote(p))
             return; /* the hedged attempt carries on alone */

@@ -367,6 +367,15 @@ breaker: {failures: 3, cooldown: 1500ms, error_rate: 0}
       assert.equal(lines.find((l) => l.request_id === id).model, 'strong');
     }
     await sim.clearFaults();
+    // a held stream that breaks off mid-way: what it produced is metered, the next target answers
+    await sim.addFault({ model: 'tiny-up', reset_after: 4, count: 1 });
+    r = await ask('careful', 'Tell me about transports.', { body: { stream: true } });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.headers.get('x-tollgate-model'), 'strong');
+    const broken = gw.readAccessLog().find((l) => l.request_id === `${r.headers.get('x-request-id')}-1`);
+    assert.ok(broken, 'the broken held attempt has its own line');
+    assert.equal(broken.error, 'stream_failed_held');
+    assert.ok(Number(broken.cost_usd) > 0);
     // a held stream that passes is sent whole, as the stream it was, with its usage
     r = await ask('careful', 'Tell me about transports.', {
       body: { stream: true, stream_options: { include_usage: true } },
