@@ -14,6 +14,7 @@
 
 #include "shared/tg_buf.h"
 #include "tests/unit/tg_json_fixture.h"
+#include "worker/provider.h"
 
 /* A document's "created" must be a recent time; it is then removed for comparison. */
 static inline void fx_take_created(json_t *doc)
@@ -51,6 +52,46 @@ static inline json_t *fx_split_sse(const tg_buf_t *out)
         p = e + 2;
     }
     return list;
+}
+
+/* Free what an adapter cached on its provider (test teardown). */
+static inline void fx_teardown(tg_provider_t *p)
+{
+    if (p->ext != NULL)
+        tg_provider_ext_free(p->ext);
+    p->ext = NULL;
+}
+
+/* Run m's adapter's prepare on an OpenAI request fixture (' for "); its rc, the body in *body. */
+static inline int fx_prepare(const tg_model_t *m, tg_endpoint_t ep, int stream, const char *openai,
+                             tg_buf_t *body, tg_xfer_t *x, tg_buf_t *url)
+{
+    char *in = dq(openai);
+
+    memset(body, 0, sizeof(*body));
+    ck_assert_int_eq(tg_buf_append(body, in, strlen(in)), 0);
+    free(in);
+    return tg_adapter_for(m->provider->kind)->prepare(m, ep, stream, x, url, body);
+}
+
+/* Translate an OpenAI chat request and compare the upstream body with the golden one. */
+static inline void fx_assert_request(const tg_model_t *m, int stream, const char *openai,
+                                     const char *want, const char *what)
+{
+    tg_buf_t body, url = {0};
+    tg_xfer_t x;
+    json_error_t err;
+    json_t *got;
+
+    memset(&x, 0, sizeof(x));
+    ck_assert_msg(fx_prepare(m, TG_EP_CHAT, stream, openai, &body, &x, &url) == 0,
+                  "%s: prepare failed", what);
+    got = json_loadb(body.data, body.len, 0, &err);
+    ck_assert_msg(got != NULL, "%s: body is not JSON (%s): %s", what, err.text, body.data);
+    assert_json(got, want, what);
+    free(x.owned);
+    tg_buf_free(&body);
+    tg_buf_free(&url);
 }
 
 #endif

@@ -52,9 +52,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    if (prov.ext != NULL)
-        tg_provider_ext_free(prov.ext);
-    prov.ext = NULL;
+    fx_teardown(&prov);
     tg_bedrock_set_clock(NULL);
 }
 
@@ -66,16 +64,9 @@ static const tg_adapter_t *adapter(void)
 /* Run prepare on an OpenAI request fixture; returns its rc. */
 static int prepare(int stream, const char *openai, tg_buf_t *body, tg_xfer_t *x, tg_buf_t *url)
 {
-    char *in = dq(openai);
-    int rc;
-
-    memset(body, 0, sizeof(*body));
     memset(url, 0, sizeof(*url));
     memset(x, 0, sizeof(*x));
-    ck_assert_int_eq(tg_buf_append(body, in, strlen(in)), 0);
-    free(in);
-    rc = adapter()->prepare(&model, TG_EP_CHAT, stream, x, url, body);
-    return rc;
+    return fx_prepare(&model, TG_EP_CHAT, stream, openai, body, x, url);
 }
 
 static void release(tg_buf_t *body, tg_xfer_t *x, tg_buf_t *url)

@@ -37,41 +37,19 @@ static void setup(void)
 
 static void teardown(void)
 {
-    if (prov.ext != NULL)
-        tg_provider_ext_free(prov.ext);
-    prov.ext = NULL;
+    fx_teardown(&prov);
 }
 
 /* Run prepare on an OpenAI request fixture; returns its rc, the body in *body. */
 static int prepare(int stream, const char *openai, tg_buf_t *body, tg_xfer_t *x, tg_buf_t *url)
 {
-    const tg_adapter_t *a = tg_adapter_for(TG_PROVIDER_GEMINI);
-    char *in = dq(openai);
-    int rc;
-
-    memset(body, 0, sizeof(*body));
-    ck_assert_int_eq(tg_buf_append(body, in, strlen(in)), 0);
-    free(in);
-    rc = a->prepare(&model, TG_EP_CHAT, stream, x, url, body);
-    return rc;
+    return fx_prepare(&model, TG_EP_CHAT, stream, openai, body, x, url);
 }
 
-/* Translate an OpenAI request and compare the Gemini body with the golden one. */
-static void assert_request(int stream, const char *openai, const char *anthropic, const char *what)
+/* Translate an OpenAI request and compare the upstream body with the golden one. */
+static void assert_request(int stream, const char *openai, const char *want, const char *what)
 {
-    tg_buf_t body, url = {0};
-    tg_xfer_t x;
-    json_error_t err;
-    json_t *got;
-
-    memset(&x, 0, sizeof(x));
-    ck_assert_msg(prepare(stream, openai, &body, &x, &url) == 0, "%s: prepare failed", what);
-    got = json_loadb(body.data, body.len, 0, &err);
-    ck_assert_msg(got != NULL, "%s: body is not JSON (%s): %s", what, err.text, body.data);
-    assert_json(got, anthropic, what);
-    free(x.owned);
-    tg_buf_free(&body);
-    tg_buf_free(&url);
+    fx_assert_request(&model, stream, openai, want, what);
 }
 
 /* prepare must refuse this request as one the provider cannot serve (-2), saying why. */
@@ -297,16 +275,9 @@ END_TEST
 /* Prepare an OpenAI embeddings request; returns prepare's result, the body and the URL. */
 static int prepare_embed(const char *openai, tg_buf_t *body, tg_xfer_t *x, tg_buf_t *url)
 {
-    char *in = dq(openai);
-    int rc;
-
-    memset(body, 0, sizeof(*body));
     memset(url, 0, sizeof(*url));
     memset(x, 0, sizeof(*x));
-    ck_assert_int_eq(tg_buf_append(body, in, strlen(in)), 0);
-    free(in);
-    rc = tg_adapter_for(TG_PROVIDER_GEMINI)->prepare(&model, TG_EP_EMBEDDINGS, 0, x, url, body);
-    return rc;
+    return fx_prepare(&model, TG_EP_EMBEDDINGS, 0, openai, body, x, url);
 }
 
 START_TEST(embed_request)
