@@ -28,11 +28,15 @@ static double tg_now_s(void)
 static int tg_fill(tg_store_t *s, int series, int minutes, int64_t first_minute)
 {
     char model[32], route[32];
-    MDB_txn *txn;
+    tg_mbatch_t *b = tg_mbatch_new(s);
 
+    if (b == NULL)
+        return -1;
     for (int m = 0; m < minutes; m++) {
-        if (mdb_txn_begin(s->meter, NULL, 0, &txn) != 0)
+        if (tg_mbatch_begin(b) != 0) {
+            tg_mbatch_free(b);
             return -1;
+        }
         for (int i = 0; i < series; i++) {
             tg_meter_record_t r;
             memset(&r, 0, sizeof(r));
@@ -52,14 +56,17 @@ static int tg_fill(tg_store_t *s, int series, int minutes, int64_t first_minute)
             r.cost_pico = 1000000;
             r.latency_us = 1000 * (i + 1);
             r.ttft_us = 500 * (i + 1);
-            if (tg_meter_settle_txn(s, txn, NULL, &r, (first_minute + m) * 60000 + 1000, 0) != 0) {
-                mdb_txn_abort(txn);
+            if (tg_meter_settle_batch(b, NULL, &r, (first_minute + m) * 60000 + 1000, 0) != 0) {
+                tg_mbatch_free(b);
                 return -1;
             }
         }
-        if (mdb_txn_commit(txn) != 0)
+        if (tg_mbatch_commit(b) != 0) {
+            tg_mbatch_free(b);
             return -1;
+        }
     }
+    tg_mbatch_free(b);
     return 0;
 }
 

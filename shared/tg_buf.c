@@ -38,3 +38,13 @@ void tg_buf_free(tg_buf_t *b)
     b->data = NULL;
     b->len = b->cap = 0;
 }
+
+size_t tg_strlcpy(char *dst, const char *src, size_t size)
+{
+    size_t n = src != NULL ? strnlen(src, size - 1) : 0;
+
+    if (n > 0)
+        memcpy(dst, src, n);
+    dst[n] = '\0';
+    return n;
+}

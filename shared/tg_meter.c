@@ -6,6 +6,7 @@
  * int64 counters; events are keyed [be64 ns, request id] with a msgpack map.
  */
 #include "shared/tg_meter.h"
+#include "shared/tg_buf.h"
 
 #include <errno.h>
 #include <msgpack.h>
@@ -54,6 +55,135 @@ typedef struct {
     tg_reservation_t res;
 } tg_inflight_t;
 
+/*
+ * A batch's write-back cache. Every request of a batch touches the same few window counters
+ * (its key's and tenant's) and usually the same usage rollup (same minute, key, model, route):
+ * each is read from the map once, updated in memory, and written back once at commit, so a
+ * batch of n requests of one key costs one B-tree read and one write per counter instead of 2n.
+ * A full cache is not an error: further keys go straight to the map (they are then not cached,
+ * so nothing is read stale).
+ */
+#define TG_LKEY_MAX 96
+#define TG_BATCH_COUNTERS 64  /* power of two: open addressing */
+#define TG_BATCH_ROLLUPS 16
+#define TG_ROLLUP_KEY_MAX 512
+
+typedef struct {
+    uint32_t hash; /* 0: free slot */
+    unsigned char klen;
+    unsigned char dirty;
+    unsigned char key[TG_LKEY_MAX];
+    int64_t v;
+} tg_bcounter_t;
+
+typedef struct {
+    uint32_t hash;
+    unsigned short klen;
+    unsigned char key[TG_ROLLUP_KEY_MAX];
+    int64_t c[TG_ROLLUP_FIELDS];
+} tg_brollup_t;
+
+/* The greatest key of a database as of this batch, so keys past it can be appended. */
+typedef struct {
+    int known; /* 0: not read yet in this batch */
+    size_t len;
+    unsigned char key[128];
+} tg_blast_t;
+
+struct tg_mbatch {
+    tg_store_t *s;
+    MDB_txn *txn;
+    int ncounters, nrollups;
+    tg_blast_t last_event, last_reqidx;
+    tg_bcounter_t counters[TG_BATCH_COUNTERS];
+    tg_brollup_t rollups[TG_BATCH_ROLLUPS];
+};
+
+/* FNV-1a, never 0 (0 marks a free slot) */
+static uint32_t tg_bhash(const unsigned char *p, size_t n)
+{
+    uint32_t h = 2166136261u;
+
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 16777619u;
+    return h != 0 ? h : 1;
+}
+
+tg_mbatch_t *tg_mbatch_new(tg_store_t *s)
+{
+    tg_mbatch_t *b = calloc(1, sizeof(*b));
+
+    if (b != NULL)
+        b->s = s;
+    return b;
+}
+
+void tg_mbatch_free(tg_mbatch_t *b)
+{
+    if (b != NULL && b->txn != NULL)
+        tg_mbatch_abort(b);
+    free(b);
+}
+
+int tg_mbatch_begin(tg_mbatch_t *b)
+{
+    int rc = mdb_txn_begin(b->s->meter, NULL, 0, &b->txn);
+
+    if (rc != 0)
+        b->txn = NULL;
+    if (b->ncounters > 0)
+        memset(b->counters, 0, sizeof(b->counters));
+    b->ncounters = b->nrollups = 0;
+    b->last_event.known = b->last_reqidx.known = 0;
+    return rc;
+}
+
+MDB_txn *tg_mbatch_txn(const tg_mbatch_t *b)
+{
+    return b->txn;
+}
+
+void tg_mbatch_abort(tg_mbatch_t *b)
+{
+    if (b->txn != NULL)
+        mdb_txn_abort(b->txn);
+    b->txn = NULL;
+}
+
+int tg_mbatch_commit(tg_mbatch_t *b)
+{
+    MDB_val k, v;
+    int rc = 0;
+
+    if (b->txn == NULL)
+        return EINVAL;
+    for (int i = 0; i < TG_BATCH_COUNTERS && rc == 0; i++) {
+        tg_bcounter_t *c = &b->counters[i];
+        if (c->hash == 0 || !c->dirty)
+            continue;
+        k.mv_size = c->klen;
+        k.mv_data = c->key;
+        v.mv_size = sizeof(c->v);
+        v.mv_data = &c->v;
+        rc = mdb_put(b->txn, b->s->dbi[TG_DB_LIMITS], &k, &v, 0);
+    }
+    for (int i = 0; i < b->nrollups && rc == 0; i++) {
+        tg_brollup_t *r = &b->rollups[i];
+        k.mv_size = r->klen;
+        k.mv_data = r->key;
+        v.mv_size = sizeof(r->c);
+        v.mv_data = r->c;
+        rc = mdb_put(b->txn, b->s->dbi[TG_DB_USAGE], &k, &v, 0);
+    }
+    if (rc != 0) {
+        tg_mbatch_abort(b);
+        return rc;
+    }
+    rc = mdb_txn_commit(b->txn);
+    b->txn = NULL;
+    return rc;
+}
+
 int64_t tg_meter_day(int64_t ms)
 {
     return ms / 86400000;
@@ -93,12 +223,10 @@ static size_t tg_lkey(unsigned char *buf, char type, int scope, const char *id, 
     return 11 + n;
 }
 
-static int tg_lget(tg_store_t *s, MDB_txn *txn, char type, int scope, const char *id,
-                   int64_t window, int64_t *v)
+static int tg_lget_raw(tg_store_t *s, MDB_txn *txn, const MDB_val *k, int64_t *v)
 {
-    unsigned char kb[96];
-    MDB_val k = {tg_lkey(kb, type, scope, id, window), kb}, d;
-    int rc = mdb_get(txn, s->dbi[TG_DB_LIMITS], &k, &d);
+    MDB_val d;
+    int rc = mdb_get(txn, s->dbi[TG_DB_LIMITS], (MDB_val *)k, &d);
 
     *v = 0;
     if (rc == MDB_NOTFOUND)
@@ -108,23 +236,93 @@ static int tg_lget(tg_store_t *s, MDB_txn *txn, char type, int scope, const char
     return rc;
 }
 
-static int tg_ladd(tg_store_t *s, MDB_txn *txn, char type, int scope, const char *id,
-                   int64_t window, int64_t delta, int floor0)
+static int tg_lget(tg_store_t *s, MDB_txn *txn, char type, int scope, const char *id,
+                   int64_t window, int64_t *v)
 {
-    unsigned char kb[96];
-    MDB_val k = {tg_lkey(kb, type, scope, id, window), kb}, d;
-    int64_t v;
-    int rc = tg_lget(s, txn, type, scope, id, window, &v);
+    unsigned char kb[TG_LKEY_MAX];
+    MDB_val k = {tg_lkey(kb, type, scope, id, window), kb};
 
+    return tg_lget_raw(s, txn, &k, v);
+}
+
+/*
+ * The batch's cached counter for a key, read from the map on first use; NULL when the cache is
+ * full (the caller then reads and writes the map itself).
+ */
+static tg_bcounter_t *tg_bcounter(tg_mbatch_t *b, const unsigned char *kb, size_t n, int *rc)
+{
+    uint32_t h = tg_bhash(kb, n);
+    unsigned i = h & (TG_BATCH_COUNTERS - 1);
+    tg_bcounter_t *c;
+
+    *rc = 0;
+    for (;; i = (i + 1) & (TG_BATCH_COUNTERS - 1)) {
+        c = &b->counters[i];
+        if (c->hash == 0)
+            break;
+        if (c->hash == h && c->klen == n && memcmp(c->key, kb, n) == 0)
+            return c;
+    }
+    if (b->ncounters >= TG_BATCH_COUNTERS * 3 / 4)
+        return NULL;
+    MDB_val k = {n, (void *)kb};
+    if ((*rc = tg_lget_raw(b->s, b->txn, &k, &c->v)) != 0)
+        return NULL;
+    c->hash = h;
+    c->klen = (unsigned char)n;
+    c->dirty = 0;
+    memcpy(c->key, kb, n);
+    b->ncounters++;
+    return c;
+}
+
+/* One window counter as read in a batch: its cache slot, or (cache full) its key and value. */
+typedef struct {
+    tg_bcounter_t *c;
+    size_t n;
+    unsigned char kb[TG_LKEY_MAX];
+    int64_t v;
+} tg_bslot_t;
+
+static int tg_bslot_read(tg_mbatch_t *b, tg_bslot_t *sl, char type, int scope, const char *id,
+                         int64_t window)
+{
+    int rc;
+
+    sl->n = tg_lkey(sl->kb, type, scope, id, window);
+    if ((sl->c = tg_bcounter(b, sl->kb, sl->n, &rc)) != NULL) {
+        sl->v = sl->c->v;
+        return 0;
+    }
     if (rc != 0)
         return rc;
-    if (__builtin_add_overflow(v, delta, &v))
-        v = delta > 0 ? INT64_MAX : INT64_MIN; /* saturate: a wrapped counter would be a lie */
-    if (floor0 && v < 0)
-        v = 0;
-    d.mv_size = 8;
-    d.mv_data = &v;
-    return mdb_put(txn, s->dbi[TG_DB_LIMITS], &k, &d, 0);
+    MDB_val k = {sl->n, sl->kb};
+    return tg_lget_raw(b->s, b->txn, &k, &sl->v);
+}
+
+static int tg_bslot_add(tg_mbatch_t *b, tg_bslot_t *sl, int64_t delta, int floor0)
+{
+    int64_t *at = sl->c != NULL ? &sl->c->v : &sl->v;
+
+    if (__builtin_add_overflow(*at, delta, at))
+        *at = delta > 0 ? INT64_MAX : INT64_MIN; /* saturate: a wrapped counter would be a lie */
+    if (floor0 && *at < 0)
+        *at = 0;
+    if (sl->c != NULL) {
+        sl->c->dirty = 1;
+        return 0;
+    }
+    MDB_val k = {sl->n, sl->kb}, d = {8, at};
+    return mdb_put(b->txn, b->s->dbi[TG_DB_LIMITS], &k, &d, 0);
+}
+
+static int tg_badd(tg_mbatch_t *b, char type, int scope, const char *id, int64_t window,
+                   int64_t delta, int floor0)
+{
+    tg_bslot_t sl;
+    int rc = tg_bslot_read(b, &sl, type, scope, id, window);
+
+    return rc != 0 ? rc : tg_bslot_add(b, &sl, delta, floor0);
 }
 
 static void tg_inflight_key(unsigned char kb[12], int pid, uint64_t seq)
@@ -140,30 +338,32 @@ tg_admit_t tg_meter_admit(tg_store_t *s, const tg_key_t *k, const tg_tenant_t *t
                           uint64_t seq, int64_t now_ms, int64_t est_tokens, int64_t est_cost_pico,
                           tg_reservation_t *res, tg_admit_info_t *info)
 {
-    MDB_txn *txn;
+    tg_mbatch_t *b = tg_mbatch_new(s);
     tg_admit_t a;
 
     memset(info, 0, sizeof(*info));
-    if (mdb_txn_begin(s->meter, NULL, 0, &txn) != 0)
+    if (b == NULL || tg_mbatch_begin(b) != 0) {
+        tg_mbatch_free(b);
         return TG_ADMIT_ERROR;
-    a = tg_meter_admit_txn(s, txn, k, t, pid, seq, now_ms, est_tokens, est_cost_pico, res, info);
-    if (a != TG_ADMIT_OK) {
-        mdb_txn_abort(txn);
-        return a;
     }
-    return mdb_txn_commit(txn) == 0 ? TG_ADMIT_OK : TG_ADMIT_ERROR;
+    a = tg_meter_admit_batch(b, k, t, pid, seq, now_ms, est_tokens, est_cost_pico, res, info);
+    if (a == TG_ADMIT_OK && (info->store_rc = tg_mbatch_commit(b)) != 0)
+        a = TG_ADMIT_ERROR;
+    tg_mbatch_free(b);
+    return a;
 }
 
-tg_admit_t tg_meter_admit_txn(tg_store_t *s, MDB_txn *txn, const tg_key_t *k,
-                              const tg_tenant_t *t, int pid, uint64_t seq, int64_t now_ms,
-                              int64_t est_tokens, int64_t est_cost_pico, tg_reservation_t *res,
-                              tg_admit_info_t *info)
+tg_admit_t tg_meter_admit_batch(tg_mbatch_t *b, const tg_key_t *k, const tg_tenant_t *t,
+                                int pid, uint64_t seq, int64_t now_ms, int64_t est_tokens,
+                                int64_t est_cost_pico, tg_reservation_t *res,
+                                tg_admit_info_t *info)
 {
     const tg_limits_t *lim[2] = {&k->limits, t != NULL ? &t->limits : NULL};
     const char *ids[2] = {k->id, t != NULL ? t->name : ""};
     int64_t minute = now_ms / 60000, day = tg_meter_day(now_ms), month = tg_meter_month(now_ms);
     int64_t minute_left = 60000 - now_ms % 60000;
     tg_inflight_t inf;
+    tg_bslot_t sl[2][5]; /* per scope: rpm, tpm, concurrency, day, month */
     unsigned char kb[12];
     MDB_val key, val;
     tg_admit_t verdict = TG_ADMIT_OK;
@@ -174,12 +374,14 @@ tg_admit_t tg_meter_admit_txn(tg_store_t *s, MDB_txn *txn, const tg_key_t *k,
     for (int sc = 0; sc < 2 && verdict == TG_ADMIT_OK; sc++) {
         const tg_limits_t *l = lim[sc];
         int64_t v;
+        tg_bslot_t *ss = sl[sc];
 
         if (l == NULL)
             continue;
         if (l->rpm > 0) {
-            if ((rc = tg_lget(s, txn, 'r', sc, ids[sc], minute, &v)) != 0)
+            if ((rc = tg_bslot_read(b, &ss[0], 'r', sc, ids[sc], minute)) != 0)
                 goto fail;
+            v = ss[0].v;
             if (sc == TG_SCOPE_KEY || info->req_limit == 0) {
                 info->req_limit = l->rpm;
                 info->req_remaining = l->rpm - v - 1 > 0 ? l->rpm - v - 1 : 0;
@@ -193,8 +395,9 @@ tg_admit_t tg_meter_admit_txn(tg_store_t *s, MDB_txn *txn, const tg_key_t *k,
             inf.flags[sc] |= TG_F_RPM;
         }
         if (verdict == TG_ADMIT_OK && l->tpm > 0) {
-            if ((rc = tg_lget(s, txn, 't', sc, ids[sc], minute, &v)) != 0)
+            if ((rc = tg_bslot_read(b, &ss[1], 't', sc, ids[sc], minute)) != 0)
                 goto fail;
+            v = ss[1].v;
             if (sc == TG_SCOPE_KEY || info->tok_limit == 0) {
                 info->tok_limit = l->tpm;
                 info->tok_remaining = est_tokens < l->tpm - v ? l->tpm - v - est_tokens : 0;
@@ -208,8 +411,9 @@ tg_admit_t tg_meter_admit_txn(tg_store_t *s, MDB_txn *txn, const tg_key_t *k,
             inf.flags[sc] |= TG_F_TPM;
         }
         if (verdict == TG_ADMIT_OK && l->concurrency > 0) {
-            if ((rc = tg_lget(s, txn, 'c', sc, ids[sc], 0, &v)) != 0)
+            if ((rc = tg_bslot_read(b, &ss[2], 'c', sc, ids[sc], 0)) != 0)
                 goto fail;
+            v = ss[2].v;
             if (v >= l->concurrency) {
                 verdict = TG_ADMIT_CONCURRENCY;
                 info->retry_after_s = 1;
@@ -217,8 +421,9 @@ tg_admit_t tg_meter_admit_txn(tg_store_t *s, MDB_txn *txn, const tg_key_t *k,
             inf.flags[sc] |= TG_F_CONC;
         }
         if (verdict == TG_ADMIT_OK && l->daily_budget_micros > 0) {
-            if ((rc = tg_lget(s, txn, 'd', sc, ids[sc], day, &v)) != 0)
+            if ((rc = tg_bslot_read(b, &ss[3], 'd', sc, ids[sc], day)) != 0)
                 goto fail;
+            v = ss[3].v;
             /* compare without adding: the worst case may be saturated at INT64_MAX */
             if (est_cost_pico > l->daily_budget_micros * 1000000 - v) {
                 verdict = TG_ADMIT_BUDGET;
@@ -228,8 +433,9 @@ tg_admit_t tg_meter_admit_txn(tg_store_t *s, MDB_txn *txn, const tg_key_t *k,
             inf.flags[sc] |= TG_F_DAY;
         }
         if (verdict == TG_ADMIT_OK && l->monthly_budget_micros > 0) {
-            if ((rc = tg_lget(s, txn, 'm', sc, ids[sc], month, &v)) != 0)
+            if ((rc = tg_bslot_read(b, &ss[4], 'm', sc, ids[sc], month)) != 0)
                 goto fail;
+            v = ss[4].v;
             if (est_cost_pico > l->monthly_budget_micros * 1000000 - v) {
                 verdict = TG_ADMIT_BUDGET;
                 info->retry_after_s = (tg_month_left_ms(now_ms) + 999) / 1000;
@@ -246,16 +452,15 @@ tg_admit_t tg_meter_admit_txn(tg_store_t *s, MDB_txn *txn, const tg_key_t *k,
     /* admitted: count it everywhere a limit applies */
     for (int sc = 0; sc < 2; sc++) {
         unsigned f = inf.flags[sc];
-        if ((f & TG_F_RPM) && (rc = tg_ladd(s, txn, 'r', sc, ids[sc], minute, 1, 0)) != 0)
+        if ((f & TG_F_RPM) && (rc = tg_bslot_add(b, &sl[sc][0], 1, 0)) != 0)
             goto fail;
-        if ((f & TG_F_TPM) && (rc = tg_ladd(s, txn, 't', sc, ids[sc], minute, est_tokens, 0)))
+        if ((f & TG_F_TPM) && (rc = tg_bslot_add(b, &sl[sc][1], est_tokens, 0)) != 0)
             goto fail;
-        if ((f & TG_F_CONC) && (rc = tg_ladd(s, txn, 'c', sc, ids[sc], 0, 1, 0)) != 0)
+        if ((f & TG_F_CONC) && (rc = tg_bslot_add(b, &sl[sc][2], 1, 0)) != 0)
             goto fail;
-        if ((f & TG_F_DAY) && (rc = tg_ladd(s, txn, 'd', sc, ids[sc], day, est_cost_pico, 0)))
+        if ((f & TG_F_DAY) && (rc = tg_bslot_add(b, &sl[sc][3], est_cost_pico, 0)) != 0)
             goto fail;
-        if ((f & TG_F_MONTH) &&
-            (rc = tg_ladd(s, txn, 'm', sc, ids[sc], month, est_cost_pico, 0)) != 0)
+        if ((f & TG_F_MONTH) && (rc = tg_bslot_add(b, &sl[sc][4], est_cost_pico, 0)) != 0)
             goto fail;
     }
     inf.version = TG_INFLIGHT_VERSION;
@@ -266,14 +471,14 @@ tg_admit_t tg_meter_admit_txn(tg_store_t *s, MDB_txn *txn, const tg_key_t *k,
     inf.res.cost_pico = est_cost_pico;
     inf.res.seq = seq;
     inf.res.pid = pid;
-    snprintf(inf.res.key_id, sizeof(inf.res.key_id), "%s", k->id);
-    snprintf(inf.res.tenant, sizeof(inf.res.tenant), "%s", t != NULL ? t->name : "");
+    tg_strlcpy(inf.res.key_id, k->id, sizeof(inf.res.key_id));
+    tg_strlcpy(inf.res.tenant, t != NULL ? t->name : "", sizeof(inf.res.tenant));
     tg_inflight_key(kb, pid, seq);
     key.mv_size = sizeof(kb);
     key.mv_data = kb;
     val.mv_size = sizeof(inf);
     val.mv_data = &inf;
-    if ((rc = mdb_put(txn, s->dbi[TG_DB_INFLIGHT], &key, &val, 0)) != 0)
+    if ((rc = mdb_put(b->txn, b->s->dbi[TG_DB_INFLIGHT], &key, &val, 0)) != 0)
         goto fail;
     *res = inf.res;
     return TG_ADMIT_OK;
@@ -283,23 +488,22 @@ fail:
 }
 
 /* Undo (actual = 0) or settle (actual usage) a reservation's window counters. */
-static int tg_apply(tg_store_t *s, MDB_txn *txn, const tg_inflight_t *inf, int64_t tokens,
-                    int64_t cost_pico)
+static int tg_apply(tg_mbatch_t *b, const tg_inflight_t *inf, int64_t tokens, int64_t cost_pico)
 {
     const char *ids[2] = {inf->res.key_id, inf->res.tenant};
     int rc;
 
     for (int sc = 0; sc < 2; sc++) {
         unsigned f = inf->flags[sc];
-        if ((f & TG_F_CONC) && (rc = tg_ladd(s, txn, 'c', sc, ids[sc], 0, -1, 1)) != 0)
+        if ((f & TG_F_CONC) && (rc = tg_badd(b, 'c', sc, ids[sc], 0, -1, 1)) != 0)
             return rc;
-        if ((f & TG_F_TPM) && (rc = tg_ladd(s, txn, 't', sc, ids[sc], inf->res.minute,
+        if ((f & TG_F_TPM) && (rc = tg_badd(b, 't', sc, ids[sc], inf->res.minute,
                                             tokens - inf->res.tokens, 1)) != 0)
             return rc;
-        if ((f & TG_F_DAY) && (rc = tg_ladd(s, txn, 'd', sc, ids[sc], inf->res.day,
+        if ((f & TG_F_DAY) && (rc = tg_badd(b, 'd', sc, ids[sc], inf->res.day,
                                             cost_pico - inf->res.cost_pico, 1)) != 0)
             return rc;
-        if ((f & TG_F_MONTH) && (rc = tg_ladd(s, txn, 'm', sc, ids[sc], inf->res.month,
+        if ((f & TG_F_MONTH) && (rc = tg_badd(b, 'm', sc, ids[sc], inf->res.month,
                                               cost_pico - inf->res.cost_pico, 1)) != 0)
             return rc;
     }
@@ -351,13 +555,51 @@ static size_t tg_dim(unsigned char *buf, size_t off, size_t size, const char *s)
     return off + n + 1;
 }
 
-static int tg_rollup_add(tg_store_t *s, MDB_txn *txn, const tg_meter_record_t *r, int64_t minute)
+/* The rollup row for a key, from the batch's cache (loaded on first use) or, when the cache is
+   full, from the map into *spill; NULL on an LMDB error (*rc). */
+static int64_t *tg_rollup_row(tg_mbatch_t *b, const unsigned char *kb, size_t n,
+                              int64_t *spill, int *cached, int *rc)
 {
-    unsigned char kb[512];
-    int64_t c[TG_ROLLUP_FIELDS] = {0};
+    uint32_t h = tg_bhash(kb, n);
+    int64_t *c = spill;
+    MDB_val k = {n, (void *)kb}, v;
+
+    *cached = 0;
+    for (int i = 0; i < b->nrollups; i++) {
+        tg_brollup_t *r = &b->rollups[i];
+        if (r->hash == h && r->klen == n && memcmp(r->key, kb, n) == 0) {
+            *cached = 1;
+            return r->c;
+        }
+    }
+    if (b->nrollups < TG_BATCH_ROLLUPS) {
+        tg_brollup_t *r = &b->rollups[b->nrollups];
+        r->hash = h;
+        r->klen = (unsigned short)n;
+        memcpy(r->key, kb, n);
+        c = r->c;
+        *cached = 1;
+    }
+    memset(c, 0, sizeof(int64_t) * TG_ROLLUP_FIELDS);
+    *rc = mdb_get(b->txn, b->s->dbi[TG_DB_USAGE], &k, &v);
+    if (*rc == 0)
+        memcpy(c, v.mv_data, v.mv_size < sizeof(int64_t) * TG_ROLLUP_FIELDS
+                                 ? v.mv_size : sizeof(int64_t) * TG_ROLLUP_FIELDS);
+    else if (*rc != MDB_NOTFOUND)
+        return NULL;
+    *rc = 0;
+    if (*cached)
+        b->nrollups++;
+    return c;
+}
+
+static int tg_rollup_add(tg_mbatch_t *b, const tg_meter_record_t *r, int64_t minute)
+{
+    unsigned char kb[TG_ROLLUP_KEY_MAX];
+    int64_t spill[TG_ROLLUP_FIELDS], *c;
     size_t n = 8;
     MDB_val k, v;
-    int rc;
+    int rc, cached;
 
     tg_store_be64(kb, (uint64_t)minute);
     n = tg_dim(kb, n, sizeof(kb), r->tenant);
@@ -374,12 +616,7 @@ static int tg_rollup_add(tg_store_t *s, MDB_txn *txn, const tg_meter_record_t *r
     } else {
         n = tg_dim(kb, n, sizeof(kb), "");
     }
-    k.mv_size = n;
-    k.mv_data = kb;
-    rc = mdb_get(txn, s->dbi[TG_DB_USAGE], &k, &v);
-    if (rc == 0)
-        memcpy(c, v.mv_data, v.mv_size < sizeof(c) ? v.mv_size : sizeof(c));
-    else if (rc != MDB_NOTFOUND)
+    if ((c = tg_rollup_row(b, kb, n, spill, &cached, &rc)) == NULL)
         return rc;
     c[TG_R_REQUESTS] += 1;
     c[TG_R_ERRORS] += r->status >= 400 ? 1 : 0;
@@ -400,9 +637,13 @@ static int tg_rollup_add(tg_store_t *s, MDB_txn *txn, const tg_meter_record_t *r
     c[TG_R_5XX] += r->status >= 500 ? 1 : 0;
     if (r->limited > 0 && r->limited <= TG_LIMITED_KINDS)
         c[TG_R_LIMITED + r->limited - 1]++;
-    v.mv_size = sizeof(c);
-    v.mv_data = c;
-    return mdb_put(txn, s->dbi[TG_DB_USAGE], &k, &v, 0);
+    if (cached)
+        return 0; /* written back at commit */
+    k.mv_size = n;
+    k.mv_data = kb;
+    v.mv_size = sizeof(spill);
+    v.mv_data = spill;
+    return mdb_put(b->txn, b->s->dbi[TG_DB_USAGE], &k, &v, 0);
 }
 
 static void tg_pk_kv_s(msgpack_packer *pk, const char *k, const char *v)
@@ -424,11 +665,76 @@ static void tg_pk_kv_i(msgpack_packer *pk, const char *k, int64_t v)
     msgpack_pack_int64(pk, v);
 }
 
-static int tg_event_put(tg_store_t *s, MDB_txn *txn, const tg_meter_record_t *r, int64_t now_ms)
+/*
+ * Put a key that is usually past every other key of the database (event keys lead with the
+ * time, and so do the gateway's request ids) with MDB_APPEND: no search, and a full page is
+ * split at its end rather than in half, so such databases fill their pages instead of leaving
+ * them half empty. Other keys (a clock step back, a caller's own request id) take a normal put.
+ */
+static int tg_put_ordered(tg_mbatch_t *b, MDB_dbi dbi, tg_blast_t *last, MDB_val *k, MDB_val *v)
+{
+    unsigned flags = 0;
+    int rc;
+
+    if (!last->known) {
+        MDB_cursor *cur;
+        MDB_val lk, lv;
+
+        if ((rc = mdb_cursor_open(b->txn, dbi, &cur)) != 0)
+            return rc;
+        rc = mdb_cursor_get(cur, &lk, &lv, MDB_LAST);
+        last->len = rc == 0 && lk.mv_size <= sizeof(last->key) ? lk.mv_size : 0;
+        if (last->len > 0)
+            memcpy(last->key, lk.mv_data, last->len);
+        last->known = rc == 0 || rc == MDB_NOTFOUND ? 1 : -1; /* -1: no appends */
+        mdb_cursor_close(cur);
+    }
+    if (last->known == 1 && k->mv_size <= sizeof(last->key)) {
+        size_t n = k->mv_size < last->len ? k->mv_size : last->len;
+        int c = memcmp(k->mv_data, last->key, n);
+        if (c > 0 || (c == 0 && k->mv_size > last->len))
+            flags = MDB_APPEND;
+    }
+    if ((rc = mdb_put(b->txn, dbi, k, v, flags)) == 0 && flags == MDB_APPEND) {
+        memcpy(last->key, k->mv_data, k->mv_size);
+        last->len = k->mv_size;
+    }
+    return rc;
+}
+
+/* A msgpack writer into a caller's buffer that moves to the heap if it ever outgrows it. */
+typedef struct {
+    char *p;
+    size_t n, cap;
+    int heap;
+} tg_pkbuf_t;
+
+static int tg_pkbuf_write(void *data, const char *buf, size_t len)
+{
+    tg_pkbuf_t *w = data;
+
+    if (w->n + len > w->cap) {
+        size_t cap = (w->n + len) * 2;
+        char *p = w->heap ? realloc(w->p, cap) : malloc(cap);
+        if (p == NULL)
+            return -1;
+        if (!w->heap)
+            memcpy(p, w->p, w->n);
+        w->p = p;
+        w->cap = cap;
+        w->heap = 1;
+    }
+    memcpy(w->p + w->n, buf, len);
+    w->n += len;
+    return 0;
+}
+
+static int tg_event_put(tg_mbatch_t *b, const tg_meter_record_t *r, int64_t now_ms)
 {
     unsigned char kb[96];
+    char stack[2048];
     size_t idl = strlen(r->request_id);
-    msgpack_sbuffer sb;
+    tg_pkbuf_t w = {stack, 0, sizeof(stack), 0};
     msgpack_packer pk;
     struct timespec ts;
     MDB_val k, v;
@@ -442,8 +748,7 @@ static int tg_event_put(tg_store_t *s, MDB_txn *txn, const tg_meter_record_t *r,
     memcpy(kb + 8, r->request_id, idl);
     k.mv_size = 8 + idl;
     k.mv_data = kb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_packer_init(&pk, &w, tg_pkbuf_write);
     msgpack_pack_map(&pk, 24 + (r->shadow_of != NULL) + (r->output != NULL) +
                               (r->extra_attempt != 0));
     tg_pk_kv_i(&pk, "ts_ms", now_ms);
@@ -476,14 +781,15 @@ static int tg_event_put(tg_store_t *s, MDB_txn *txn, const tg_meter_record_t *r,
     tg_pk_kv_i(&pk, "latency_us", r->latency_us);
     tg_pk_kv_i(&pk, "ttft_us", r->ttft_us);
     tg_pk_kv_i(&pk, "fallback", r->fallback);
-    v.mv_size = sb.size;
-    v.mv_data = sb.data;
-    rc = mdb_put(txn, s->dbi[TG_DB_EVENTS], &k, &v, 0);
-    msgpack_sbuffer_destroy(&sb);
+    v.mv_size = w.n;
+    v.mv_data = w.p;
+    rc = tg_put_ordered(b, b->s->dbi[TG_DB_EVENTS], &b->last_event, &k, &v);
+    if (w.heap)
+        free(w.p);
     if (rc == 0) {
         /* request id -> event key, so feedback can find the request it is about */
         MDB_val ik = {idl, (void *)r->request_id};
-        rc = mdb_put(txn, s->dbi[TG_DB_REQIDX], &ik, &k, 0);
+        rc = tg_put_ordered(b, b->s->dbi[TG_DB_REQIDX], &b->last_reqidx, &ik, &k);
     }
     return rc;
 }
@@ -500,10 +806,11 @@ static void tg_event_unindex(tg_store_t *s, MDB_txn *txn, const MDB_val *ek)
     mdb_del(txn, s->dbi[TG_DB_REQIDX], &ik, NULL);
 }
 
-int tg_meter_settle_txn(tg_store_t *s, MDB_txn *txn, const tg_reservation_t *res,
-                        const tg_meter_record_t *rec, int64_t now_ms, int with_event)
+int tg_meter_settle_batch(tg_mbatch_t *b, const tg_reservation_t *res,
+                          const tg_meter_record_t *rec, int64_t now_ms, int with_event)
 {
     unsigned char kb[12];
+    MDB_cursor *cur;
     MDB_val k, v;
     int rc;
 
@@ -511,50 +818,57 @@ int tg_meter_settle_txn(tg_store_t *s, MDB_txn *txn, const tg_reservation_t *res
         tg_inflight_key(kb, res->pid, res->seq);
         k.mv_size = sizeof(kb);
         k.mv_data = kb;
-        rc = mdb_get(txn, s->dbi[TG_DB_INFLIGHT], &k, &v);
+        /* one descent finds the record and deletes it */
+        if ((rc = mdb_cursor_open(b->txn, b->s->dbi[TG_DB_INFLIGHT], &cur)) != 0)
+            return rc;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
         if (rc == 0 && v.mv_size == sizeof(tg_inflight_t)) {
             tg_inflight_t inf;
             memcpy(&inf, v.mv_data, sizeof(inf));
-            if ((rc = tg_apply(s, txn, &inf, rec->usage.prompt + rec->usage.completion,
-                               rec->cost_pico)) != 0 ||
-                (rc = mdb_del(txn, s->dbi[TG_DB_INFLIGHT], &k, NULL)) != 0)
-                return rc;
-        } else if (rc != MDB_NOTFOUND && rc != 0) {
-            return rc;
+            if ((rc = mdb_cursor_del(cur, 0)) == 0)
+                rc = tg_apply(b, &inf, rec->usage.prompt + rec->usage.completion,
+                              rec->cost_pico);
+        } else if (rc == MDB_NOTFOUND) {
+            rc = 0; /* already released; the usage below is still recorded once */
         }
-        /* MDB_NOTFOUND: already released; the usage below is still recorded once */
+        mdb_cursor_close(cur);
+        if (rc != 0)
+            return rc;
     }
-    if ((rc = tg_rollup_add(s, txn, rec, now_ms / 60000)) != 0)
+    if ((rc = tg_rollup_add(b, rec, now_ms / 60000)) != 0)
         return rc;
-    return with_event ? tg_event_put(s, txn, rec, now_ms) : 0;
+    return with_event ? tg_event_put(b, rec, now_ms) : 0;
 }
 
 int tg_meter_settle(tg_store_t *s, const tg_reservation_t *res, const tg_meter_record_t *rec,
                     int64_t now_ms)
 {
-    MDB_txn *txn;
+    tg_mbatch_t *b = tg_mbatch_new(s);
     int rc;
 
-    if ((rc = mdb_txn_begin(s->meter, NULL, 0, &txn)) != 0)
-        return rc;
-    if ((rc = tg_meter_settle_txn(s, txn, res, rec, now_ms, 1)) != 0) {
-        mdb_txn_abort(txn);
-        return rc;
+    if (b == NULL)
+        return ENOMEM;
+    if ((rc = tg_mbatch_begin(b)) == 0) {
+        if ((rc = tg_meter_settle_batch(b, res, rec, now_ms, 1)) == 0)
+            rc = tg_mbatch_commit(b);
     }
-    return mdb_txn_commit(txn);
+    tg_mbatch_free(b);
+    return rc;
 }
 
 int tg_meter_release_pid(tg_store_t *s, int pid)
 {
-    MDB_txn *txn;
+    tg_mbatch_t *b = tg_mbatch_new(s);
     MDB_cursor *cur;
     MDB_val k, v;
     int rc, n = 0;
 
-    if (mdb_txn_begin(s->meter, NULL, 0, &txn) != 0)
+    if (b == NULL || tg_mbatch_begin(b) != 0) {
+        tg_mbatch_free(b);
         return -1;
-    if (mdb_cursor_open(txn, s->dbi[TG_DB_INFLIGHT], &cur) != 0) {
-        mdb_txn_abort(txn);
+    }
+    if (mdb_cursor_open(b->txn, s->dbi[TG_DB_INFLIGHT], &cur) != 0) {
+        tg_mbatch_free(b);
         return -1;
     }
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
@@ -567,15 +881,15 @@ int tg_meter_release_pid(tg_store_t *s, int pid)
         if (pid != 0 && inf.res.pid != pid)
             continue;
         /* the request was never answered: refund the whole reservation */
-        if (tg_apply(s, txn, &inf, 0, 0) != 0)
+        if (tg_apply(b, &inf, 0, 0) != 0)
             continue;
         mdb_cursor_del(cur, 0);
         n++;
     }
     mdb_cursor_close(cur);
-    if (mdb_txn_commit(txn) != 0)
-        return -1;
-    return n;
+    rc = tg_mbatch_commit(b);
+    tg_mbatch_free(b);
+    return rc == 0 ? n : -1;
 }
 
 int tg_meter_fill(tg_store_t *s, size_t *used, size_t *max)

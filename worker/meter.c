@@ -5,6 +5,7 @@
  * failure, client abort) is settled by the same code exactly once.
  */
 #include "worker/meter.h"
+#include "shared/tg_buf.h"
 #include "shared/tg_log.h"
 #include "shared/tg_meter.h"
 #include "shared/tg_route.h"
@@ -28,36 +29,59 @@ static int64_t tg_wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* OpenAI's reset format: "20ms", "6s", "1m30s". */
-static void tg_reset_str(int64_t ms, char *buf, size_t size)
+/* v (>= 0) in decimal at buf, NUL-terminated; returns the length (snprintf is ~10x dearer). */
+static size_t tg_fmt_u(char *buf, int64_t v)
 {
-    if (ms < 1000)
-        snprintf(buf, size, "%lldms", (long long)ms);
-    else if (ms < 60000)
-        snprintf(buf, size, "%llds", (long long)((ms + 999) / 1000));
-    else
-        snprintf(buf, size, "%lldm%llds", (long long)(ms / 60000),
-                 (long long)((ms % 60000 + 999) / 1000));
+    char tmp[24];
+    size_t n = 0, len;
+    uint64_t u = v > 0 ? (uint64_t)v : 0;
+
+    do
+        tmp[n++] = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    for (len = 0; n > 0;)
+        buf[len++] = tmp[--n];
+    buf[len] = '\0';
+    return len;
+}
+
+/* OpenAI's reset format: "20ms", "6s", "1m30s". buf holds at least 48 bytes. */
+static void tg_reset_str(int64_t ms, char *buf)
+{
+    size_t n;
+
+    if (ms < 1000) {
+        n = tg_fmt_u(buf, ms);
+        memcpy(buf + n, "ms", 3);
+    } else if (ms < 60000) {
+        n = tg_fmt_u(buf, (ms + 999) / 1000);
+        memcpy(buf + n, "s", 2);
+    } else {
+        n = tg_fmt_u(buf, ms / 60000);
+        buf[n++] = 'm';
+        n += tg_fmt_u(buf + n, (ms % 60000 + 999) / 1000);
+        memcpy(buf + n, "s", 2);
+    }
 }
 
 static void tg_rl_headers(tg_req_t *r, const tg_admit_info_t *in)
 {
-    char v[32];
+    char v[48];
 
     if (in->req_limit > 0) {
-        snprintf(v, sizeof(v), "%lld", (long long)in->req_limit);
+        tg_fmt_u(v, in->req_limit);
         tg_resp_header(r, "x-ratelimit-limit-requests", v);
-        snprintf(v, sizeof(v), "%lld", (long long)in->req_remaining);
+        tg_fmt_u(v, in->req_remaining);
         tg_resp_header(r, "x-ratelimit-remaining-requests", v);
-        tg_reset_str(in->req_reset_ms, v, sizeof(v));
+        tg_reset_str(in->req_reset_ms, v);
         tg_resp_header(r, "x-ratelimit-reset-requests", v);
     }
     if (in->tok_limit > 0) {
-        snprintf(v, sizeof(v), "%lld", (long long)in->tok_limit);
+        tg_fmt_u(v, in->tok_limit);
         tg_resp_header(r, "x-ratelimit-limit-tokens", v);
-        snprintf(v, sizeof(v), "%lld", (long long)in->tok_remaining);
+        tg_fmt_u(v, in->tok_remaining);
         tg_resp_header(r, "x-ratelimit-remaining-tokens", v);
-        tg_reset_str(in->tok_reset_ms, v, sizeof(v));
+        tg_reset_str(in->tok_reset_ms, v);
         tg_resp_header(r, "x-ratelimit-reset-tokens", v);
     }
 }
@@ -78,10 +102,13 @@ typedef struct {
 #define TG_ADMIT_MAX 256
 
 static struct {
-    struct event *flush;
     tg_admission_t q[TG_ADMIT_MAX];
     int n;
 } tg_admit;
+
+static struct event *tg_meter_ev; /* flushes both queues once per loop turn */
+static tg_mbatch_t *tg_mb;        /* the worker's metering batch (its caches) */
+static void tg_meter_flush(void);
 
 static void tg_admit_lookup_tenant(tg_admission_t *e)
 {
@@ -90,7 +117,7 @@ static void tg_admit_lookup_tenant(tg_admission_t *e)
     e->tenant_state = rc == 0 ? (e->tenant.disabled ? 2 : 1) : rc == MDB_NOTFOUND ? 0 : -1;
 }
 
-static tg_admit_t tg_admit_one(tg_store_t *s, MDB_txn *txn, tg_admission_t *e)
+static tg_admit_t tg_admit_one(tg_store_t *s, tg_mbatch_t *b, tg_admission_t *e)
 {
     /* the worst case bills every prompt token at the dearest prompt price (cache writes cost
        more than input at Anthropic) */
@@ -105,11 +132,11 @@ static tg_admit_t tg_admit_one(tg_store_t *s, MDB_txn *txn, tg_admission_t *e)
     uint64_t seq = ++tg_meter_seq;
 
     memset(&e->info, 0, sizeof(e->info));
-    if (txn != NULL)
-        return tg_meter_admit_txn(s, txn, &e->r->key, t, (int)getpid(), seq, tg_wall_ms(),
-                                  e->prompt + e->max_tokens, cost, &e->r->reservation,
-                                  &e->info);
-    return tg_meter_admit(s, &e->r->key, t, (int)getpid(), seq, tg_wall_ms(),
+    if (b != NULL)
+        return tg_meter_admit_batch(b, &e->r->key, t, s->pid, seq, tg_wall_ms(),
+                                    e->prompt + e->max_tokens, cost, &e->r->reservation,
+                                    &e->info);
+    return tg_meter_admit(s, &e->r->key, t, s->pid, seq, tg_wall_ms(),
                           e->prompt + e->max_tokens, cost, &e->r->reservation, &e->info);
 }
 
@@ -165,17 +192,8 @@ static void tg_admit_conclude(tg_admission_t *e)
 }
 
 /*
- * Admissions queued during one event-loop turn are decided in one LMDB write transaction
- * (group commit), in arrival order, so limits stay exact. If the store fails, each request is
- * retried in its own transaction so that one bad write cannot fail the whole batch.
- */
-/*
  * The metering map is full (request events outgrew store.meter_map_size before their retention
- * ran out): delete the oldest events so that admissions and usage keep working. Logged, since the
- * map is too small for the traffic and retention.
- */
-/*
- * The metering map is full: delete the oldest request events. A full map under load would
+ * ran out): delete the oldest request events so that admissions and usage keep working. A full map under load would
  * otherwise log this on every loop turn, so the message is said at most once a second, with
  * how often it happened and how many events went since the last time.
  */
@@ -201,56 +219,6 @@ static void tg_meter_room(tg_store_t *s)
     times = deleted = failed = 0;
 }
 
-static void tg_admit_flush(void)
-{
-    static tg_admission_t batch[TG_ADMIT_MAX];
-    tg_store_t *s = tg_worker_store();
-    MDB_txn *txn = NULL;
-    int n = tg_admit.n, failed = 0;
-
-    if (n == 0)
-        return;
-    memcpy(batch, tg_admit.q, (size_t)n * sizeof(batch[0]));
-    tg_admit.n = 0; /* conclusions may queue new admissions (pipelined requests) */
-    for (int i = 0; i < n; i++)
-        if (batch[i].r != NULL)
-            tg_admit_lookup_tenant(&batch[i]);
-    if (mdb_txn_begin(s->meter, NULL, 0, &txn) != 0)
-        failed = 1;
-    for (int i = 0; i < n && !failed; i++) {
-        tg_admission_t *e = &batch[i];
-        if (e->r == NULL || e->tenant_state == -1 || e->tenant_state == 2)
-            continue;
-        if ((e->verdict = tg_admit_one(s, txn, e)) == TG_ADMIT_ERROR)
-            failed = 1;
-    }
-    if (!failed && mdb_txn_commit(txn) != 0)
-        failed = 1, txn = NULL;
-    if (failed) {
-        int full = 0;
-        if (txn != NULL)
-            mdb_txn_abort(txn);
-        for (int i = 0; i < n; i++)
-            full |= batch[i].r != NULL && batch[i].info.store_rc == MDB_MAP_FULL;
-        if (full)
-            tg_meter_room(s);
-        for (int i = 0; i < n; i++)
-            if (batch[i].r != NULL && batch[i].tenant_state != -1 && batch[i].tenant_state != 2)
-                batch[i].verdict = tg_admit_one(s, NULL, &batch[i]);
-    }
-    for (int i = 0; i < n; i++)
-        if (batch[i].r != NULL && batch[i].r->admission != NULL)
-            batch[i].r->admission = NULL;
-    for (int i = 0; i < n; i++)
-        if (batch[i].r != NULL)
-            tg_admit_conclude(&batch[i]);
-}
-
-static void tg_admit_flush_cb(evutil_socket_t fd, short what, void *arg)
-{
-    tg_admit_flush();
-}
-
 void tg_meter_admit_request(tg_req_t *r, const tg_model_t *m, int64_t prompt_tokens,
                             int64_t max_tokens, tg_admit_cb cb, void *arg)
 {
@@ -263,7 +231,7 @@ void tg_meter_admit_request(tg_req_t *r, const tg_model_t *m, int64_t prompt_tok
         return;
     }
     if (tg_admit.n == TG_ADMIT_MAX)
-        tg_admit_flush();
+        tg_meter_flush();
     e = &tg_admit.q[tg_admit.n++];
     memset(e, 0, sizeof(*e));
     e->r = r;
@@ -274,7 +242,7 @@ void tg_meter_admit_request(tg_req_t *r, const tg_model_t *m, int64_t prompt_tok
     e->arg = arg;
     r->admission = e;
     if (tg_admit.n == 1)
-        event_active(tg_admit.flush, EV_TIMEOUT, 0);
+        event_active(tg_meter_ev, EV_TIMEOUT, 0); /* a no-op if settlements activated it */
 }
 
 void tg_meter_admit_cancel(tg_req_t *r)
@@ -315,35 +283,41 @@ typedef struct {
 #define TG_SETTLE_MAX 256
 
 static struct {
-    struct event *flush;
     tg_settle_t q[TG_SETTLE_MAX];
     int n;
 } tg_settle;
 
-static void tg_settle_flush(void)
+/* Settle the queued requests in b (and record the attempts' health outcomes with them unless
+   the map is full); 0 or an LMDB error, which leaves b broken. */
+static int tg_settle_run(tg_store_t *s, tg_mbatch_t *b, int with_event)
 {
-    tg_store_t *s = tg_worker_store();
-    MDB_txn *txn;
+    int rc = 0;
+
+    for (int i = 0; i < tg_settle.n && rc == 0; i++) {
+        tg_settle_t *e = &tg_settle.q[i];
+        rc = tg_meter_settle_batch(b, e->reserved ? &e->res : NULL, &e->rec, e->now_ms,
+                                   with_event);
+    }
+    if (rc == 0 && with_event) /* not when the map is full: then their own timer retries them */
+        rc = tg_health_flush_txn(s, tg_mbatch_txn(b));
+    return rc;
+}
+
+/* Settle the queue in a transaction of its own (after a failed shared one, and at shutdown). */
+static void tg_settle_flush(tg_store_t *s)
+{
     int rc = 0;
 
     if (tg_settle.n == 0 || s == NULL)
         return;
     for (int with_event = 1; with_event >= 0; with_event--) {
-        if ((rc = mdb_txn_begin(s->meter, NULL, 0, &txn)) != 0)
+        if ((rc = tg_mbatch_begin(tg_mb)) != 0)
             break;
-        for (int i = 0; i < tg_settle.n && rc == 0; i++) {
-            tg_settle_t *e = &tg_settle.q[i];
-            rc = tg_meter_settle_txn(s, txn, e->reserved ? &e->res : NULL, &e->rec, e->now_ms,
-                                     with_event);
+        if ((rc = tg_settle_run(s, tg_mb, with_event)) == 0) {
+            rc = tg_mbatch_commit(tg_mb);
+        } else {
+            tg_mbatch_abort(tg_mb);
         }
-        if (rc == 0 && with_event) /* the attempts' outcomes in the same commit (not when the
-                                      map is full: then their own timer retries them) */
-            rc = tg_health_flush_txn(s, txn);
-        if (rc == 0) {
-            rc = mdb_txn_commit(txn);
-            break;
-        }
-        mdb_txn_abort(txn);
         if (rc != MDB_MAP_FULL)
             break;
         /* the map is full of events: make room, and settle this turn without its events */
@@ -355,27 +329,81 @@ static void tg_settle_flush(void)
     tg_settle.n = 0;
 }
 
-static void tg_settle_flush_cb(evutil_socket_t fd, short what, void *arg)
+/*
+ * One metering transaction per event-loop turn (group commit): the turn's settlements first
+ * (finished requests free their concurrency slots), then its admissions in arrival order (so
+ * limits stay exact), then the attempts' health outcomes, all committed at once. If the store
+ * fails, the settlements are retried on their own and each admission in its own transaction,
+ * so that one bad write cannot fail the others.
+ */
+static void tg_meter_flush(void)
 {
-    tg_settle_flush();
+    static tg_admission_t batch[TG_ADMIT_MAX];
+    tg_store_t *s = tg_worker_store();
+    int n = tg_admit.n, rc, full;
+
+    if (s == NULL || (n == 0 && tg_settle.n == 0))
+        return;
+    memcpy(batch, tg_admit.q, (size_t)n * sizeof(batch[0]));
+    tg_admit.n = 0; /* conclusions may queue new admissions (pipelined requests) */
+    for (int i = 0; i < n; i++)
+        if (batch[i].r != NULL)
+            tg_admit_lookup_tenant(&batch[i]);
+    if ((rc = tg_mbatch_begin(tg_mb)) == 0 && tg_settle.n > 0)
+        rc = tg_settle_run(s, tg_mb, 1);
+    for (int i = 0; i < n && rc == 0; i++) {
+        tg_admission_t *e = &batch[i];
+        if (e->r == NULL || e->tenant_state == -1 || e->tenant_state == 2)
+            continue;
+        if ((e->verdict = tg_admit_one(s, tg_mb, e)) == TG_ADMIT_ERROR)
+            rc = e->info.store_rc != 0 ? e->info.store_rc : EIO;
+    }
+    if (rc == 0)
+        rc = tg_mbatch_commit(tg_mb);
+    else
+        tg_mbatch_abort(tg_mb);
+    if (rc == 0) {
+        tg_settle.n = 0;
+    } else {
+        full = rc == MDB_MAP_FULL;
+        for (int i = 0; i < n; i++)
+            full |= batch[i].r != NULL && batch[i].info.store_rc == MDB_MAP_FULL;
+        if (full)
+            tg_meter_room(s);
+        tg_settle_flush(s);
+        for (int i = 0; i < n; i++)
+            if (batch[i].r != NULL && batch[i].tenant_state != -1 && batch[i].tenant_state != 2)
+                batch[i].verdict = tg_admit_one(s, NULL, &batch[i]);
+    }
+    for (int i = 0; i < n; i++)
+        if (batch[i].r != NULL && batch[i].r->admission != NULL)
+            batch[i].r->admission = NULL;
+    for (int i = 0; i < n; i++)
+        if (batch[i].r != NULL)
+            tg_admit_conclude(&batch[i]);
+}
+
+static void tg_meter_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    tg_meter_flush();
 }
 
 int tg_meter_init(struct event_base *base)
 {
-    tg_settle.flush = event_new(base, -1, 0, tg_settle_flush_cb, NULL);
-    tg_admit.flush = event_new(base, -1, 0, tg_admit_flush_cb, NULL);
-    return tg_settle.flush != NULL && tg_admit.flush != NULL ? 0 : -1;
+    tg_meter_ev = event_new(base, -1, 0, tg_meter_flush_cb, NULL);
+    if (tg_worker_store() != NULL && tg_mb == NULL)
+        tg_mb = tg_mbatch_new(tg_worker_store());
+    return tg_meter_ev != NULL && (tg_worker_store() == NULL || tg_mb != NULL) ? 0 : -1;
 }
 
 void tg_meter_shutdown(void)
 {
-    if (tg_admit.flush != NULL)
-        event_free(tg_admit.flush);
-    tg_admit.flush = NULL;
-    tg_settle_flush();
-    if (tg_settle.flush != NULL)
-        event_free(tg_settle.flush);
-    tg_settle.flush = NULL;
+    tg_settle_flush(tg_worker_store());
+    if (tg_meter_ev != NULL)
+        event_free(tg_meter_ev);
+    tg_meter_ev = NULL;
+    tg_mbatch_free(tg_mb);
+    tg_mb = NULL;
 }
 
 /*
@@ -404,38 +432,38 @@ void tg_meter_finish(tg_req_t *r)
     if (!r->usage.reported && r->usage.prompt == 0 && r->usage.completion == 0)
         r->usage.reported = 1; /* nothing reached a provider: zero is exact, not estimated */
     if (tg_settle.n == TG_SETTLE_MAX)
-        tg_settle_flush();
+        tg_meter_flush();
     e = &tg_settle.q[tg_settle.n++];
     memset(&e->rec, 0, sizeof(e->rec));
-    snprintf(e->request_id, sizeof(e->request_id), "%s", r->request_id);
-    snprintf(e->key_id, sizeof(e->key_id), "%s", r->authed ? r->key.id : "");
-    snprintf(e->tenant, sizeof(e->tenant), "%s", r->authed ? r->key.tenant : "");
-    snprintf(e->model, sizeof(e->model), "%s", r->model);
-    snprintf(e->provider, sizeof(e->provider), "%s", r->provider != NULL ? r->provider : "");
-    snprintf(e->task, sizeof(e->task), "%s",
-             r->task[0] != '\0' ? r->task : r->authed ? r->key.task : "");
+    tg_strlcpy(e->request_id, r->request_id, sizeof(e->request_id));
+    tg_strlcpy(e->key_id, r->authed ? r->key.id : "", sizeof(e->key_id));
+    tg_strlcpy(e->tenant, r->authed ? r->key.tenant : "", sizeof(e->tenant));
+    tg_strlcpy(e->model, r->model, sizeof(e->model));
+    tg_strlcpy(e->provider, r->provider != NULL ? r->provider : "", sizeof(e->provider));
+    tg_strlcpy(e->task, r->task[0] != '\0' ? r->task : r->authed ? r->key.task : "",
+               sizeof(e->task));
     e->rec.request_id = e->request_id;
     e->rec.key_id = e->key_id;
     e->rec.tenant = e->tenant;
     e->rec.model = e->model;
     e->rec.provider = e->provider;
-    snprintf(e->route, sizeof(e->route), "%s", r->route != NULL ? r->route : r->model);
+    tg_strlcpy(e->route, r->route != NULL ? r->route : r->model, sizeof(e->route));
     e->rec.route = e->route;
-    snprintf(e->experiment, sizeof(e->experiment), "%s", r->experiment ? r->experiment : "");
-    snprintf(e->variant, sizeof(e->variant), "%s", r->variant ? r->variant : "");
+    tg_strlcpy(e->experiment, r->experiment ? r->experiment : "", sizeof(e->experiment));
+    tg_strlcpy(e->variant, r->variant ? r->variant : "", sizeof(e->variant));
     e->rec.experiment = e->experiment;
     e->rec.variant = e->variant;
-    snprintf(e->complexity, sizeof(e->complexity), "%s", r->complexity);
+    tg_strlcpy(e->complexity, r->complexity, sizeof(e->complexity));
     e->rec.complexity = e->complexity;
     e->rec.baseline_pico = tg_meter_baseline(r);
     e->rec.shadow_of = NULL;
     e->rec.output = NULL;
     e->rec.extra_attempt = r->extra_attempt;
     if (r->shadow_of != NULL) {
-        snprintf(e->shadow_of, sizeof(e->shadow_of), "%s", r->shadow_of);
+        tg_strlcpy(e->shadow_of, r->shadow_of, sizeof(e->shadow_of));
         e->rec.shadow_of = e->shadow_of;
         if (r->output != NULL) {
-            snprintf(e->output, sizeof(e->output), "%s", r->output);
+            tg_strlcpy(e->output, r->output, sizeof(e->output));
             e->rec.output = e->output;
         }
     }
@@ -453,8 +481,8 @@ void tg_meter_finish(tg_req_t *r)
     e->res = r->reservation;
     e->now_ms = tg_wall_ms();
     r->reserved = 0;
-    if (tg_settle.n == 1 && tg_settle.flush != NULL)
-        event_active(tg_settle.flush, EV_TIMEOUT, 0);
-    else if (tg_settle.flush == NULL)
-        tg_settle_flush();
+    if (tg_meter_ev == NULL)
+        tg_settle_flush(s);
+    else if (tg_settle.n == 1)
+        event_active(tg_meter_ev, EV_TIMEOUT, 0);
 }

@@ -154,6 +154,7 @@ END_TEST
 
 typedef struct {
     int rows;
+    int64_t min_requests; /* over every row */
     tg_usage_row_t last;
 } usage_acc_t;
 
@@ -161,7 +162,8 @@ static void usage_cb(void *arg, const tg_usage_row_t *row)
 {
     usage_acc_t *u = arg;
 
-    u->rows++;
+    if (u->rows++ == 0 || row->requests < u->min_requests)
+        u->min_requests = row->requests;
     u->last = *row;
 }
 
@@ -189,6 +191,89 @@ START_TEST(usage_aggregates_by_dimension)
     ck_assert_int_eq(tg_meter_usage(&tg_s, "key", now - 60000, now + 1000, usage_cb, &u), 0);
     ck_assert_int_eq(u.last.requests, 2);
     ck_assert_int_eq(tg_meter_usage(&tg_s, "nonsense", 0, now, usage_cb, &u), -1);
+}
+END_TEST
+
+/*
+ * A batch caches the counters and rollups it touches: many admissions of one key in one batch
+ * must still stop at the limit, a refusal in the batch must not count, and the written-back
+ * values must equal those of one transaction per request.
+ */
+START_TEST(batch_admits_exactly_and_writes_back_once)
+{
+    tg_key_t k = make_key("ffffffffffff", 10, 4, 1000000); /* 10 rpm, 4 in flight, $1/day */
+    tg_reservation_t res[12];
+    tg_admit_info_t info;
+    tg_mbatch_t *b = tg_mbatch_new(&tg_s);
+    int64_t now = 1800000000000;
+    int ok = 0, conc = 0;
+
+    ck_assert_ptr_nonnull(b);
+    ck_assert_int_eq(tg_mbatch_begin(b), 0);
+    for (int i = 0; i < 12; i++) {
+        tg_admit_t a = tg_meter_admit_batch(b, &k, NULL, 1, (uint64_t)i + 1, now, 10,
+                                            100000000000, &res[ok], &info);
+        ok += a == TG_ADMIT_OK;
+        conc += a == TG_ADMIT_CONCURRENCY;
+    }
+    ck_assert_int_eq(ok, 4);
+    ck_assert_int_eq(conc, 8);
+    /* settle two in the same batch: their slots are free for the next admissions at once */
+    for (int i = 0; i < 2; i++) {
+        tg_meter_record_t rec = record(i ? "b2" : "b1", &k, 3, 4, 30000000000, 200);
+        ck_assert_int_eq(tg_meter_settle_batch(b, &res[i], &rec, now, 1), 0);
+    }
+    ck_assert_int_eq(tg_meter_admit_batch(b, &k, NULL, 1, 100, now, 10, 100000000000, &res[0],
+                                          &info), TG_ADMIT_OK);
+    ck_assert_int_eq(tg_mbatch_commit(b), 0);
+    /* what was written back: 5 requests counted this minute (refusals are not), 3 in flight
+       (one more is refused), and the day's spend = 3 reservations + 2 actual costs */
+    int64_t spent = 0;
+    MDB_txn *txn;
+    ck_assert_int_eq(mdb_txn_begin(tg_s.meter, NULL, MDB_RDONLY, &txn), 0);
+    ck_assert_int_eq(tg_meter_spent(&tg_s, txn, 0, k.id, 0, now, &spent), 0);
+    mdb_txn_abort(txn);
+    ck_assert_int_eq(spent, 3 * 100000000000LL + 2 * 30000000000LL);
+    ck_assert_int_eq(tg_meter_admit(&tg_s, &k, NULL, 1, 101, now, 10, 0, &res[1], &info),
+                     TG_ADMIT_OK);
+    ck_assert_int_eq(tg_meter_admit(&tg_s, &k, NULL, 1, 102, now, 10, 0, &res[1], &info),
+                     TG_ADMIT_CONCURRENCY);
+    ck_assert_int_eq(info.req_remaining, 3); /* 10 - 6 counted - this one */
+    tg_mbatch_free(b);
+}
+END_TEST
+
+/* More keys and rollups than the batch caches hold go straight to the map, still exactly. */
+START_TEST(batch_beyond_its_caches_stays_exact)
+{
+    tg_mbatch_t *b = tg_mbatch_new(&tg_s);
+    tg_reservation_t res;
+    tg_admit_info_t info;
+    int64_t now = 1800000000000;
+    char id[16], model[16];
+    usage_acc_t u = {0};
+
+    ck_assert_int_eq(tg_mbatch_begin(b), 0);
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 100; i++) {
+            snprintf(id, sizeof(id), "k%011d", i);
+            tg_key_t k = make_key(id, 1, 0, 0); /* one request a minute each */
+            tg_admit_t want = round == 0 ? TG_ADMIT_OK : TG_ADMIT_RPM;
+            ck_assert_int_eq(tg_meter_admit_batch(b, &k, NULL, 1, (uint64_t)(round * 100 + i),
+                                                  now, 1, 0, &res, &info), want);
+            snprintf(model, sizeof(model), "m%d", i % 50);
+            tg_meter_record_t rec = record("x", &k, 1, 2, 5, 200);
+            rec.model = model;
+            ck_assert_int_eq(tg_meter_settle_batch(b, NULL, &rec, now, 0), 0);
+        }
+    }
+    ck_assert_int_eq(tg_mbatch_commit(b), 0);
+    tg_mbatch_free(b);
+    ck_assert_int_eq(tg_meter_usage(&tg_s, "model", now - 60000, now + 60000, usage_cb, &u), 0);
+    ck_assert_int_eq(u.rows, 50);
+    ck_assert_int_eq(u.min_requests, 4); /* every model: 2 keys x 2 rounds */
+    ck_assert_int_eq(u.last.requests, 4);
+    ck_assert_int_eq(u.last.completion, 2 * 4);
 }
 END_TEST
 
@@ -342,6 +427,8 @@ int main(void)
     tcase_add_test(tc, budget_reserves_worst_case_and_refunds_the_rest);
     tcase_add_test(tc, release_pid_refunds_only_that_process);
     tcase_add_test(tc, usage_aggregates_by_dimension);
+    tcase_add_test(tc, batch_admits_exactly_and_writes_back_once);
+    tcase_add_test(tc, batch_beyond_its_caches_stays_exact);
     tcase_add_test(tc, prune_deletes_expired_events_and_dead_windows);
     tcase_add_test(tc, rollups_count_status_classes_limits_and_exact_sums);
     tcase_add_test(tc, rollups_read_rows_of_older_versions);
