@@ -6,6 +6,7 @@
  */
 #include "shared/tg_store.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -111,6 +112,10 @@ fail:
 
 void tg_store_close(tg_store_t *s)
 {
+    for (int i = 0; i < 2; i++)
+        if (s->idle[i] != NULL)
+            mdb_txn_abort(s->idle[i]);
+    s->idle[0] = s->idle[1] = NULL;
     if (s->control != NULL)
         mdb_env_close(s->control);
     if (s->meter != NULL) {
@@ -135,17 +140,42 @@ int tg_store_begin(tg_store_t *s, tg_db_t db, unsigned flags, MDB_txn **txn)
     return mdb_txn_begin(tg_store_env(s, db), NULL, flags, txn);
 }
 
+int tg_store_read_begin(tg_store_t *s, tg_db_t db, MDB_txn **txn)
+{
+    int env = tg_dbs[db].meter;
+    int rc;
+
+    if ((*txn = s->idle[env]) != NULL) {
+        s->idle[env] = NULL;
+        if ((rc = mdb_txn_renew(*txn)) == 0)
+            return 0;
+        mdb_txn_abort(*txn);
+    }
+    return mdb_txn_begin(env ? s->meter : s->control, NULL, MDB_RDONLY, txn);
+}
+
+void tg_store_read_end(tg_store_t *s, tg_db_t db, MDB_txn *txn)
+{
+    int env = tg_dbs[db].meter;
+
+    if (s->idle[env] == NULL) {
+        mdb_txn_reset(txn);
+        s->idle[env] = txn;
+    } else {
+        mdb_txn_abort(txn);
+    }
+}
+
 void tg_store_be64(unsigned char out[8], uint64_t v)
 {
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        out[i] = (unsigned char)(v & 0xff);
+    v = htobe64(v);
+    memcpy(out, &v, 8);
 }
 
 uint64_t tg_store_get_be64(const unsigned char in[8])
 {
-    uint64_t v = 0;
+    uint64_t v;
 
-    for (int i = 0; i < 8; i++)
-        v = (v << 8) | in[i];
-    return v;
+    memcpy(&v, in, 8);
+    return be64toh(v);
 }

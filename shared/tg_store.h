@@ -38,6 +38,7 @@ typedef struct {
     MDB_env *meter;
     MDB_dbi dbi[TG_DB_COUNT];
     int pid; /* the process that opened it */
+    MDB_txn *idle[2]; /* a reset read transaction per environment (control, meter) for reuse */
 } tg_store_t;
 
 typedef struct {
@@ -64,6 +65,14 @@ int tg_store_sync(tg_store_t *s);
 
 /** Begin a transaction on db's environment (flags: 0 or MDB_RDONLY). Returns an LMDB code. */
 int tg_store_begin(tg_store_t *s, tg_db_t db, unsigned flags, MDB_txn **txn);
+
+/**
+ * A short read-only transaction on db's environment, renewed from a reset one where possible
+ * (no allocation, no reader-table scan: the hot path reads breaker state per request). End it
+ * with tg_store_read_end, never with abort or commit. Returns an LMDB code.
+ */
+int tg_store_read_begin(tg_store_t *s, tg_db_t db, MDB_txn **txn);
+void tg_store_read_end(tg_store_t *s, tg_db_t db, MDB_txn *txn);
 
 /** Big-endian u64, for keys that must sort numerically. */
 void tg_store_be64(unsigned char out[8], uint64_t v);

@@ -145,9 +145,9 @@ void tg_health_read(const tg_model_t *m, tg_health_t *out)
             *out = *l;
         return;
     }
-    if (mdb_txn_begin(s->meter, NULL, MDB_RDONLY, &txn) == 0) {
+    if (tg_store_read_begin(s, TG_DB_HEALTH, &txn) == 0) {
         tg_health_get(s, txn, m->name, out);
-        mdb_txn_abort(txn);
+        tg_store_read_end(s, TG_DB_HEALTH, txn);
     }
 }
 

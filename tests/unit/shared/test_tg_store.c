@@ -338,6 +338,41 @@ START_TEST(begin_uses_the_right_environment)
 }
 END_TEST
 
+START_TEST(reused_read_transactions_see_later_commits)
+{
+    /* a read transaction ended with tg_store_read_end is renewed by the next read_begin: it
+       must see what was committed in between, and two reads may be open at once */
+    tmp_t t;
+    tg_store_t s;
+    MDB_txn *r1, *r2, *w;
+    MDB_val k = {4, (void *)"name"}, v;
+    unsigned char one = 1, two = 2;
+
+    tmp_make(&t);
+    open_ok(&s, t.path);
+    for (int round = 0; round < 2; round++) {
+        ck_assert_int_eq(tg_store_begin(&s, TG_DB_HEALTH, 0, &w), 0);
+        v.mv_size = 1;
+        v.mv_data = round ? &two : &one;
+        ck_assert_int_eq(mdb_put(w, s.dbi[TG_DB_HEALTH], &k, &v, 0), 0);
+        ck_assert_int_eq(mdb_txn_commit(w), 0);
+        ck_assert_int_eq(tg_store_read_begin(&s, TG_DB_HEALTH, &r1), 0);
+        ck_assert_ptr_eq(mdb_txn_env(r1), s.meter);
+        ck_assert_int_eq(mdb_get(r1, s.dbi[TG_DB_HEALTH], &k, &v), 0);
+        ck_assert_int_eq(*(unsigned char *)v.mv_data, round ? 2 : 1);
+        ck_assert_int_eq(tg_store_read_begin(&s, TG_DB_HEALTH, &r2), 0);
+        ck_assert_ptr_ne(r1, r2);
+        tg_store_read_end(&s, TG_DB_HEALTH, r2);
+        tg_store_read_end(&s, TG_DB_HEALTH, r1);
+    }
+    ck_assert_int_eq(tg_store_read_begin(&s, TG_DB_KEYS, &r1), 0);
+    ck_assert_ptr_eq(mdb_txn_env(r1), s.control);
+    tg_store_read_end(&s, TG_DB_KEYS, r1);
+    tg_store_close(&s); /* frees the idle transactions */
+    tmp_remove(&t);
+}
+END_TEST
+
 /* ---- big-endian keys --------------------------------------------------------------------- */
 
 START_TEST(be64_round_trip)
@@ -520,6 +555,7 @@ static Suite *tg_store_suite(void)
     tcase_add_test(tc, malformed_schema_refused);
     tcase_add_test(tc, open_failures_are_explained);
     tcase_add_test(tc, begin_uses_the_right_environment);
+    tcase_add_test(tc, reused_read_transactions_see_later_commits);
     tcase_add_test(tc, another_process_sees_commits);
     suite_add_tcase(s, tc);
 
