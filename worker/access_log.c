@@ -98,20 +98,27 @@ size_t tg_json_escape(char *buf, size_t size, size_t len, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
 
-    for (; s != NULL && *s && len + 7 < size; s++) {
-        unsigned char ch = (unsigned char)*s;
+    while (s != NULL && *s && len + 7 < size) {
+        /* copy the run of characters that need no escape in one go (most strings: all) */
+        size_t run = 0, room = size - 7 - len;
+        while (run < room && s[run] != '\0' && (unsigned char)s[run] >= 0x20 &&
+               s[run] != '"' && s[run] != '\\')
+            run++;
+        memcpy(buf + len, s, run);
+        len += run;
+        s += run;
+        if (*s == '\0' || len + 7 >= size)
+            break;
+        unsigned char ch = (unsigned char)*s++;
+        buf[len++] = '\\';
         if (ch == '"' || ch == '\\') {
-            buf[len++] = '\\';
             buf[len++] = (char)ch;
-        } else if (ch < 0x20) {
-            buf[len++] = '\\';
+        } else {
             buf[len++] = 'u';
             buf[len++] = '0';
             buf[len++] = '0';
             buf[len++] = hex[ch >> 4];
             buf[len++] = hex[ch & 15];
-        } else {
-            buf[len++] = (char)ch;
         }
     }
     if (len < size)
