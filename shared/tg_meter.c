@@ -653,25 +653,6 @@ static int tg_rollup_add(tg_mbatch_t *b, const tg_meter_record_t *r, int64_t min
     return mdb_put(b->txn, b->s->dbi[TG_DB_USAGE], &k, &v, 0);
 }
 
-static void tg_pk_kv_s(msgpack_packer *pk, const char *k, const char *v)
-{
-    size_t kn = strlen(k), vn = v != NULL ? strlen(v) : 0;
-
-    msgpack_pack_str(pk, kn);
-    msgpack_pack_str_body(pk, k, kn);
-    msgpack_pack_str(pk, vn);
-    msgpack_pack_str_body(pk, v != NULL ? v : "", vn);
-}
-
-static void tg_pk_kv_i(msgpack_packer *pk, const char *k, int64_t v)
-{
-    size_t kn = strlen(k);
-
-    msgpack_pack_str(pk, kn);
-    msgpack_pack_str_body(pk, k, kn);
-    msgpack_pack_int64(pk, v);
-}
-
 /*
  * Put a key that is usually past every other key of the database (event keys lead with the
  * time, and so do the gateway's request ids) with MDB_APPEND: no search, and a full page is
@@ -709,40 +690,116 @@ static int tg_put_ordered(tg_mbatch_t *b, MDB_dbi dbi, tg_blast_t *last, MDB_val
     return rc;
 }
 
-/* A msgpack writer into a caller's buffer that moves to the heap if it ever outgrows it. */
+/*
+ * A request event's msgpack, written straight into a caller's buffer (msgpack-c's packer makes
+ * a callback per header and per body, three per field; this is a few stores per field). The
+ * buffer moves to the heap if an event ever outgrows it (a shadow's answer text). Numbers use
+ * the smallest encoding, as msgpack-c's packer does; any msgpack reader decodes them.
+ */
 typedef struct {
-    char *p;
+    unsigned char *p;
     size_t n, cap;
-    int heap;
-} tg_pkbuf_t;
+    int heap, failed;
+} tg_mp_t;
 
-static int tg_pkbuf_write(void *data, const char *buf, size_t len)
+static unsigned char *tg_mp_room(tg_mp_t *w, size_t need)
 {
-    tg_pkbuf_t *w = data;
-
-    if (w->n + len > w->cap) {
-        size_t cap = (w->n + len) * 2;
-        char *p = w->heap ? realloc(w->p, cap) : malloc(cap);
-        if (p == NULL)
-            return -1;
+    if (w->n + need > w->cap) {
+        size_t cap = (w->n + need) * 2;
+        unsigned char *p = w->failed ? NULL : w->heap ? realloc(w->p, cap) : malloc(cap);
+        if (p == NULL) {
+            w->failed = 1;
+            return NULL;
+        }
         if (!w->heap)
             memcpy(p, w->p, w->n);
         w->p = p;
         w->cap = cap;
         w->heap = 1;
     }
-    memcpy(w->p + w->n, buf, len);
-    w->n += len;
-    return 0;
+    return w->p + w->n;
 }
+
+static void tg_mp_be(unsigned char *at, uint64_t v, int bytes)
+{
+    for (int i = bytes - 1; i >= 0; i--, v >>= 8)
+        at[i] = (unsigned char)v;
+}
+
+static void tg_mp_str(tg_mp_t *w, const char *s, size_t n)
+{
+    unsigned char *at = tg_mp_room(w, n + 5);
+    size_t h;
+
+    if (at == NULL)
+        return;
+    if (n < 32) {
+        at[0] = (unsigned char)(0xa0 | n);
+        h = 1;
+    } else if (n < 256) {
+        at[0] = 0xd9;
+        at[1] = (unsigned char)n;
+        h = 2;
+    } else if (n < 65536) {
+        at[0] = 0xda;
+        tg_mp_be(at + 1, n, 2);
+        h = 3;
+    } else {
+        at[0] = 0xdb;
+        tg_mp_be(at + 1, n, 4);
+        h = 5;
+    }
+    memcpy(at + h, s, n);
+    w->n += h + n;
+}
+
+static void tg_mp_int(tg_mp_t *w, int64_t v)
+{
+    unsigned char *at = tg_mp_room(w, 9);
+
+    if (at == NULL)
+        return;
+    if (v >= 0 && v < 128) {
+        at[0] = (unsigned char)v;
+        w->n += 1;
+    } else if (v >= -32 && v < 0) {
+        at[0] = (unsigned char)(0xe0 | (v + 32));
+        w->n += 1;
+    } else if (v >= 0) {
+        int bytes = v < 256 ? 1 : v < 65536 ? 2 : v <= 0xffffffffLL ? 4 : 8;
+        at[0] = bytes == 1 ? 0xcc : bytes == 2 ? 0xcd : bytes == 4 ? 0xce : 0xcf;
+        tg_mp_be(at + 1, (uint64_t)v, bytes);
+        w->n += 1 + (size_t)bytes;
+    } else {
+        int bytes = v >= -128 ? 1 : v >= -32768 ? 2 : v >= INT32_MIN ? 4 : 8;
+        at[0] = bytes == 1 ? 0xd0 : bytes == 2 ? 0xd1 : bytes == 4 ? 0xd2 : 0xd3;
+        tg_mp_be(at + 1, (uint64_t)v, bytes);
+        w->n += 1 + (size_t)bytes;
+    }
+}
+
+static void tg_mp_kv_s(tg_mp_t *w, const char *k, size_t kn, const char *v)
+{
+    tg_mp_str(w, k, kn);
+    tg_mp_str(w, v != NULL ? v : "", v != NULL ? strlen(v) : 0);
+}
+
+static void tg_mp_kv_i(tg_mp_t *w, const char *k, size_t kn, int64_t v)
+{
+    tg_mp_str(w, k, kn);
+    tg_mp_int(w, v);
+}
+
+#define TG_KV_S(w, k, v) tg_mp_kv_s(w, k, sizeof(k) - 1, v)
+#define TG_KV_I(w, k, v) tg_mp_kv_i(w, k, sizeof(k) - 1, v)
 
 static int tg_event_put(tg_mbatch_t *b, const tg_meter_record_t *r, int64_t now_ms)
 {
     unsigned char kb[96];
-    char stack[2048];
+    unsigned char stack[2048];
     size_t idl = strlen(r->request_id);
-    tg_pkbuf_t w = {stack, 0, sizeof(stack), 0};
-    msgpack_packer pk;
+    tg_mp_t w = {stack, 0, sizeof(stack), 0, 0};
+    unsigned fields = 24 + (r->shadow_of != NULL) + (r->output != NULL) + (r->extra_attempt != 0);
     struct timespec ts;
     MDB_val k, v;
     int rc;
@@ -755,42 +812,42 @@ static int tg_event_put(tg_mbatch_t *b, const tg_meter_record_t *r, int64_t now_
     memcpy(kb + 8, r->request_id, idl);
     k.mv_size = 8 + idl;
     k.mv_data = kb;
-    msgpack_packer_init(&pk, &w, tg_pkbuf_write);
-    msgpack_pack_map(&pk, 24 + (r->shadow_of != NULL) + (r->output != NULL) +
-                              (r->extra_attempt != 0));
-    tg_pk_kv_i(&pk, "ts_ms", now_ms);
-    tg_pk_kv_s(&pk, "request_id", r->request_id);
-    tg_pk_kv_s(&pk, "key", r->key_id);
-    tg_pk_kv_s(&pk, "tenant", r->tenant);
-    tg_pk_kv_s(&pk, "model", r->model);
-    tg_pk_kv_s(&pk, "provider", r->provider);
-    tg_pk_kv_s(&pk, "route", r->route);
-    tg_pk_kv_s(&pk, "task", r->task);
-    tg_pk_kv_s(&pk, "experiment", r->experiment);
-    tg_pk_kv_s(&pk, "variant", r->variant);
-    tg_pk_kv_s(&pk, "complexity", r->complexity);
-    tg_pk_kv_i(&pk, "baseline_pico", r->baseline_pico);
+    stack[0] = 0xde; /* map 16: the field count is over 15 */
+    tg_mp_be(stack + 1, fields, 2);
+    w.n = 3;
+    TG_KV_I(&w, "ts_ms", now_ms);
+    TG_KV_S(&w, "request_id", r->request_id);
+    TG_KV_S(&w, "key", r->key_id);
+    TG_KV_S(&w, "tenant", r->tenant);
+    TG_KV_S(&w, "model", r->model);
+    TG_KV_S(&w, "provider", r->provider);
+    TG_KV_S(&w, "route", r->route);
+    TG_KV_S(&w, "task", r->task);
+    TG_KV_S(&w, "experiment", r->experiment);
+    TG_KV_S(&w, "variant", r->variant);
+    TG_KV_S(&w, "complexity", r->complexity);
+    TG_KV_I(&w, "baseline_pico", r->baseline_pico);
     if (r->shadow_of != NULL)
-        tg_pk_kv_s(&pk, "shadow_of", r->shadow_of);
+        TG_KV_S(&w, "shadow_of", r->shadow_of);
     if (r->output != NULL)
-        tg_pk_kv_s(&pk, "output", r->output);
+        TG_KV_S(&w, "output", r->output);
     if (r->extra_attempt)
-        tg_pk_kv_i(&pk, "extra_attempt", 1); /* so a replay does not take it for a request */
-    tg_pk_kv_i(&pk, "status", r->status);
-    tg_pk_kv_i(&pk, "attempts", r->attempts);
-    tg_pk_kv_i(&pk, "stream", r->stream);
-    tg_pk_kv_i(&pk, "prompt_tokens", r->usage.prompt);
-    tg_pk_kv_i(&pk, "completion_tokens", r->usage.completion);
-    tg_pk_kv_i(&pk, "cached_tokens", r->usage.cached);
-    tg_pk_kv_i(&pk, "cache_write_tokens", r->usage.cache_write);
-    tg_pk_kv_i(&pk, "estimated", !r->usage.reported);
-    tg_pk_kv_i(&pk, "cost_pico", r->cost_pico);
-    tg_pk_kv_i(&pk, "latency_us", r->latency_us);
-    tg_pk_kv_i(&pk, "ttft_us", r->ttft_us);
-    tg_pk_kv_i(&pk, "fallback", r->fallback);
+        TG_KV_I(&w, "extra_attempt", 1); /* so a replay does not take it for a request */
+    TG_KV_I(&w, "status", r->status);
+    TG_KV_I(&w, "attempts", r->attempts);
+    TG_KV_I(&w, "stream", r->stream);
+    TG_KV_I(&w, "prompt_tokens", r->usage.prompt);
+    TG_KV_I(&w, "completion_tokens", r->usage.completion);
+    TG_KV_I(&w, "cached_tokens", r->usage.cached);
+    TG_KV_I(&w, "cache_write_tokens", r->usage.cache_write);
+    TG_KV_I(&w, "estimated", !r->usage.reported);
+    TG_KV_I(&w, "cost_pico", r->cost_pico);
+    TG_KV_I(&w, "latency_us", r->latency_us);
+    TG_KV_I(&w, "ttft_us", r->ttft_us);
+    TG_KV_I(&w, "fallback", r->fallback);
     v.mv_size = w.n;
     v.mv_data = w.p;
-    rc = tg_put_ordered(b, b->s->dbi[TG_DB_EVENTS], &b->last_event, &k, &v);
+    rc = w.failed ? ENOMEM : tg_put_ordered(b, b->s->dbi[TG_DB_EVENTS], &b->last_event, &k, &v);
     if (w.heap)
         free(w.p);
     if (rc == 0) {
