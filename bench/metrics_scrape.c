@@ -96,7 +96,7 @@ int main(int argc, char **argv)
     tg_config_file_t f = {.path = "bench.yaml", .data = (char *)conf, .len = sizeof(conf) - 1};
     tg_config_source_t cs = {.files = &f, .nfiles = 1, .from_disk = 0};
     char dir[] = "/tmp/tg-bench-metrics-XXXXXX", err[512], cmd[64];
-    tg_store_opts_t o = {dir, 64 << 20, (size_t)4 << 30, 16};
+    tg_store_opts_t o = {dir, 64 << 20, (size_t)4 << 30, 16, 1};
     tg_worker_info_t w[1] = {{0, 1, 0, 1, 0}};
     tg_metrics_src_t src = {NULL, NULL, w, 1};
     int64_t now_min = time(NULL) / 60;

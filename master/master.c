@@ -473,7 +473,7 @@ static void tg_master_sync_cb(evutil_socket_t fd, short what, void *arg)
 static int tg_master_open_store(const tg_config_t *cf)
 {
     tg_store_opts_t o = {cf->store.path, cf->store.control_map_size, cf->store.meter_map_size,
-                         (unsigned)(cf->workers * 2 + 32)};
+                         (unsigned)(cf->workers * 2 + 32), cf->store.meter_writemap};
     char err[512];
     struct timeval tv;
 

@@ -597,6 +597,8 @@ static int tg_parse_store(tg_cctx_t *c, tg_cdoc_t *d, yaml_node_t *n)
             rc = tg_csize(c, d, v, k, &cf->store.control_map_size);
         else if (strcmp(k, "meter_map_size") == 0)
             rc = tg_csize(c, d, v, k, &cf->store.meter_map_size);
+        else if (strcmp(k, "meter_writemap") == 0)
+            rc = tg_cbool(c, d, v, k, &cf->store.meter_writemap);
         else if (strcmp(k, "sync_interval") == 0)
             rc = tg_cduration(c, d, v, k, &cf->store.sync_interval_ms);
         else if (strcmp(k, "event_retention") == 0)
@@ -1305,6 +1307,7 @@ static void tg_config_defaults(tg_config_t *cf)
     cf->upstream.verify_tls = 1;
     cf->store.control_map_size = 256 * 1024 * 1024;
     cf->store.meter_map_size = (size_t)4 * 1024 * 1024 * 1024;
+    cf->store.meter_writemap = 1;
     cf->store.sync_interval_ms = 1000;
     cf->store.event_retention_ms = (int64_t)30 * 86400000;
 }

@@ -46,6 +46,7 @@ typedef struct {
     size_t control_map_size; /* bytes */
     size_t meter_map_size;
     unsigned max_readers;
+    int meter_writemap; /* open the meter environment with MDB_WRITEMAP (see tg_store.c) */
 } tg_store_opts_t;
 
 /**

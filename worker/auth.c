@@ -60,7 +60,7 @@ static tg_auth_slot_t *tg_auth_slot(const char *secret)
 int tg_auth_init(const tg_config_t *cf)
 {
     tg_store_opts_t o = {cf->store.path, cf->store.control_map_size, cf->store.meter_map_size,
-                         (unsigned)(cf->workers * 2 + 32)};
+                         (unsigned)(cf->workers * 2 + 32), cf->store.meter_writemap};
     char err[512];
 
     if (cf->store.path == NULL)

@@ -25,6 +25,7 @@ import {
   postJson,
   run,
   sleep,
+  storeFileText,
   waitFor,
 } from './lib/harness.mjs';
 
@@ -242,7 +243,7 @@ describe('virtual keys on the public API', () => {
     const surfaces = await leakSurfaces(gw, sim);
     surfaces['keys.show'] = JSON.stringify(shown);
     surfaces['store files'] = ['control/data.mdb', 'meter/data.mdb']
-      .map((f) => fs.readFileSync(path.join(gw.dir, 'data', f)).toString('latin1'))
+      .map((f) => storeFileText(path.join(gw.dir, 'data', f)))
       .join('');
     assertNowhere(surfaces, secretPart(created.secret), 'the secret');
     // the upstream got the provider's credentials, not the client's virtual key
@@ -405,7 +406,7 @@ describe('virtual keys on the public API', () => {
       'access log': fs.readFileSync(gw.accessLog, 'latin1'),
     };
     for (const env of ['control', 'meter']) {
-      files[`${env}/data.mdb`] = fs.readFileSync(path.join(gw.dir, 'data', env, 'data.mdb')).toString('latin1');
+      files[`${env}/data.mdb`] = storeFileText(path.join(gw.dir, 'data', env, 'data.mdb'));
     }
     for (const key of secretsSeen) assertNowhere(files, key.slice(-20), `(part of) ${key.slice(0, 16)}...`);
   });

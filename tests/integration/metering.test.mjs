@@ -18,6 +18,7 @@ import {
   sseData,
   costUsd,
   pidAlive,
+  storeFileText,
 } from './lib/harness.mjs';
 import {
   admin,
@@ -607,7 +608,7 @@ describe('metering', () => {
       fs.readdirSync(d, { withFileTypes: true }).flatMap((e) =>
         e.isDirectory() ? walk(path.join(d, e.name)) : [path.join(d, e.name)],
       );
-    for (const f of walk(path.join(gw.dir, 'data'))) where[`store file ${f}`] = fs.readFileSync(f, 'latin1');
+    for (const f of walk(path.join(gw.dir, 'data'))) where[`store file ${f}`] = storeFileText(f);
     for (const [name, text] of Object.entries(where)) {
       for (const sec of secrets) {
         const at = text.indexOf(sec);

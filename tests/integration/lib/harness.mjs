@@ -60,6 +60,41 @@ function track(child) {
 }
 
 /** Resolves with {code, signal} when child exits, or null after ms. */
+/**
+ * The bytes of a store file, as text (latin1), for tests that search the store for secrets.
+ * An LMDB data file opened with MDB_WRITEMAP is as large as its map (4 GiB by default, sparse):
+ * read it only up to the last page LMDB ever used (every page a secret could be in, stale ones
+ * included), found in the newer of its two meta pages. Other files are read whole.
+ */
+export function storeFileText(file) {
+  if (path.basename(file) !== 'data.mdb') return fs.readFileSync(file, 'latin1');
+  const fd = fs.openSync(file, 'r');
+  try {
+    const meta = Buffer.alloc(8192);
+    fs.readSync(fd, meta, 0, meta.length, 0);
+    const psize = 4096; // LMDB's page size on this platform (the meta pages are the first two)
+    let last = -1n;
+    let txn = -1n;
+    for (const at of [0, psize]) {
+      // page header 16 bytes; MDB_meta: magic 4, version 4, address 8, mapsize 8, 2 x MDB_db 48,
+      // last_pg 8, txnid 8
+      if (meta.readUInt32LE(at + 16) !== 0xbeefc0de) continue;
+      const t = meta.readBigUInt64LE(at + 144);
+      if (t > txn) {
+        txn = t;
+        last = meta.readBigUInt64LE(at + 136);
+      }
+    }
+    assert.ok(last >= 0n, `${file}: no LMDB meta page`);
+    const len = Math.min(Number(last + 1n) * psize, fs.fstatSync(fd).size);
+    const buf = Buffer.alloc(len);
+    fs.readSync(fd, buf, 0, len, 0);
+    return buf.toString('latin1');
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 export function waitExit(child, ms) {
   let timer;
   const timeout = new Promise((resolve) => {

@@ -25,7 +25,7 @@ static const tg_worker_info_t tg_w[2] = {{0, 100, 2, 1, 5}, {1, 0, 1, 1, 0}};
 
 static void setup(void)
 {
-    tg_store_opts_t o = {NULL, 16 << 20, 64 << 20, 16};
+    tg_store_opts_t o = {NULL, 16 << 20, 64 << 20, 16, 0};
     char err[512];
 
     snprintf(tg_dir, sizeof(tg_dir), "/tmp/tg-metrics-XXXXXX");

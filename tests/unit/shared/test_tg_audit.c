@@ -46,7 +46,7 @@ static void fix_open(fix_t *f)
     snprintf(f->dir, sizeof(f->dir), "%s/XXXXXX", tmp_root);
     ck_assert_ptr_nonnull(mkdtemp(f->dir));
     snprintf(f->path, sizeof(f->path), "%s/data", f->dir);
-    o = (tg_store_opts_t){f->path, 16 * MIB, 8 * MIB, 16};
+    o = (tg_store_opts_t){f->path, 16 * MIB, 8 * MIB, 16, 0};
     ck_assert_msg(tg_store_open(&f->s, &o, err, sizeof(err)) == 0, "tg_store_open: %s", err);
     /* hundreds of tampering commits: no fsync each (durability is not what is tested here) */
     ck_assert_int_eq(mdb_env_set_flags(f->s.control, MDB_NOSYNC, 1), 0);

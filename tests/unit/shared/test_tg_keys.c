@@ -57,7 +57,7 @@ static void tmp_remove(tmp_t *t)
 
 static void store_open(tg_store_t *s, const char *path, unsigned readers)
 {
-    tg_store_opts_t o = {path, 8 * MIB, 8 * MIB, readers};
+    tg_store_opts_t o = {path, 8 * MIB, 8 * MIB, readers, 0};
     char err[512] = "";
 
     ck_assert_msg(tg_store_open(s, &o, err, sizeof(err)) == 0, "tg_store_open: %s", err);

@@ -49,7 +49,7 @@ static void tmp_remove(tmp_t *t)
 
 static tg_store_opts_t opts_for(const char *path)
 {
-    tg_store_opts_t o = {path, 8 * MIB, 8 * MIB, 16};
+    tg_store_opts_t o = {path, 8 * MIB, 8 * MIB, 16, 0};
 
     return o;
 }
