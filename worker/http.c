@@ -189,15 +189,17 @@ static int tg_request_id_ok(const char *s)
 }
 
 /*
- * "req_", the wall-clock millisecond in 11 hex digits, then 13 hex digits of splitmix64 over a
- * random seed and a counter (unique per worker, unguessable enough). Leading with the time keeps
- * ids in creation order, so the metering store's request-id index grows at its right edge: a
- * batch of requests dirties one or two index pages instead of one page each.
+ * "req_", the wall-clock millisecond in 11 hex digits, the worker's request counter in 5, then 8
+ * hex digits of splitmix64 over a random seed and the counter (unique per worker, unguessable
+ * enough). Leading with the time and the counter keeps a worker's ids in creation order, so the
+ * metering store's request-id index is appended to at its right edge: full pages, and a batch
+ * of requests dirties one or two index pages instead of one page each.
  */
 static void tg_request_id_new(char *out, size_t size)
 {
     static const char hex[] = "0123456789abcdef";
-    uint64_t z = tg_http.id_seed + (++tg_http.id_counter) * 0x9E3779B97F4A7C15ULL, ms;
+    uint64_t ctr = ++tg_http.id_counter;
+    uint64_t z = tg_http.id_seed + ctr * 0x9E3779B97F4A7C15ULL, ms;
     struct timespec ts;
 
     if (size < 29)
@@ -210,8 +212,10 @@ static void tg_request_id_new(char *out, size_t size)
     memcpy(out, "req_", 4);
     for (int i = 0; i < 11; i++)
         out[4 + i] = hex[(ms >> (40 - 4 * i)) & 15];
-    for (int i = 0; i < 13; i++)
-        out[15 + i] = hex[(z >> (60 - 4 * i)) & 15];
+    for (int i = 0; i < 5; i++)
+        out[15 + i] = hex[(ctr >> (16 - 4 * i)) & 15];
+    for (int i = 0; i < 8; i++)
+        out[20 + i] = hex[(z >> (60 - 4 * i)) & 15];
     out[28] = '\0';
 }
 
