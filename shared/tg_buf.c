@@ -48,3 +48,20 @@ size_t tg_strlcpy(char *dst, const char *src, size_t size)
     dst[n] = '\0';
     return n;
 }
+
+size_t tg_fmt_int(char *buf, long long v)
+{
+    char tmp[24];
+    size_t n = 0, len = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+
+    do
+        tmp[n++] = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        buf[len++] = '-';
+    while (n > 0)
+        buf[len++] = tmp[--n];
+    buf[len] = '\0';
+    return len;
+}

@@ -29,4 +29,7 @@ void tg_buf_free(tg_buf_t *b);
  */
 size_t tg_strlcpy(char *dst, const char *src, size_t size);
 
+/** v in decimal at buf (room for 21 bytes), NUL-terminated; returns the length. */
+size_t tg_fmt_int(char *buf, long long v);
+
 #endif

@@ -2,6 +2,7 @@
  * Target health in a worker (see health.h).
  */
 #include "worker/health.h"
+#include "shared/tg_buf.h"
 #include "shared/tg_log.h"
 #include "worker/auth.h"
 
@@ -196,7 +197,7 @@ void tg_health_report(const tg_config_t *cf, const tg_model_t *m, int ok, double
         tg_health_flush();
     tg_hs.conf = cf->breaker;
     e = &tg_hs.q[tg_hs.n++];
-    snprintf(e->name, sizeof(e->name), "%s", m->name);
+    tg_strlcpy(e->name, m->name, sizeof(e->name));
     e->ok = ok;
     e->latency_ms = latency_ms;
     e->now_ms = tg_now_ms();

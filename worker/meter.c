@@ -29,37 +29,21 @@ static int64_t tg_wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* v (>= 0) in decimal at buf, NUL-terminated; returns the length (snprintf is ~10x dearer). */
-static size_t tg_fmt_u(char *buf, int64_t v)
-{
-    char tmp[24];
-    size_t n = 0, len;
-    uint64_t u = v > 0 ? (uint64_t)v : 0;
-
-    do
-        tmp[n++] = (char)('0' + u % 10);
-    while ((u /= 10) != 0);
-    for (len = 0; n > 0;)
-        buf[len++] = tmp[--n];
-    buf[len] = '\0';
-    return len;
-}
-
 /* OpenAI's reset format: "20ms", "6s", "1m30s". buf holds at least 48 bytes. */
 static void tg_reset_str(int64_t ms, char *buf)
 {
     size_t n;
 
     if (ms < 1000) {
-        n = tg_fmt_u(buf, ms);
+        n = tg_fmt_int(buf, ms);
         memcpy(buf + n, "ms", 3);
     } else if (ms < 60000) {
-        n = tg_fmt_u(buf, (ms + 999) / 1000);
+        n = tg_fmt_int(buf, (ms + 999) / 1000);
         memcpy(buf + n, "s", 2);
     } else {
-        n = tg_fmt_u(buf, ms / 60000);
+        n = tg_fmt_int(buf, ms / 60000);
         buf[n++] = 'm';
-        n += tg_fmt_u(buf + n, (ms % 60000 + 999) / 1000);
+        n += tg_fmt_int(buf + n, (ms % 60000 + 999) / 1000);
         memcpy(buf + n, "s", 2);
     }
 }
@@ -69,17 +53,17 @@ static void tg_rl_headers(tg_req_t *r, const tg_admit_info_t *in)
     char v[48];
 
     if (in->req_limit > 0) {
-        tg_fmt_u(v, in->req_limit);
+        tg_fmt_int(v, in->req_limit);
         tg_resp_header(r, "x-ratelimit-limit-requests", v);
-        tg_fmt_u(v, in->req_remaining);
+        tg_fmt_int(v, in->req_remaining);
         tg_resp_header(r, "x-ratelimit-remaining-requests", v);
         tg_reset_str(in->req_reset_ms, v);
         tg_resp_header(r, "x-ratelimit-reset-requests", v);
     }
     if (in->tok_limit > 0) {
-        tg_fmt_u(v, in->tok_limit);
+        tg_fmt_int(v, in->tok_limit);
         tg_resp_header(r, "x-ratelimit-limit-tokens", v);
-        tg_fmt_u(v, in->tok_remaining);
+        tg_fmt_int(v, in->tok_remaining);
         tg_resp_header(r, "x-ratelimit-remaining-tokens", v);
         tg_reset_str(in->tok_reset_ms, v);
         tg_resp_header(r, "x-ratelimit-reset-tokens", v);

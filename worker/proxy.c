@@ -5,6 +5,7 @@
  * succeeds, fails upstream or is abandoned by the client.
  */
 #include "worker/proxy.h"
+#include "shared/tg_buf.h"
 #include "shared/tg_evstream.h"
 #include "shared/tg_json_scan.h"
 #include "shared/tg_log.h"
@@ -128,13 +129,13 @@ static void tg_proxy_meter(tg_proxy_t *p, const tg_usage_t *reported)
 static void tg_proxy_headers(tg_proxy_t *p)
 {
     tg_req_t *r = p->req;
-    char n[16];
+    char n[24];
 
     tg_resp_header(r, "x-tollgate-provider", p->model->provider->name);
     tg_resp_header(r, "x-tollgate-model", p->model->name);
     if (r->route != NULL) {
         tg_resp_header(r, "x-tollgate-route", r->route);
-        snprintf(n, sizeof(n), "%d", r->attempts);
+        tg_fmt_int(n, r->attempts);
         tg_resp_header(r, "x-tollgate-attempts", n);
         if (r->fallback_reason[0] != '\0')
             tg_resp_header(r, "x-tollgate-fallback-reason", r->fallback_reason);

@@ -1,6 +1,7 @@
 /*
  * Unit tests for shared/tg_buf.c: the growable buffer keeps a NUL after its data and its memory
- * across resets; tg_strlcpy copies like snprintf("%s") (truncated, always terminated).
+ * across resets; tg_strlcpy copies like snprintf("%s") (truncated, always terminated), tg_fmt_int
+ * prints like "%lld".
  */
 #include <check.h>
 #include <stdio.h>
@@ -43,6 +44,20 @@ START_TEST(strlcpy_copies_truncates_and_terminates)
 }
 END_TEST
 
+START_TEST(fmt_int_matches_printf)
+{
+    static const long long cases[] = {0, 7, -7, 10, 99, 100, 123456789, -2147483648LL,
+                                      9223372036854775807LL, -9223372036854775807LL - 1};
+    char buf[24], ref[24];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(ref, sizeof(ref), "%lld", cases[i]);
+        ck_assert_uint_eq(tg_fmt_int(buf, cases[i]), strlen(ref));
+        ck_assert_str_eq(buf, ref);
+    }
+}
+END_TEST
+
 static Suite *tg_buf_suite(void)
 {
     Suite *s = suite_create("tg_buf");
@@ -50,6 +65,7 @@ static Suite *tg_buf_suite(void)
 
     tcase_add_test(tc, buf_appends_and_keeps_a_nul);
     tcase_add_test(tc, strlcpy_copies_truncates_and_terminates);
+    tcase_add_test(tc, fmt_int_matches_printf);
     suite_add_tcase(s, tc);
     return s;
 }
