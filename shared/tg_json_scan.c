@@ -150,38 +150,6 @@ static int tg_sc_literal(tg_sc_t *s, const char *word, size_t n)
     return 0;
 }
 
-/* Decode an escaped key (ASCII only; our keys are) into out; -1 when it cannot be one of ours. */
-static int tg_key_decode(const char *k, size_t klen, char *out, size_t size, size_t *olen)
-{
-    size_t n = 0;
-
-    for (size_t i = 0; i < klen; i++) {
-        char c = k[i];
-        if (c == '\\') {
-            char e = k[++i];
-            if (e == 'u') {
-                unsigned v = 0;
-                for (int j = 1; j <= 4; j++) {
-                    char h = k[i + (size_t)j];
-                    v = v * 16 + (unsigned)(h <= '9' ? h - '0' : (h | 32) - 'a' + 10);
-                }
-                i += 4;
-                if (v == 0 || v > 0x7f)
-                    return -1;
-                c = (char)v;
-            } else {
-                c = e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : e == 'b' ? '\b' :
-                    e == 'f' ? '\f' : e;
-            }
-        }
-        if (n == size)
-            return -1;
-        out[n++] = c;
-    }
-    *olen = n;
-    return 0;
-}
-
 int tg_json_scan(const char *doc, size_t len, tg_jfield_t *fields, size_t nfields,
                  tg_jscan_t *res)
 {
@@ -308,25 +276,17 @@ key:
         goto fail;
     }
     {
-        const char *k = s.p + 1;
-        int kesc = 0;
+        tg_jspan_t k = {TG_JT_STRING, (size_t)(s.p - doc), 0, 0};
 
-        if (tg_sc_string(&s, &kesc) == -1)
+        if (tg_sc_string(&s, &k.escaped) == -1)
             goto fail;
-        if (depth == 1) {
-            size_t klen = (size_t)(s.p - 1 - k);
-            char kbuf[64];
-
-            if (kesc && tg_key_decode(k, klen, kbuf, sizeof(kbuf), &klen) == 0)
-                k = kbuf;
-            else if (kesc)
-                klen = 0; /* decodes to nothing we look for */
-            for (size_t i = 0; i < nfields && klen > 0; i++) {
-                if (strlen(fields[i].key) == klen && memcmp(fields[i].key, k, klen) == 0) {
-                    if (fields[i].out->type != TG_JT_NONE)
-                        res->dup = fields[i].key;
-                    field = (int)i;
-                }
+        k.len = (size_t)(s.p - doc) - k.off;
+        for (size_t i = 0; i < nfields && depth == 1; i++) {
+            /* compared decoded ("mo\u0064el" is "model"); the key is valid, so it may be read */
+            if (tg_json_str_eq(doc, &k, fields[i].key)) {
+                if (fields[i].out->type != TG_JT_NONE)
+                    res->dup = fields[i].key;
+                field = (int)i;
             }
         }
     }
@@ -374,4 +334,316 @@ int tg_json_span_int(const char *doc, const tg_jspan_t *s, int64_t *out)
     }
     *out = v;
     return 0;
+}
+
+/* ---- reading a validated document ----------------------------------------------------- */
+
+static size_t tg_rd_ws(const char *doc, size_t p, size_t end)
+{
+    while (p < end && (doc[p] == ' ' || doc[p] == '\n' || doc[p] == '\r' || doc[p] == '\t'))
+        p++;
+    return p;
+}
+
+/* The string at p (its opening quote): where it ends, and whether it holds an escape. */
+static size_t tg_rd_string(const char *doc, size_t p, size_t end, int *escaped)
+{
+    size_t from = p + 1;
+
+    *escaped = 0;
+    while (from < end) {
+        const char *q = memchr(doc + from, '"', end - from);
+        size_t at, bs = 0;
+
+        if (q == NULL)
+            break; /* unterminated: not a document the scanner accepted */
+        at = (size_t)(q - doc);
+        while (at - bs > p + 1 && doc[at - bs - 1] == '\\')
+            bs++;
+        if (bs % 2 == 0) {
+            /* escapes are rare in keys and labels and common in prompts ("\n"): one memchr */
+            *escaped = memchr(doc + p + 1, '\\', at - p - 1) != NULL;
+            return at + 1;
+        }
+        from = at + 1; /* an escaped quote */
+    }
+    *escaped = 1; /* unterminated: whoever reads it decodes, which stays within the span */
+    return end;
+}
+
+/* Bytes the container skip stops at: quotes and brackets. */
+static const unsigned char tg_rd_special[256] = {
+    ['"'] = 1, ['{'] = 1, ['}'] = 1, ['['] = 1, [']'] = 1,
+};
+
+/* The object or array at p: where it ends. */
+static size_t tg_rd_container(const char *doc, size_t p, size_t end)
+{
+    size_t depth = 0;
+    int esc;
+
+    while (p < end) {
+        while (p < end && !tg_rd_special[(unsigned char)doc[p]])
+            p++;
+        if (p >= end)
+            break;
+        if (doc[p] == '"') {
+            p = tg_rd_string(doc, p, end, &esc);
+            continue;
+        }
+        if (doc[p] == '{' || doc[p] == '[') {
+            depth++;
+        } else if (--depth == 0) {
+            return p + 1;
+        }
+        p++;
+    }
+    return end;
+}
+
+/* The value at p: its span; returns where it ends. */
+static size_t tg_rd_value(const char *doc, size_t p, size_t end, tg_jspan_t *v)
+{
+    v->off = p;
+    v->escaped = 0;
+    switch (doc[p]) {
+    case '"':
+        v->type = TG_JT_STRING;
+        p = tg_rd_string(doc, p, end, &v->escaped);
+        break;
+    case '{':
+    case '[':
+        v->type = doc[p] == '{' ? TG_JT_OBJECT : TG_JT_ARRAY;
+        p = tg_rd_container(doc, p, end);
+        break;
+    case 't':
+    case 'n':
+        v->type = doc[p] == 't' ? TG_JT_TRUE : TG_JT_NULL;
+        p += 4;
+        break;
+    case 'f':
+        v->type = TG_JT_FALSE;
+        p += 5;
+        break;
+    default:
+        v->type = TG_JT_NUMBER;
+        p++;
+        while (p < end && ((doc[p] >= '0' && doc[p] <= '9') || doc[p] == '.' || doc[p] == 'e' ||
+                           doc[p] == 'E' || doc[p] == '+' || doc[p] == '-'))
+            p++;
+        break;
+    }
+    if (p > end)
+        p = end;
+    v->len = p - v->off;
+    return p;
+}
+
+void tg_json_root(const char *doc, size_t len, tg_jspan_t *out)
+{
+    size_t p = tg_rd_ws(doc, 0, len), end = len;
+
+    memset(out, 0, sizeof(*out));
+    while (end > p && (doc[end - 1] == ' ' || doc[end - 1] == '\n' || doc[end - 1] == '\r' ||
+                       doc[end - 1] == '\t'))
+        end--;
+    if (p < end)
+        tg_rd_value(doc, p, end, out);
+}
+
+void tg_json_iter(tg_jiter_t *it, const char *doc, const tg_jspan_t *c)
+{
+    it->doc = doc;
+    it->object = c->type == TG_JT_OBJECT;
+    it->p = it->end = 0;
+    if ((c->type == TG_JT_OBJECT || c->type == TG_JT_ARRAY) && c->len >= 2) {
+        it->p = c->off + 1;
+        it->end = c->off + c->len - 1;
+    }
+}
+
+int tg_json_next(tg_jiter_t *it, tg_jspan_t *key, tg_jspan_t *val)
+{
+    const char *doc = it->doc;
+    size_t p = tg_rd_ws(doc, it->p, it->end);
+
+    if (p < it->end && doc[p] == ',')
+        p = tg_rd_ws(doc, p + 1, it->end);
+    if (key != NULL)
+        memset(key, 0, sizeof(*key));
+    if (p < it->end && it->object) {
+        tg_jspan_t k = {TG_JT_STRING, p, 0, 0};
+
+        p = tg_rd_string(doc, p, it->end, &k.escaped);
+        k.len = p - k.off;
+        if (key != NULL)
+            *key = k;
+        p = tg_rd_ws(doc, p, it->end);
+        if (p < it->end && doc[p] == ':')
+            p = tg_rd_ws(doc, p + 1, it->end);
+    }
+    if (p >= it->end) {
+        it->p = it->end;
+        return 0;
+    }
+    it->p = tg_rd_value(doc, p, it->end, val);
+    return 1;
+}
+
+void tg_json_members(const char *doc, const tg_jspan_t *obj, tg_jfield_t *fields, size_t nfields)
+{
+    tg_jiter_t it;
+    tg_jspan_t k, v;
+
+    for (size_t i = 0; i < nfields; i++)
+        memset(fields[i].out, 0, sizeof(*fields[i].out));
+    if (obj->type != TG_JT_OBJECT)
+        return;
+    tg_json_iter(&it, doc, obj);
+    while (tg_json_next(&it, &k, &v)) {
+        for (size_t i = 0; i < nfields; i++) {
+            if (tg_json_str_eq(doc, &k, fields[i].key))
+                *fields[i].out = v; /* a later duplicate overwrites: the last one wins */
+        }
+    }
+}
+
+/* Four hex digits at s (the scan checked them). */
+static unsigned tg_rd_hex4(const char *s)
+{
+    unsigned v = 0;
+
+    for (int i = 0; i < 4; i++) {
+        char h = s[i];
+        v = v * 16 + (unsigned)(h <= '9' ? h - '0' : (h | 32) - 'a' + 10);
+    }
+    return v;
+}
+
+static size_t tg_rd_utf8(unsigned cp, char *out)
+{
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (char)(0xC0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xE0 | (cp >> 12));
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | (cp >> 18));
+    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* What the one-letter escapes stand for; '"', '\\' and '/' stand for themselves. */
+static const char tg_rd_escapes[256] = {
+    ['b'] = '\b', ['f'] = '\f', ['n'] = '\n', ['r'] = '\r', ['t'] = '\t',
+};
+
+/* The escape at s[*i] (a backslash) of a string's n bytes of text: its bytes in out. */
+static size_t tg_rd_unescape(const char *s, size_t n, size_t *i, char *out)
+{
+    size_t at = *i;
+    unsigned cp, lo;
+
+    if (at + 1 >= n) {
+        *i = n;
+        return 0;
+    }
+    if (s[at + 1] != 'u') {
+        char e = tg_rd_escapes[(unsigned char)s[at + 1]];
+
+        out[0] = e != 0 ? e : s[at + 1];
+        *i = at + 2;
+        return 1;
+    }
+    if (n - at < 6) {
+        *i = n;
+        return 0;
+    }
+    cp = tg_rd_hex4(s + at + 2);
+    *i = at + 6;
+    if (cp >= 0xD800 && cp <= 0xDBFF && n - at >= 12 && s[at + 6] == '\\' && s[at + 7] == 'u' &&
+        (lo = tg_rd_hex4(s + at + 8)) >= 0xDC00 && lo <= 0xDFFF) {
+        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+        *i = at + 12;
+    } else if (cp >= 0xD800 && cp <= 0xDFFF) {
+        cp = 0xFFFD; /* unpaired */
+    }
+    return tg_rd_utf8(cp, out);
+}
+
+typedef struct {
+    char *buf;
+    size_t skip, limit; /* decoded positions [skip, limit) go to buf */
+    size_t total;       /* decoded bytes so far */
+} tg_rd_out_t;
+
+static void tg_rd_emit(tg_rd_out_t *o, const char *src, size_t k)
+{
+    size_t from = o->total, to = o->total + k;
+    size_t lo = from > o->skip ? from : o->skip, hi = to < o->limit ? to : o->limit;
+
+    if (lo < hi)
+        memcpy(o->buf + (lo - o->skip), src + (lo - from), hi - lo);
+    o->total = to;
+}
+
+int tg_json_str(const char *doc, const tg_jspan_t *s, size_t skip, char *buf, size_t size,
+                size_t *len)
+{
+    tg_rd_out_t o = {buf, skip, size > SIZE_MAX - skip ? SIZE_MAX : skip + size, 0};
+    const char *t;
+    size_t n, i = 0;
+
+    *len = 0;
+    if (s->type != TG_JT_STRING || s->len < 2)
+        return -1;
+    t = doc + s->off + 1;
+    n = s->len - 2;
+    while (i < n) {
+        const char *bs = s->escaped ? memchr(t + i, '\\', n - i) : NULL;
+        size_t run = bs != NULL ? (size_t)(bs - (t + i)) : n - i;
+
+        tg_rd_emit(&o, t + i, run);
+        i += run;
+        if (i < n) {
+            char u[4];
+            size_t k = tg_rd_unescape(t, n, &i, u);
+
+            tg_rd_emit(&o, u, k);
+        }
+    }
+    *len = o.total;
+    return 0;
+}
+
+int tg_json_str_eq(const char *doc, const tg_jspan_t *s, const char *lit)
+{
+    size_t n = strlen(lit), len;
+    char buf[64];
+
+    if (s->type != TG_JT_STRING || s->len < 2)
+        return 0;
+    if (!s->escaped)
+        return s->len - 2 == n && memcmp(doc + s->off + 1, lit, n) == 0;
+    /* compare in pieces of the buffer's size: literals are short, so one piece as a rule */
+    for (size_t at = 0;; at += sizeof(buf)) {
+        size_t piece = n - at < sizeof(buf) ? n - at : sizeof(buf);
+
+        if (tg_json_str(doc, s, at, buf, piece, &len) == -1 || len != n ||
+            memcmp(buf, lit + at, piece) != 0)
+            return 0;
+        if (at + piece == n)
+            return 1;
+    }
 }
