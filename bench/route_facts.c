@@ -13,7 +13,6 @@
 #include "shared/tg_route.h"
 #include "shared/tg_route_req.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,13 +64,11 @@ static double tg_now_s(void)
 __attribute__((noinline)) static const char *tg_bench_route(const tg_route_t *rt, const char *body,
                                                             size_t len)
 {
-    json_t *req = json_loadb(body, len, 0, NULL);
     tg_route_req_t q;
     tg_route_input_t in;
     tg_route_plan_t plan;
 
-    tg_route_req_read(req, len, NULL, NULL, NULL, &q);
-    json_decref(req);
+    tg_route_req_read(body, len, NULL, NULL, NULL, &q);
     tg_route_req_input(&q, q.user, &in);
     tg_route_decide(rt, &in, &plan);
     return plan.n > 0 ? plan.order[0]->name : "(none)";
