@@ -345,30 +345,66 @@ static size_t tg_rd_ws(const char *doc, size_t p, size_t end)
     return p;
 }
 
-/* The string at p (its opening quote): where it ends, and whether it holds an escape. */
+/* Bytes a string walk stops at: the closing quote, and a backslash (whose escape it skips). */
+static const unsigned char tg_rd_string_stops[256] = {['"'] = 1, ['\\'] = 1};
+
+/* Whether one of the 8 bytes at s is a quote or a backslash (a zero byte of s ^ '"' or '\\'). */
+static int tg_rd_word_stops(const char *s)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    uint64_t w, q, b;
+
+    memcpy(&w, s, sizeof(w));
+    q = w ^ (ones * '"');
+    b = w ^ (ones * '\\');
+    return ((((q - ones) & ~q) | ((b - ones) & ~b)) & highs) != 0;
+}
+
+/* A long string from q: memchr finds the closing quote and each backslash in big steps. */
+static size_t tg_rd_string_long(const char *doc, size_t q, size_t end, int *escaped)
+{
+    size_t quote = q; /* the next '"' memchr found (none looked for yet) */
+
+    while (q < end) {
+        const char *bs;
+
+        if (quote <= q) {
+            const char *f = memchr(doc + q, '"', end - q);
+            quote = f != NULL ? (size_t)(f - doc) : end;
+        }
+        if ((bs = memchr(doc + q, '\\', quote - q)) == NULL)
+            return quote < end ? quote + 1 : end; /* no backslash before it: the closing quote */
+        *escaped = 1;
+        q = (size_t)(bs - doc) + 2; /* if it escaped the quote, the next round looks further */
+    }
+    return end;
+}
+
+/*
+ * The string at p (its opening quote): where it ends, and whether it holds an escape. Keys,
+ * labels and short texts are read eight bytes at a time; after 64 plain bytes (a prompt) the
+ * rest goes to memchr.
+ */
 static size_t tg_rd_string(const char *doc, size_t p, size_t end, int *escaped)
 {
-    size_t from = p + 1;
+    size_t q = p + 1;
 
     *escaped = 0;
-    while (from < end) {
-        const char *q = memchr(doc + from, '"', end - from);
-        size_t at, bs = 0;
+    while (q < end) {
+        size_t stop = end - q > 64 ? q + 64 : end;
 
-        if (q == NULL)
-            break; /* unterminated: not a document the scanner accepted */
-        at = (size_t)(q - doc);
-        while (at - bs > p + 1 && doc[at - bs - 1] == '\\')
-            bs++;
-        if (bs % 2 == 0) {
-            /* escapes are rare in keys and labels and common in prompts ("\n"): one memchr */
-            *escaped = memchr(doc + p + 1, '\\', at - p - 1) != NULL;
-            return at + 1;
-        }
-        from = at + 1; /* an escaped quote */
+        while (stop - q >= 8 && !tg_rd_word_stops(doc + q))
+            q += 8;
+        while (q < stop && !tg_rd_string_stops[(unsigned char)doc[q]])
+            q++;
+        if (q == stop)
+            return q < end ? tg_rd_string_long(doc, q, end, escaped) : end;
+        if (doc[q] == '"')
+            return q + 1;
+        *escaped = 1;
+        q += 2; /* the backslash and the escape's letter (a \u's digits are plain) */
     }
-    *escaped = 1; /* unterminated: whoever reads it decodes, which stays within the span */
-    return end;
+    return end; /* unterminated: not a document the scanner accepted */
 }
 
 /* Bytes the container skip stops at: quotes and brackets. */
@@ -401,32 +437,48 @@ static size_t tg_rd_container(const char *doc, size_t p, size_t end)
     return end;
 }
 
+/* A value's type from its first byte. */
+static tg_jtype_t tg_rd_type(char c)
+{
+    switch (c) {
+    case '{':
+        return TG_JT_OBJECT;
+    case '[':
+        return TG_JT_ARRAY;
+    case '"':
+        return TG_JT_STRING;
+    case 't':
+        return TG_JT_TRUE;
+    case 'f':
+        return TG_JT_FALSE;
+    case 'n':
+        return TG_JT_NULL;
+    default:
+        return TG_JT_NUMBER;
+    }
+}
+
 /* The value at p: its span; returns where it ends. */
 static size_t tg_rd_value(const char *doc, size_t p, size_t end, tg_jspan_t *v)
 {
     v->off = p;
     v->escaped = 0;
-    switch (doc[p]) {
-    case '"':
-        v->type = TG_JT_STRING;
+    switch ((v->type = tg_rd_type(doc[p]))) {
+    case TG_JT_STRING:
         p = tg_rd_string(doc, p, end, &v->escaped);
         break;
-    case '{':
-    case '[':
-        v->type = doc[p] == '{' ? TG_JT_OBJECT : TG_JT_ARRAY;
+    case TG_JT_OBJECT:
+    case TG_JT_ARRAY:
         p = tg_rd_container(doc, p, end);
         break;
-    case 't':
-    case 'n':
-        v->type = doc[p] == 't' ? TG_JT_TRUE : TG_JT_NULL;
+    case TG_JT_TRUE:
+    case TG_JT_NULL:
         p += 4;
         break;
-    case 'f':
-        v->type = TG_JT_FALSE;
+    case TG_JT_FALSE:
         p += 5;
         break;
     default:
-        v->type = TG_JT_NUMBER;
         p++;
         while (p < end && ((doc[p] >= '0' && doc[p] <= '9') || doc[p] == '.' || doc[p] == 'e' ||
                            doc[p] == 'E' || doc[p] == '+' || doc[p] == '-'))
@@ -447,8 +499,13 @@ void tg_json_root(const char *doc, size_t len, tg_jspan_t *out)
     while (end > p && (doc[end - 1] == ' ' || doc[end - 1] == '\n' || doc[end - 1] == '\r' ||
                        doc[end - 1] == '\t'))
         end--;
-    if (p < end)
-        tg_rd_value(doc, p, end, out);
+    if (p == end)
+        return;
+    /* an accepted document is its value between spaces: no need to walk it to its end */
+    out->type = tg_rd_type(doc[p]);
+    out->off = p;
+    out->len = end - p;
+    out->escaped = out->type == TG_JT_STRING && memchr(doc + p, '\\', end - p) != NULL;
 }
 
 void tg_json_iter(tg_jiter_t *it, const char *doc, const tg_jspan_t *c)
@@ -462,50 +519,125 @@ void tg_json_iter(tg_jiter_t *it, const char *doc, const tg_jspan_t *c)
     }
 }
 
+/*
+ * Move *pp past the separator to a container's next element and, in an object, past its key
+ * (its span in *key) and colon, to the value. Returns 0 at the closing bracket or the end.
+ */
+static int tg_rd_element(const char *doc, size_t *pp, size_t end, int object, tg_jspan_t *key)
+{
+    size_t p = tg_rd_ws(doc, *pp, end);
+
+    if (p < end && doc[p] == ',')
+        p = tg_rd_ws(doc, p + 1, end);
+    if (p < end && object && doc[p] == '"') {
+        key->type = TG_JT_STRING;
+        key->off = p;
+        p = tg_rd_string(doc, p, end, &key->escaped);
+        key->len = p - key->off;
+        p = tg_rd_ws(doc, p, end);
+        if (p < end && doc[p] == ':')
+            p = tg_rd_ws(doc, p + 1, end);
+    }
+    *pp = p;
+    return p < end && doc[p] != '}' && doc[p] != ']';
+}
+
 int tg_json_next(tg_jiter_t *it, tg_jspan_t *key, tg_jspan_t *val)
 {
-    const char *doc = it->doc;
-    size_t p = tg_rd_ws(doc, it->p, it->end);
+    tg_jspan_t k = {TG_JT_NONE, 0, 0, 0};
+    size_t p = it->p;
 
-    if (p < it->end && doc[p] == ',')
-        p = tg_rd_ws(doc, p + 1, it->end);
-    if (key != NULL)
-        memset(key, 0, sizeof(*key));
-    if (p < it->end && it->object) {
-        tg_jspan_t k = {TG_JT_STRING, p, 0, 0};
-
-        p = tg_rd_string(doc, p, it->end, &k.escaped);
-        k.len = p - k.off;
-        if (key != NULL)
-            *key = k;
-        p = tg_rd_ws(doc, p, it->end);
-        if (p < it->end && doc[p] == ':')
-            p = tg_rd_ws(doc, p + 1, it->end);
-    }
-    if (p >= it->end) {
+    if (!tg_rd_element(it->doc, &p, it->end, it->object, &k)) {
         it->p = it->end;
         return 0;
     }
-    it->p = tg_rd_value(doc, p, it->end, val);
+    if (key != NULL)
+        *key = k;
+    it->p = tg_rd_value(it->doc, p, it->end, val);
     return 1;
+}
+
+/* Whether the n bytes at t are lit. No strlen: most keys differ from lit in their first byte. */
+static int tg_rd_text_eq(const char *t, size_t n, const char *lit)
+{
+    size_t i = 0;
+
+    while (i < n && lit[i] != '\0' && lit[i] == t[i])
+        i++;
+    return i == n && lit[i] == '\0';
+}
+
+/* Whether string span s, which holds escapes, decodes to lit. */
+static int tg_rd_str_eq_escaped(const char *doc, const tg_jspan_t *s, const char *lit)
+{
+    size_t n = strlen(lit), len;
+    char buf[64];
+
+    /* compare in pieces of the buffer's size: literals are short, so one piece as a rule */
+    for (size_t at = 0;; at += sizeof(buf)) {
+        size_t piece = n - at < sizeof(buf) ? n - at : sizeof(buf);
+
+        if (tg_json_str(doc, s, at, buf, piece, &len) == -1 || len != n ||
+            memcmp(buf, lit + at, piece) != 0)
+            return 0;
+        if (at + piece == n)
+            return 1;
+    }
+}
+
+static void tg_rd_absent(tg_jfield_t *fields, size_t nfields)
+{
+    for (size_t i = 0; i < nfields; i++)
+        memset(fields[i].out, 0, sizeof(*fields[i].out));
+}
+
+/* The object at p (its '{'): fills the listed members' spans; returns where it ends. */
+static size_t tg_rd_members(const char *doc, size_t p, size_t end, tg_jfield_t *fields,
+                            size_t nfields)
+{
+    tg_jspan_t k = {TG_JT_NONE, 0, 0, 0}, v;
+
+    tg_rd_absent(fields, nfields);
+    p++;
+    while (tg_rd_element(doc, &p, end, 1, &k)) {
+        p = tg_rd_value(doc, p, end, &v);
+        for (size_t i = 0; i < nfields && k.type == TG_JT_STRING; i++) {
+            if (k.escaped ? tg_rd_str_eq_escaped(doc, &k, fields[i].key)
+                          : tg_rd_text_eq(doc + k.off + 1, k.len - 2, fields[i].key))
+                *fields[i].out = v; /* a later duplicate overwrites: the last one wins */
+        }
+    }
+    return p < end ? p + 1 : end;
 }
 
 void tg_json_members(const char *doc, const tg_jspan_t *obj, tg_jfield_t *fields, size_t nfields)
 {
-    tg_jiter_t it;
-    tg_jspan_t k, v;
+    if (obj->type == TG_JT_OBJECT && obj->len >= 2)
+        tg_rd_members(doc, obj->off, obj->off + obj->len, fields, nfields);
+    else
+        tg_rd_absent(fields, nfields);
+}
 
-    for (size_t i = 0; i < nfields; i++)
-        memset(fields[i].out, 0, sizeof(*fields[i].out));
-    if (obj->type != TG_JT_OBJECT)
-        return;
-    tg_json_iter(&it, doc, obj);
-    while (tg_json_next(&it, &k, &v)) {
-        for (size_t i = 0; i < nfields; i++) {
-            if (tg_json_str_eq(doc, &k, fields[i].key))
-                *fields[i].out = v; /* a later duplicate overwrites: the last one wins */
-        }
+int tg_json_next_members(tg_jiter_t *it, tg_jspan_t *val, tg_jfield_t *fields, size_t nfields)
+{
+    tg_jspan_t k;
+    size_t p = it->p;
+
+    if (!tg_rd_element(it->doc, &p, it->end, it->object, &k)) {
+        it->p = it->end;
+        return 0;
     }
+    if (it->doc[p] != '{') {
+        tg_rd_absent(fields, nfields);
+        it->p = tg_rd_value(it->doc, p, it->end, val);
+        return 1;
+    }
+    it->p = tg_rd_members(it->doc, p, it->end, fields, nfields);
+    val->type = TG_JT_OBJECT;
+    val->off = p;
+    val->len = it->p - p;
+    val->escaped = 0;
+    return 1;
 }
 
 /* Four hex digits at s (the scan checked them). */
@@ -629,21 +761,8 @@ int tg_json_str(const char *doc, const tg_jspan_t *s, size_t skip, char *buf, si
 
 int tg_json_str_eq(const char *doc, const tg_jspan_t *s, const char *lit)
 {
-    size_t n = strlen(lit), len;
-    char buf[64];
-
     if (s->type != TG_JT_STRING || s->len < 2)
         return 0;
-    if (!s->escaped)
-        return s->len - 2 == n && memcmp(doc + s->off + 1, lit, n) == 0;
-    /* compare in pieces of the buffer's size: literals are short, so one piece as a rule */
-    for (size_t at = 0;; at += sizeof(buf)) {
-        size_t piece = n - at < sizeof(buf) ? n - at : sizeof(buf);
-
-        if (tg_json_str(doc, s, at, buf, piece, &len) == -1 || len != n ||
-            memcmp(buf, lit + at, piece) != 0)
-            return 0;
-        if (at + piece == n)
-            return 1;
-    }
+    return s->escaped ? tg_rd_str_eq_escaped(doc, s, lit)
+                      : tg_rd_text_eq(doc + s->off + 1, s->len - 2, lit);
 }

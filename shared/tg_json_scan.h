@@ -106,6 +106,13 @@ int tg_json_next(tg_jiter_t *it, tg_jspan_t *key, tg_jspan_t *val);
 void tg_json_members(const char *doc, const tg_jspan_t *obj, tg_jfield_t *fields, size_t nfields);
 
 /**
+ * tg_json_next() for an array of objects: step to the next element (its span in *val) and, when
+ * it is an object, fill the listed members' spans as tg_json_members() does, in the same walk
+ * (otherwise they get TG_JT_NONE). Returns 1, or 0 after the last element.
+ */
+int tg_json_next_members(tg_jiter_t *it, tg_jspan_t *val, tg_jfield_t *fields, size_t nfields);
+
+/**
  * Decode string span s: escapes become the characters they stand for, \uXXXX becomes UTF-8 (a
  * surrogate pair one 4-byte character, an unpaired surrogate U+FFFD, \u0000 a NUL byte). The
  * first skip decoded bytes are dropped and at most size of the next ones written to buf (no NUL

@@ -148,11 +148,9 @@ static void tg_rq_texts(const char *doc, const tg_jspan_t *messages, const tg_js
 
     t->n = 0;
     tg_json_iter(&it, doc, messages);
-    while (messages->type == TG_JT_ARRAY && tg_json_next(&it, NULL, &m)) {
-        tg_cx_role_t r;
+    while (messages->type == TG_JT_ARRAY && tg_json_next_members(&it, &m, mf, 2)) {
+        tg_cx_role_t r = tg_rq_role(doc, &role);
 
-        tg_json_members(doc, &m, mf, 2);
-        r = tg_rq_role(doc, &role);
         if (content.type == TG_JT_STRING) {
             tg_rq_add(t, r, &content);
             continue;
@@ -160,8 +158,7 @@ static void tg_rq_texts(const char *doc, const tg_jspan_t *messages, const tg_js
         if (content.type != TG_JT_ARRAY)
             continue;
         tg_json_iter(&parts, doc, &content);
-        while (tg_json_next(&parts, NULL, &part)) {
-            tg_json_members(doc, &part, pf, 2);
+        while (tg_json_next_members(&parts, &part, pf, 2)) {
             if (tg_json_str_eq(doc, &type, "image_url"))
                 *needs |= TG_CAP_VISION;
             else

@@ -155,6 +155,27 @@ START_TEST(walk_equals_jansson)
 }
 END_TEST
 
+/* Strings of every length around the walk's 8-byte words and 64-byte runs, with an escape
+ * (or an escaped quote) at every place, inside an array and as keys and values of an object. */
+START_TEST(walk_finds_every_string_end)
+{
+    static const char *const escapes[] = {"", "\\\"", "\\\\", "\\n", "\\u0022", "\\\\\\\""};
+    char text[200], doc[1024];
+
+    for (size_t e = 0; e < NELEM(escapes); e++) {
+        for (size_t len = 0; len < 140; len++) {
+            for (size_t at = 0; at <= len; at += (len < 20 ? 1 : 7)) {
+                memset(text, 'a', len);
+                text[len] = '\0';
+                snprintf(doc, sizeof(doc), "[\"%.*s%s%s\",{\"%.*s%s%s\":\"%s\"},\"\"]", (int)at,
+                         text, escapes[e], text + at, (int)at, text, escapes[e], text + at, text);
+                assert_walk_equals_jansson(doc);
+            }
+        }
+    }
+}
+END_TEST
+
 /* ---- the cursor -------------------------------------------------------------------------- */
 
 START_TEST(cursor_reports_keys_values_and_types)
@@ -226,6 +247,41 @@ START_TEST(root_span_trims_space)
     ck_assert_int_eq(root.type, TG_JT_STRING);
     ck_assert_int_eq(root.escaped, 1);
     ck_assert_str_eq(decoded(doc, &root), "a\tb");
+}
+END_TEST
+
+START_TEST(next_members_reads_each_element_once)
+{
+    const char *doc =
+        "[{\"role\":\"user\",\"content\":\"a\"}, 7, {\"content\":[1,{\"role\":"
+        "\"x\"}],\"ro\\u006ce\":\"tool\",\"role\":\"system\"}, {}, \"{\\\"role\\\":1}\" ]";
+    static const char *const want[][3] = {
+        {"{\"role\":\"user\",\"content\":\"a\"}", "\"user\"", "\"a\""},
+        {"7", NULL, NULL},
+        {"{\"content\":[1,{\"role\":\"x\"}],\"ro\\u006ce\":\"tool\",\"role\":\"system\"}",
+         "\"system\"", "[1,{\"role\":\"x\"}]"},
+        {"{}", NULL, NULL},
+        {"\"{\\\"role\\\":1}\"", NULL, NULL},
+    };
+    tg_jspan_t root = root_of(doc), v, role, content;
+    tg_jfield_t f[] = {{"role", &role}, {"content", &content}};
+    tg_jiter_t it;
+    size_t n = 0;
+
+    tg_json_iter(&it, doc, &root);
+    while (tg_json_next_members(&it, &v, f, NELEM(f))) {
+        ck_assert_uint_lt(n, NELEM(want));
+        ck_assert_str_eq(text_of(doc, &v), want[n][0]);
+        if (want[n][1] == NULL) {
+            ck_assert_int_eq(role.type, TG_JT_NONE);
+            ck_assert_int_eq(content.type, TG_JT_NONE);
+        } else {
+            ck_assert_str_eq(text_of(doc, &role), want[n][1]);
+            ck_assert_str_eq(text_of(doc, &content), want[n][2]);
+        }
+        n++;
+    }
+    ck_assert_uint_eq(n, NELEM(want));
 }
 END_TEST
 
@@ -441,6 +497,8 @@ static Suite *json_scan_suite(void)
     TCase *tc = tcase_create("read");
 
     tcase_add_test(tc, walk_equals_jansson);
+    tcase_add_test(tc, walk_finds_every_string_end);
+    tcase_add_test(tc, next_members_reads_each_element_once);
     tcase_add_test(tc, cursor_reports_keys_values_and_types);
     tcase_add_test(tc, cursor_over_empty_and_non_containers_yields_nothing);
     tcase_add_test(tc, root_span_trims_space);
