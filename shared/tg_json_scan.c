@@ -150,6 +150,41 @@ static int tg_sc_literal(tg_sc_t *s, const char *word, size_t n)
     return 0;
 }
 
+/* Whether the n bytes at t are lit. No strlen: most keys differ from lit in their first byte. */
+static inline int tg_rd_text_eq(const char *t, size_t n, const char *lit)
+{
+    size_t i = 0;
+
+    while (i < n && lit[i] != '\0' && lit[i] == t[i])
+        i++;
+    return i == n && lit[i] == '\0';
+}
+
+/* Whether string span s, which holds escapes, decodes to lit. */
+static int tg_rd_str_eq_escaped(const char *doc, const tg_jspan_t *s, const char *lit)
+{
+    size_t n = strlen(lit), len;
+    char buf[64];
+
+    /* compare in pieces of the buffer's size: literals are short, so one piece as a rule */
+    for (size_t at = 0;; at += sizeof(buf)) {
+        size_t piece = n - at < sizeof(buf) ? n - at : sizeof(buf);
+
+        if (tg_json_str(doc, s, at, buf, piece, &len) == -1 || len != n ||
+            memcmp(buf, lit + at, piece) != 0)
+            return 0;
+        if (at + piece == n)
+            return 1;
+    }
+}
+
+/* Whether string span k (a key, valid) is lit. */
+static inline int tg_rd_key_is(const char *doc, const tg_jspan_t *k, const char *lit)
+{
+    return k->escaped ? tg_rd_str_eq_escaped(doc, k, lit)
+                      : tg_rd_text_eq(doc + k->off + 1, k->len - 2, lit);
+}
+
 int tg_json_scan(const char *doc, size_t len, tg_jfield_t *fields, size_t nfields,
                  tg_jscan_t *res)
 {
@@ -281,9 +316,9 @@ key:
         if (tg_sc_string(&s, &k.escaped) == -1)
             goto fail;
         k.len = (size_t)(s.p - doc) - k.off;
-        for (size_t i = 0; i < nfields && depth == 1; i++) {
+        for (size_t i = 0; depth == 1 && i < nfields; i++) {
             /* compared decoded ("mo\u0064el" is "model"); the key is valid, so it may be read */
-            if (tg_json_str_eq(doc, &k, fields[i].key)) {
+            if (tg_rd_key_is(doc, &k, fields[i].key)) {
                 if (fields[i].out->type != TG_JT_NONE)
                     res->dup = fields[i].key;
                 field = (int)i;
@@ -557,34 +592,6 @@ int tg_json_next(tg_jiter_t *it, tg_jspan_t *key, tg_jspan_t *val)
     return 1;
 }
 
-/* Whether the n bytes at t are lit. No strlen: most keys differ from lit in their first byte. */
-static int tg_rd_text_eq(const char *t, size_t n, const char *lit)
-{
-    size_t i = 0;
-
-    while (i < n && lit[i] != '\0' && lit[i] == t[i])
-        i++;
-    return i == n && lit[i] == '\0';
-}
-
-/* Whether string span s, which holds escapes, decodes to lit. */
-static int tg_rd_str_eq_escaped(const char *doc, const tg_jspan_t *s, const char *lit)
-{
-    size_t n = strlen(lit), len;
-    char buf[64];
-
-    /* compare in pieces of the buffer's size: literals are short, so one piece as a rule */
-    for (size_t at = 0;; at += sizeof(buf)) {
-        size_t piece = n - at < sizeof(buf) ? n - at : sizeof(buf);
-
-        if (tg_json_str(doc, s, at, buf, piece, &len) == -1 || len != n ||
-            memcmp(buf, lit + at, piece) != 0)
-            return 0;
-        if (at + piece == n)
-            return 1;
-    }
-}
-
 static void tg_rd_absent(tg_jfield_t *fields, size_t nfields)
 {
     for (size_t i = 0; i < nfields; i++)
@@ -602,8 +609,7 @@ static size_t tg_rd_members(const char *doc, size_t p, size_t end, tg_jfield_t *
     while (tg_rd_element(doc, &p, end, 1, &k)) {
         p = tg_rd_value(doc, p, end, &v);
         for (size_t i = 0; i < nfields && k.type == TG_JT_STRING; i++) {
-            if (k.escaped ? tg_rd_str_eq_escaped(doc, &k, fields[i].key)
-                          : tg_rd_text_eq(doc + k.off + 1, k.len - 2, fields[i].key))
+            if (tg_rd_key_is(doc, &k, fields[i].key))
                 *fields[i].out = v; /* a later duplicate overwrites: the last one wins */
         }
     }
@@ -761,8 +767,5 @@ int tg_json_str(const char *doc, const tg_jspan_t *s, size_t skip, char *buf, si
 
 int tg_json_str_eq(const char *doc, const tg_jspan_t *s, const char *lit)
 {
-    if (s->type != TG_JT_STRING || s->len < 2)
-        return 0;
-    return s->escaped ? tg_rd_str_eq_escaped(doc, s, lit)
-                      : tg_rd_text_eq(doc + s->off + 1, s->len - 2, lit);
+    return s->type == TG_JT_STRING && s->len >= 2 && tg_rd_key_is(doc, s, lit);
 }
