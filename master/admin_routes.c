@@ -116,12 +116,14 @@ static json_t *tg_routes_explain(const tg_config_t *cf, tg_store_t *s, json_t *r
         return tg_admin_err("routes.explain needs \"request\": the request body (an object)");
     if (name == NULL)
         return tg_admin_err("the request has no \"model\"");
-    text = json_dumps(body, JSON_COMPACT);
-    len = text != NULL ? strlen(text) : 0;
-    free(text);
-    tg_route_req_read(body, len, json_string_value(json_object_get(req, "task")),
+    /* the facts are read from the bytes a worker would get: the request, compactly */
+    if ((text = json_dumps(body, JSON_COMPACT)) == NULL)
+        return tg_admin_err("out of memory");
+    len = strlen(text);
+    tg_route_req_read(text, len, json_string_value(json_object_get(req, "task")),
                       json_string_value(json_object_get(req, "complexity")),
                       json_string_value(json_object_get(req, "key_task")), &q);
+    free(text);
     if ((rt = tg_config_route(cf, name, strlen(name))) == NULL) {
         if ((m = tg_config_model(cf, name, strlen(name))) == NULL)
             return tg_admin_err("\"%s\" is neither a route nor a model", name);

@@ -727,7 +727,7 @@ double tg_complexity_score(const tg_cx_msg_t *msgs, size_t nmsgs, unsigned flags
         if (m->role != TG_CX_ROLE_USER || m->text == NULL) {
             continue;
         }
-        ex->counts.bytes += m->len;
+        ex->counts.bytes += m->skipped + m->len;
         /* The tail of a long message: the question usually comes after the material. */
         take = m->len < budget ? m->len : budget;
         cx_scan(&st, (const unsigned char *)m->text + (m->len - take), take);

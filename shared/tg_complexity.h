@@ -27,18 +27,23 @@ typedef enum {
 /**
  * One message's text. text need not be NUL-terminated; it is read for len bytes. A message
  * whose content is several text parts can be passed as consecutive entries with its role:
- * consecutive entries of one role count as one turn.
+ * consecutive entries of one role count as one turn. A caller that must decode the text first
+ * (JSON escapes) may decode only its tail: text and len are then the last len bytes, and
+ * skipped the bytes before them, which count towards the length feature but are never read.
  */
 typedef struct {
     tg_cx_role_t role;
     const char *text;
     size_t len;
+    size_t skipped;
 } tg_cx_msg_t;
 
 /**
  * At most this many bytes of user text are read for cues, newest message first and the tail
  * of a longer one. Every cue saturates long before, and it bounds the cost of a huge prompt;
- * length still counts every byte.
+ * length still counts every byte. So of each user message at most
+ * min(its length, what is left of this budget after the newer user messages) bytes are read,
+ * and a caller that passes tails (skipped > 0) must pass at least that much.
  */
 #define TG_CX_SCAN_MAX (16 * 1024)
 

@@ -66,4 +66,65 @@ void tg_json_position(const char *doc, size_t off, int *line, int *col);
  */
 int tg_json_span_int(const char *doc, const tg_jspan_t *s, int64_t *out);
 
+/*
+ * Reading inside a document that tg_json_scan() has accepted. These functions do not validate
+ * again: they only find where values end (string quotes, bracket depth), so walking into a
+ * container costs a fraction of a scan, and nothing allocates.
+ *
+ * Caveats: give them only a document the scanner accepted, and spans it or these functions
+ * reported in that document. On other bytes what they report is meaningless, but they never
+ * read outside the span they are given (or, for tg_json_root, outside [doc, doc + len)).
+ */
+
+/** A cursor over the elements of an array or the members of an object. */
+typedef struct {
+    const char *doc;
+    size_t p;   /* where the next element starts (whitespace or a comma may come first) */
+    size_t end; /* the offset of the container's closing bracket */
+    int object;
+} tg_jiter_t;
+
+/** The document's value as a span (its type, and where it lies without surrounding space). */
+void tg_json_root(const char *doc, size_t len, tg_jspan_t *out);
+
+/** Start a cursor at container c. Any other type (or TG_JT_NONE) has no elements. */
+void tg_json_iter(tg_jiter_t *it, const char *doc, const tg_jspan_t *c);
+
+/**
+ * Step to the next element: its value's span in *val and, in an object, its key's span (a
+ * string) in *key; key may be NULL, and gets TG_JT_NONE in an array. Returns 1, or 0 after the
+ * last element.
+ */
+int tg_json_next(tg_jiter_t *it, tg_jspan_t *key, tg_jspan_t *val);
+
+/**
+ * Fill the spans of the listed members of object obj in one pass, as tg_json_scan() does for
+ * the top level: absent keys (all of them when obj is not an object) get TG_JT_NONE, keys are
+ * compared after decoding their escapes, and a key that occurs more than once gives its last
+ * value, which is also the one jansson keeps.
+ */
+void tg_json_members(const char *doc, const tg_jspan_t *obj, tg_jfield_t *fields, size_t nfields);
+
+/**
+ * tg_json_next() for an array of objects: step to the next element (its span in *val) and, when
+ * it is an object, fill the listed members' spans as tg_json_members() does, in the same walk
+ * (otherwise they get TG_JT_NONE). Returns 1, or 0 after the last element.
+ */
+int tg_json_next_members(tg_jiter_t *it, tg_jspan_t *val, tg_jfield_t *fields, size_t nfields);
+
+/**
+ * Decode string span s: escapes become the characters they stand for, \uXXXX becomes UTF-8 (a
+ * surrogate pair one 4-byte character, an unpaired surrogate U+FFFD, \u0000 a NUL byte). The
+ * first skip decoded bytes are dropped and at most size of the next ones written to buf (no NUL
+ * is added); *len receives the whole decoded length, whatever skip and size are, so a first call
+ * with size 0 measures. A span without escapes (s->escaped == 0) is its own text, s->len - 2
+ * bytes at doc + s->off + 1: read it in place rather than copy it.
+ * Returns 0, or -1 if s is not a string.
+ */
+int tg_json_str(const char *doc, const tg_jspan_t *s, size_t skip, char *buf, size_t size,
+                size_t *len);
+
+/** Whether span s is a string whose decoded text is lit. */
+int tg_json_str_eq(const char *doc, const tg_jspan_t *s, const char *lit);
+
 #endif

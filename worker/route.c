@@ -5,7 +5,6 @@
 #include "shared/tg_route_req.h"
 #include "worker/health.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -61,16 +60,15 @@ static void tg_routing_refuse(tg_req_t *r, const tg_route_plan_t *plan)
 
 int tg_routing_begin(tg_req_t *r, const tg_route_t *rt, tg_endpoint_t ep, tg_routing_t *rs)
 {
-    json_t *body = json_loadb(r->body.data, r->body.len, 0, NULL);
     tg_route_req_t q;
     tg_route_input_t in;
     const char *sticky;
 
     memset(rs, 0, sizeof(*rs));
     rs->route = rt;
-    tg_route_req_read(body, r->body.len, r->hdr_task, r->hdr_complexity,
+    /* tg_proxy_handle has validated the body with the scanner */
+    tg_route_req_read(r->body.data, r->body.len, r->hdr_task, r->hdr_complexity,
                       r->authed ? r->key.task : NULL, &q);
-    json_decref(body);
     /* a weighted split sticks to the caller: the request's user, else its key */
     sticky = rt->sticky_user && q.user[0] != '\0' ? q.user : r->authed ? r->key.id : q.user;
     tg_route_req_input(&q, sticky, &in);

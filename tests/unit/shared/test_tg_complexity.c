@@ -13,7 +13,7 @@
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 /* clang-format off */
-#define MSG(role, text) {(role), (text), sizeof(text) - 1}
+#define MSG(r, t) {.role = (r), .text = (t), .len = sizeof(t) - 1}
 /* clang-format on */
 
 static double score_of(const char *text, tg_cx_explain_t *ex)
@@ -238,7 +238,8 @@ START_TEST(turns_count_runs_of_a_role)
     ck_assert_uint_eq(ex.counts.turns, 1);
     ck_assert_double_eq(ex.value[TG_CX_TURNS], 0);
     for (size_t i = 0; i < NELEM(chat); i++) {
-        chat[i] = (tg_cx_msg_t){i % 2 ? TG_CX_ROLE_ASSISTANT : TG_CX_ROLE_USER, "ok", 2};
+        chat[i] = (tg_cx_msg_t){
+            .role = i % 2 ? TG_CX_ROLE_ASSISTANT : TG_CX_ROLE_USER, .text = "ok", .len = 2};
     }
     tg_complexity_score(chat, NELEM(chat), 0, &ex);
     ck_assert_uint_eq(ex.counts.turns, 8);
@@ -276,14 +277,47 @@ START_TEST(scan_budget_reads_the_newest_text)
         memcpy(last + i, "xxx ", 4);
     }
     memcpy(last + big - 7, " prove.", 7);
-    msgs[0] = (tg_cx_msg_t){TG_CX_ROLE_USER, old, big};
-    msgs[1] = (tg_cx_msg_t){TG_CX_ROLE_USER, last, big};
+    msgs[0] = (tg_cx_msg_t){.role = TG_CX_ROLE_USER, .text = old, .len = big};
+    msgs[1] = (tg_cx_msg_t){.role = TG_CX_ROLE_USER, .text = last, .len = big};
     tg_complexity_score(msgs, 2, 0, &ex);
     ck_assert_uint_eq(ex.counts.bytes, 2 * big);
     ck_assert_uint_eq(ex.counts.scanned, TG_CX_SCAN_MAX);
     ck_assert_uint_eq(ex.counts.reasoning, 1);
     ck_assert_double_eq(ex.value[TG_CX_LENGTH], 1);
     free(old);
+    free(last);
+}
+END_TEST
+
+START_TEST(tails_with_skipped_bytes_score_as_the_whole_text)
+{
+    /* What a caller that decodes only the tail the scan reads passes gives the same answer. */
+    static const char sys[] = "Be brief.", first[] = "Compute 17 * 23 and explain why.";
+    size_t big = TG_CX_SCAN_MAX + 1000;
+    char *last = malloc(big);
+    tg_cx_msg_t whole[4], tails[4];
+    tg_cx_explain_t a, b;
+
+    ck_assert_ptr_nonnull(last);
+    for (size_t i = 0; i < big; i++)
+        last[i] = "step by step, then prove it: 3 + 4 = 7. "[i % 40];
+    whole[0] = (tg_cx_msg_t){.role = TG_CX_ROLE_SYSTEM, .text = sys, .len = sizeof(sys) - 1};
+    whole[1] = (tg_cx_msg_t){.role = TG_CX_ROLE_USER, .text = first, .len = sizeof(first) - 1};
+    whole[2] = (tg_cx_msg_t){.role = TG_CX_ROLE_ASSISTANT, .text = "ok", .len = 2};
+    whole[3] = (tg_cx_msg_t){.role = TG_CX_ROLE_USER, .text = last, .len = big};
+    memcpy(tails, whole, sizeof(whole));
+    /* the newest message: its last TG_CX_SCAN_MAX bytes; then nothing of the older one */
+    tails[3] = (tg_cx_msg_t){.role = TG_CX_ROLE_USER,
+                             .text = last + big - TG_CX_SCAN_MAX,
+                             .len = TG_CX_SCAN_MAX,
+                             .skipped = big - TG_CX_SCAN_MAX};
+    tails[1] = (tg_cx_msg_t){.role = TG_CX_ROLE_USER, .text = "", .skipped = sizeof(first) - 1};
+    tg_complexity_score(whole, 4, TG_CX_REQ_TOOLS, &a);
+    tg_complexity_score(tails, 4, TG_CX_REQ_TOOLS, &b);
+    ck_assert(memcmp(&a.counts, &b.counts, sizeof(a.counts)) == 0);
+    ck_assert(a.score == b.score);
+    ck_assert_uint_eq(b.counts.bytes, big + sizeof(first) - 1);
+    ck_assert_uint_eq(b.counts.scanned, TG_CX_SCAN_MAX);
     free(last);
 }
 END_TEST
@@ -329,7 +363,7 @@ START_TEST(score_of_any_bytes_is_in_unit_interval)
 {
     uint64_t x = 0x9e3779b97f4a7c15ULL;
     unsigned char buf[512];
-    tg_cx_msg_t msg = {TG_CX_ROLE_USER, (const char *)buf, 0};
+    tg_cx_msg_t msg = {.role = TG_CX_ROLE_USER, .text = (const char *)buf};
 
     for (int round = 0; round < 2000; round++) {
         size_t len = (size_t)(x % sizeof(buf));
@@ -406,6 +440,7 @@ static Suite *tg_complexity_suite(void)
     tcase_add_test(tc, turns_count_runs_of_a_role);
     tcase_add_test(tc, request_flags_raise_tools_and_constraints);
     tcase_add_test(tc, scan_budget_reads_the_newest_text);
+    tcase_add_test(tc, tails_with_skipped_bytes_score_as_the_whole_text);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("score");
