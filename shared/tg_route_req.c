@@ -5,6 +5,7 @@
  * estimator will read is decoded. Nothing allocates.
  */
 #include "shared/tg_route_req.h"
+#include "shared/tg_buf.h"
 #include "shared/tg_json_scan.h"
 
 #include <math.h>
@@ -42,7 +43,7 @@ static void tg_set_complexity(tg_route_req_t *q, const char *s, int may_be_score
         q->have_score = 1;
         return;
     }
-    snprintf(q->complexity, sizeof(q->complexity), "%s", s);
+    tg_strlcpy(q->complexity, s, sizeof(q->complexity));
 }
 
 /* A string member's text cut to size - 1 bytes (as snprintf cuts); -1 if v is no string. */
@@ -247,12 +248,12 @@ void tg_route_req_read(const char *body, size_t len, const char *hdr_task,
     tg_rq_label(body, &f[F_USER], q->user, sizeof(q->user));
     /* the task: header, then metadata.task, then the key's default */
     if (hdr_task != NULL && *hdr_task != '\0') {
-        snprintf(q->task, sizeof(q->task), "%s", hdr_task);
+        tg_strlcpy(q->task, hdr_task, sizeof(q->task));
         q->task_source = "header";
     } else if (tg_rq_label(body, &task, q->task, sizeof(q->task)) == 0) {
         q->task_source = "metadata";
     } else if (key_task != NULL && *key_task != '\0') {
-        snprintf(q->task, sizeof(q->task), "%s", key_task);
+        tg_strlcpy(q->task, key_task, sizeof(q->task));
         q->task_source = "key";
     }
     tg_json_iter(&it, body, &f[F_TOOLS]);

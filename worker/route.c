@@ -2,6 +2,7 @@
  * Routing in a worker (see route.h).
  */
 #include "worker/route.h"
+#include "shared/tg_buf.h"
 #include "shared/tg_route_req.h"
 #include "worker/health.h"
 
@@ -80,9 +81,9 @@ int tg_routing_begin(tg_req_t *r, const tg_route_t *rt, tg_endpoint_t ep, tg_rou
     r->route = rt->name;
     r->experiment = rs->plan.experiment;
     r->variant = rs->plan.variant;
-    snprintf(r->task, sizeof(r->task), "%s", q.task);
-    snprintf(r->complexity, sizeof(r->complexity), "%s",
-             rs->plan.complexity != NULL ? rs->plan.complexity : "");
+    tg_strlcpy(r->task, q.task, sizeof(r->task));
+    tg_strlcpy(r->complexity, rs->plan.complexity != NULL ? rs->plan.complexity : "",
+               sizeof(r->complexity));
     if (rs->plan.n == 0) {
         tg_routing_refuse(r, &rs->plan);
         return -1;
