@@ -965,6 +965,12 @@ static void tg_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
                                    : "Timed out reading the request body");
         return;
     }
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
+        /* not idle: a large answer is still going out to a slow reader (the send timeout
+           watches for one that stalls), so the keep-alive wait starts again */
+        tg_arm(c, tg_http.cf->http.keepalive_timeout_ms);
+        return;
+    }
     tg_conn_close(c); /* keep-alive idle */
 }
 
@@ -1084,10 +1090,12 @@ void tg_http_drain(void)
     tg_http.nlisteners = 0;
     for (c = tg_http.conns; c != NULL; c = next) {
         next = c->next;
-        if (c->state == TG_CONN_IDLE)
-            tg_conn_close(c);
-        else
+        if (c->state != TG_CONN_IDLE)
             c->want_close = 1;
+        else if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+            c->state = TG_CONN_CLOSING; /* its last answer is still going out: then close */
+        else
+            tg_conn_close(c);
     }
 }
 

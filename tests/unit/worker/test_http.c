@@ -3,8 +3,9 @@
  * loop run in steps: answers are written directly at the end of the loop turn, and whatever the
  * kernel does not take is left to the bufferevent. What must hold: bytes arrive complete and in
  * order (pipelined answers, 100 Continue), streams keep their chunk framing and their
- * backpressure (on_drain), Connection: close closes after the last byte whichever path wrote it,
- * the send timeout still applies, and a client that resets or leaves is closed cleanly.
+ * backpressure (on_drain), Connection: close, a drain and the keep-alive timeout close only
+ * after the last byte whichever path wrote it, the send timeout still applies, and a client that
+ * resets or leaves is closed cleanly.
  */
 #include <check.h>
 #include <errno.h>
@@ -359,6 +360,41 @@ START_TEST(stream_backpressure_fast_reader)
 }
 END_TEST
 
+/* Read a 200,000-byte answer slowly from a client with a small buffer; call mid() midway. */
+static void slow_answer(const char *conf, void (*mid)(void), int seed)
+{
+    int port = serve(conf, SMALL_BUF), fd = client(port, SMALL_BUF);
+    inbuf_t in = {0};
+    size_t off = 0;
+    char req[64];
+
+    snprintf(req, sizeof(req), "GET /big/200000/%d HTTP/1.1\r\nHost: x\r\n\r\n", seed);
+    send_all(fd, req);
+    read_some(fd, &in, 20000, 1024, 5000);
+    if (mid != NULL)
+        mid();
+    read_some(fd, &in, (size_t)-1, 1024, 20000); /* ~200 loop steps: over 400 ms */
+    expect_answer(&in, &off, 200000, seed);
+    ck_assert_uint_eq(off, in.len);
+    ck_assert_msg(in.eof, "closed after the answer");
+    ck_assert_int_eq(tg_http_connections(), 0);
+    close(fd);
+    free(in.data);
+    teardown();
+}
+
+START_TEST(keepalive_timeout_waits_for_the_answer_to_go_out)
+{
+    slow_answer("http: {keepalive_timeout: 100ms}\n", NULL, 7);
+}
+END_TEST
+
+START_TEST(drain_closes_after_the_answer_goes_out)
+{
+    slow_answer("", tg_http_drain, 8);
+}
+END_TEST
+
 START_TEST(send_timeout_drops_a_client_that_stops_reading)
 {
     int port = serve("http: {send_timeout: 200ms}\n", SMALL_BUF), fd = client(port, SMALL_BUF);
@@ -433,6 +469,8 @@ int main(void)
     tcase_add_test(tc, connection_close_after_the_last_byte);
     tcase_add_test(tc, stream_backpressure_slow_reader);
     tcase_add_test(tc, stream_backpressure_fast_reader);
+    tcase_add_test(tc, keepalive_timeout_waits_for_the_answer_to_go_out);
+    tcase_add_test(tc, drain_closes_after_the_answer_goes_out);
     tcase_add_test(tc, send_timeout_drops_a_client_that_stops_reading);
     tcase_add_test(tc, client_reset_before_the_direct_write);
     tcase_add_test(tc, client_reset_in_the_middle_of_an_answer);
