@@ -1,8 +1,9 @@
 /*
  * Access log writer (see access_log.h). Lines are formatted without printf into a per-worker
- * buffer that is written with one write(2) per event-loop turn (or when 48 KiB are pending), on
- * an O_APPEND descriptor so that whole batches from different workers never interleave mid-line.
- * A crash loses at most the lines of the current loop turn; metering does not depend on this log.
+ * buffer that is written with one write(2) per event-loop turn (or when 48 KiB are pending), just
+ * before the turn's answers go out, on an O_APPEND descriptor so that whole batches from
+ * different workers never interleave mid-line. A crash loses at most the lines of the current
+ * loop turn; metering does not depend on this log.
  */
 #include "worker/access_log.h"
 #include "shared/tg_log.h"
@@ -52,7 +53,12 @@ static void tg_alog_flush(void)
 
 static void tg_alog_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
-    if (tg_alog.fd != -1)
+    tg_access_log_flush();
+}
+
+void tg_access_log_flush(void)
+{
+    if (tg_alog.fd != -1 && tg_alog.len > 0)
         tg_alog_flush();
 }
 

@@ -18,6 +18,12 @@ int tg_access_log_open(struct event_base *base, const char *path);
 /** Write the line for a finished (or aborted) request. */
 void tg_access_log(const tg_req_t *req);
 
+/**
+ * Write the lines pending for this loop turn now. The HTTP layer calls it before it writes the
+ * turn's answers, so that a client holding an answer finds its request's line in the log.
+ */
+void tg_access_log_flush(void);
+
 /** Flush and close the log. */
 void tg_access_log_close(void);
 

@@ -3,6 +3,8 @@
  * http-parser; the parser is paused at the end of every request so that pipelined requests are
  * answered strictly in order, one at a time. Deadlines (headers, body, keep-alive idle, send) are
  * one timer per connection, re-armed per phase, so a slow client cannot hold a slot forever.
+ * Answers are written to the socket directly once per loop turn (tg_http_flush_cb); only what
+ * the kernel does not take waits for the bufferevent's write event.
  */
 #include "worker/http.h"
 #include "shared/tg_log.h"
@@ -65,6 +67,8 @@ struct tg_conn_s {
     int want_close;    /* close once the current response is flushed */
     int dead;          /* freed at the end of the read loop */
     int bad_header;    /* a header we care about was malformed or too long */
+    int bev_writing;   /* EV_WRITE is on: the bufferevent sends what a direct write left */
+    int flush_queued;  /* on tg_http's flush list */
     int hcur, hlast;
     char hname[32];
     size_t hname_len;
@@ -73,6 +77,7 @@ struct tg_conn_s {
     size_t hval_len;
     char addr[64];
     tg_conn_t *prev, *next;
+    tg_conn_t *flush_next;
 };
 
 static struct {
@@ -87,11 +92,15 @@ static struct {
     int paused_accept;
     uint64_t id_seed;
     uint64_t id_counter;
+    struct event *flush;                /* tg_http_flush_cb, activated when the list gets one */
+    tg_conn_t *flush_head, *flush_tail; /* connections with output to write this turn */
 } tg_http;
 
 static http_parser_settings tg_parser_settings;
 static void tg_conn_process(tg_conn_t *c);
 static void tg_conn_close(tg_conn_t *c);
+static struct evbuffer *tg_conn_out(tg_conn_t *c);
+static void tg_conn_event_cb(struct bufferevent *bev, short what, void *arg);
 
 int64_t tg_now_ns(void)
 {
@@ -383,7 +392,7 @@ static int tg_on_headers_complete(http_parser *p)
     if (c->bad_header)
         return -1;
     if (strcasecmp(c->expect, "100-continue") == 0 && p->http_minor >= 1)
-        bufferevent_write(c->bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        evbuffer_add(tg_conn_out(c), "HTTP/1.1 100 Continue\r\n\r\n", 25);
     c->state = TG_CONN_BODY;
     tg_arm(c, r->cf->http.body_timeout_ms);
     return 0;
@@ -498,7 +507,7 @@ static size_t tg_put_u(char *buf, size_t size, size_t len, uint64_t v)
 /* The status line and headers, built without printf: this runs once per request. */
 static void tg_write_head(tg_req_t *r, int status, const char *content_type, int64_t length)
 {
-    struct evbuffer *out = bufferevent_get_output(r->conn->bev);
+    struct evbuffer *out = tg_conn_out(r->conn);
     char head[2048];
     size_t n = 0;
     int keep = tg_keepalive(r);
@@ -591,7 +600,7 @@ static void tg_req_done(tg_req_t *r)
 void tg_resp_send(tg_req_t *req, int status, const char *content_type, const char *body,
                   size_t len)
 {
-    struct evbuffer *out = bufferevent_get_output(req->conn->bev);
+    struct evbuffer *out = tg_conn_out(req->conn);
 
     tg_write_head(req, status, content_type, (int64_t)len);
     if (len > 0 && req->method != TG_HTTP_HEAD)
@@ -650,10 +659,11 @@ void tg_resp_start(tg_req_t *req, int status, const char *content_type)
 
 void tg_resp_chunk(tg_req_t *req, const void *data, size_t len)
 {
-    struct evbuffer *out = bufferevent_get_output(req->conn->bev);
+    struct evbuffer *out;
 
     if (len == 0)
         return;
+    out = tg_conn_out(req->conn);
     if (req->bytes_sent == 0)
         req->ttft_ns = tg_now_ns() - req->start_ns;
     if (req->chunked) {
@@ -678,13 +688,129 @@ void tg_resp_chunk(tg_req_t *req, const void *data, size_t len)
 void tg_resp_end(tg_req_t *req)
 {
     if (req->chunked)
-        evbuffer_add(bufferevent_get_output(req->conn->bev), "0\r\n\r\n", 5);
+        evbuffer_add(tg_conn_out(req->conn), "0\r\n\r\n", 5);
     tg_req_done(req);
 }
 
 int tg_resp_busy(tg_req_t *req)
 {
     return evbuffer_get_length(bufferevent_get_output(req->conn->bev)) > TG_OUT_HIGH_WATER;
+}
+
+/* ---- output ------------------------------------------------------------------------------- */
+
+/*
+ * Answers are appended to the connection's bufferevent output buffer, but the bufferevent's
+ * write event is kept off while that buffer is empty. Left on, every answer would cost two
+ * epoll_ctl calls (EPOLLOUT on when the buffer fills, off when it empties) and a loop turn
+ * waiting for a socket that is nearly always writable. Instead tg_conn_out() lists the
+ * connection and tg_http_flush_cb writes each listed buffer with one writev later in the same
+ * turn; only what the kernel does not take is left to the bufferevent (EV_WRITE on, with the
+ * send timeout and the low-water callback) until all of it is out. While EV_WRITE is on, new
+ * output simply queues behind that remainder, so bytes always leave in the order produced.
+ */
+static struct evbuffer *tg_conn_out(tg_conn_t *c)
+{
+    if (!c->bev_writing && !c->flush_queued) {
+        c->flush_queued = 1;
+        c->flush_next = NULL;
+        if (tg_http.flush_tail != NULL) {
+            tg_http.flush_tail->flush_next = c;
+        } else {
+            tg_http.flush_head = c;
+            event_active(tg_http.flush, EV_TIMEOUT, 0);
+        }
+        tg_http.flush_tail = c;
+    }
+    return bufferevent_get_output(c->bev);
+}
+
+/* Take a closing connection off the flush list. */
+static void tg_conn_unqueue(tg_conn_t *c)
+{
+    tg_conn_t **pp = &tg_http.flush_head, *prev = NULL;
+
+    if (!c->flush_queued)
+        return;
+    while (*pp != c) {
+        prev = *pp;
+        pp = &prev->flush_next;
+    }
+    *pp = c->flush_next;
+    if (tg_http.flush_tail == c)
+        tg_http.flush_tail = prev;
+    c->flush_queued = 0;
+}
+
+/* Output was written (directly or by the bufferevent); what is left is under the low-water mark. */
+static void tg_conn_sent(tg_conn_t *c)
+{
+    if (c->state == TG_CONN_CLOSING &&
+        evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+        tg_conn_close(c);
+        return;
+    }
+    if (c->req != NULL && c->req->on_drain != NULL && !tg_resp_busy(c->req))
+        c->req->on_drain(c->req);
+}
+
+/* Write c's output now; leave the rest to the bufferevent. c may be closed on return. */
+static void tg_conn_flush(tg_conn_t *c)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    int n, err;
+
+    if (evbuffer_get_length(out) == 0)
+        return;
+    /*
+     * A socket bufferevent keeps the front of its output frozen so that only its own write
+     * callback drains it (evbuffer_write refuses a frozen buffer); this write stands in for that
+     * callback and thaws it the same way.
+     */
+    evbuffer_unfreeze(out, 1);
+    n = evbuffer_write(out, bufferevent_getfd(c->bev));
+    err = errno;
+    evbuffer_freeze(out, 1);
+    if (n <= 0 && !(n < 0 && (err == EAGAIN || err == EWOULDBLOCK || err == EINTR))) {
+        /* the client reset or went away: end it as the bufferevent ends its own write errors */
+        tg_conn_event_cb(c->bev, BEV_EVENT_WRITING | (n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR),
+                         c);
+        return;
+    }
+    if (evbuffer_get_length(out) > 0) {
+        c->bev_writing = 1;
+        bufferevent_enable(c->bev, EV_WRITE);
+        return;
+    }
+    tg_conn_sent(c);
+}
+
+/*
+ * EV_ACTIVE callback: write the turn's output. An answer must not reach a client before the
+ * settlement of its request is committed (worker/meter.c), and settlements are queued by
+ * tg_req_done → tg_meter_finish for a group commit once per turn. Rather than rely on the order
+ * libevent runs this and the meter's own flush event in (activation order, which depends on
+ * which of them was activated first in the turn), the queue is committed here first — and again
+ * before each connection, since writing one can finish a request (on_drain resumes a stream
+ * that then ends). The access log's pending lines are written first too, so that a client that
+ * has its answer finds its line (as when answers went out on the next loop turn). Both cost
+ * nothing when nothing is pending, and they still write once per turn: libevent queues every socket
+ * event a turn's epoll_wait reported, and every expired timer, before it runs any of them, so
+ * this callback, activated by the first of them to answer, runs after all of them.
+ */
+static void tg_http_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    tg_conn_t *c;
+
+    while ((c = tg_http.flush_head) != NULL) {
+        tg_http.flush_head = c->flush_next;
+        if (tg_http.flush_head == NULL)
+            tg_http.flush_tail = NULL;
+        c->flush_queued = 0;
+        tg_meter_commit();
+        tg_access_log_flush();
+        tg_conn_flush(c);
+    }
 }
 
 /* ---- connections -------------------------------------------------------------------------- */
@@ -725,6 +851,7 @@ static void tg_conn_close(tg_conn_t *c)
         c->req = NULL;
         tg_req_free(r);
     }
+    tg_conn_unqueue(c);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -815,17 +942,17 @@ static void tg_conn_read_cb(struct bufferevent *bev, void *arg)
     tg_conn_process(c);
 }
 
+/* The bufferevent wrote part of a remainder a direct write left (see tg_conn_out). */
 static void tg_conn_write_cb(struct bufferevent *bev, void *arg)
 {
     tg_conn_t *c = arg;
 
-    if (c->state == TG_CONN_CLOSING &&
-        evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
-        tg_conn_close(c);
-        return;
+    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+        /* all out (the bufferevent has stopped its write event): write directly again */
+        c->bev_writing = 0;
+        bufferevent_disable(bev, EV_WRITE);
     }
-    if (c->req != NULL && c->req->on_drain != NULL && !tg_resp_busy(c->req))
-        c->req->on_drain(c->req);
+    tg_conn_sent(c);
 }
 
 static void tg_conn_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -844,6 +971,12 @@ static void tg_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
         tg_conn_reject(c, 408, c->state == TG_CONN_HEADERS
                                    ? "Timed out reading the request headers"
                                    : "Timed out reading the request body");
+        return;
+    }
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
+        /* not idle: a large answer is still going out to a slow reader (the send timeout
+           watches for one that stalls), so the keep-alive wait starts again */
+        tg_arm(c, tg_http.cf->http.keepalive_timeout_ms);
         return;
     }
     tg_conn_close(c); /* keep-alive idle */
@@ -890,7 +1023,9 @@ static void tg_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct so
     send_tv.tv_sec = (time_t)(tg_http.cf->http.send_timeout_ms / 1000);
     send_tv.tv_usec = (suseconds_t)(tg_http.cf->http.send_timeout_ms % 1000) * 1000;
     bufferevent_set_timeouts(c->bev, NULL, &send_tv);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    /* a new bufferevent has EV_WRITE enabled; it is for what a direct write leaves only */
+    bufferevent_disable(c->bev, EV_WRITE);
+    bufferevent_enable(c->bev, EV_READ);
     tg_arm(c, tg_http.cf->http.header_timeout_ms);
     c->next = tg_http.conns;
     if (c->next)
@@ -925,6 +1060,10 @@ int tg_http_listen(struct event_base *base, int fd, tg_http_handler_t handler)
         tg_parser_settings.on_headers_complete = tg_on_headers_complete;
         tg_parser_settings.on_body = tg_on_body;
         tg_parser_settings.on_message_complete = tg_on_message_complete;
+        if ((tg_http.flush = event_new(base, -1, 0, tg_http_flush_cb, NULL)) == NULL) {
+            tg_log(TG_LOG_ERROR, errno, "event_new() failed");
+            return -1;
+        }
         if (getrandom(&tg_http.id_seed, sizeof(tg_http.id_seed), 0) != sizeof(tg_http.id_seed))
             tg_http.id_seed = (uint64_t)tg_now_ns() ^ ((uint64_t)getpid() << 32);
     }
@@ -959,10 +1098,12 @@ void tg_http_drain(void)
     tg_http.nlisteners = 0;
     for (c = tg_http.conns; c != NULL; c = next) {
         next = c->next;
-        if (c->state == TG_CONN_IDLE)
-            tg_conn_close(c);
-        else
+        if (c->state != TG_CONN_IDLE)
             c->want_close = 1;
+        else if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+            c->state = TG_CONN_CLOSING; /* its last answer is still going out: then close */
+        else
+            tg_conn_close(c);
     }
 }
 
@@ -979,6 +1120,9 @@ void tg_http_close_all(void)
     for (int i = 0; i < tg_http.nlisteners; i++)
         evconnlistener_free(tg_http.listeners[i]);
     tg_http.nlisteners = 0;
+    if (tg_http.flush != NULL)
+        event_free(tg_http.flush);
+    tg_http.flush = NULL;
     tg_config_unref(tg_http.cf);
     tg_http.cf = NULL;
 }

@@ -240,10 +240,13 @@ void tg_meter_admit_cancel(tg_req_t *r)
 
 /*
  * Settlements are queued and committed together once per event-loop turn (group commit): one
- * LMDB write transaction for every request that finished in the turn instead of one each. The
- * queue is flushed before the turn's writes reach any client socket (bufferevents write on the
- * next turn), so a request whose answer a client received has been settled, even if the worker
- * is killed right after.
+ * LMDB write transaction for every request that finished in the turn instead of one each
+ * (with the turn's admissions, tg_meter_flush). The queue is committed before the turn's answers
+ * reach any client socket: the HTTP layer writes
+ * answers late in the turn, from its own flush callback, and calls tg_meter_commit() first (the
+ * event below only covers requests with no answer to write, such as a client that left). So a
+ * request whose answer a client received has been settled, even if the worker is killed right
+ * after.
  */
 typedef struct {
     int reserved;
@@ -370,6 +373,11 @@ static void tg_meter_flush(void)
 static void tg_meter_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
     tg_meter_flush();
+}
+
+void tg_meter_commit(void)
+{
+    tg_meter_flush(); /* the turn's admissions ride in the same transaction */
 }
 
 int tg_meter_init(struct event_base *base)

@@ -41,4 +41,11 @@ void tg_meter_shutdown(void);
  */
 void tg_meter_finish(tg_req_t *r);
 
+/**
+ * Commit the settlements (and admissions) queued so far, now. The HTTP layer calls it before it
+ * writes answers to client sockets, so that an answer a client received has been settled (see
+ * http.c tg_http_flush_cb). Cheap when nothing is queued.
+ */
+void tg_meter_commit(void);
+
 #endif

@@ -86,11 +86,23 @@ static void tg_h1_close(tg_h1conn_t *c)
     free(c);
 }
 
-/* Wait for events on the connection (replacing what it waited for before). */
+/*
+ * Wait for events on the connection (replacing what it waited for before), with a timeout or
+ * none. The interest rarely changes: a connection waits to read while it waits for an answer
+ * and while it idles in the pool, so going idle and being taken again only change the timeout.
+ * That is done on the pending event itself (event_add again, event_remove_timer), which touches
+ * libevent's timer heap only: an event_del and event_add in one turn would reach epoll as an
+ * EPOLL_CTL_MOD with the same flags, one wasted syscall per request.
+ */
 static void tg_h1_want(tg_h1conn_t *c, short what, const struct timeval *tv)
 {
-    if (c->ev != NULL && c->want == what && tv == NULL)
+    if (c->ev != NULL && c->want == what) {
+        if (tv != NULL)
+            event_add(c->ev, tv);
+        else
+            event_remove_timer(c->ev);
         return;
+    }
     if (c->ev == NULL)
         c->ev = event_new(tg_upstream_base(), c->fd, what | EV_PERSIST, tg_h1_event, c);
     else {

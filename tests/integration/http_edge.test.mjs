@@ -51,6 +51,31 @@ describe('HTTP edge cases', () => {
       body,
     });
 
+  /**
+   * Write bytes on a new connection, stop reading for ms once the first bytes of an answer
+   * arrive, then read until the gateway closes. Returns the parsed responses.
+   */
+  async function readPaused(bytes, ms) {
+    const sock = net.connect(gw.port, '127.0.0.1');
+    const chunks = [];
+    let first;
+    const firstData = new Promise((r) => (first = r));
+    sock.on('data', (d) => {
+      chunks.push(d);
+      first();
+    });
+    const closed = new Promise((r) => sock.on('close', r));
+    sock.on('error', () => {});
+    await new Promise((r) => sock.once('connect', r));
+    sock.write(bytes);
+    await firstData;
+    sock.pause();
+    await new Promise((r) => setTimeout(r, ms));
+    sock.resume();
+    await closed;
+    return parseResponses(Buffer.concat(chunks), { eof: true }).responses;
+  }
+
   it('malformed JSON is a 400 invalid_request_error in OpenAI shape', async () => {
     const r = await postJson(`${gw.baseURL}/chat/completions`, '{"model": "gpt-4o", "messages": [');
     assert.equal(r.status, 400);
@@ -415,6 +440,39 @@ describe('HTTP edge cases', () => {
     assert.ok(r.closed, 'Connection: close on the last request closes it');
   });
 
+  it('a large answer to a client that stops reading, pipelined with small ones, arrives whole and in order', async () => {
+    // ~2 MB written while the client is not reading, the answers after it queued behind it.
+    // Loopback's socket buffers usually take all of it in one writev here; the partial writes
+    // that small buffers force are tested in tests/unit/worker/test_http.c.
+    const emb = JSON.stringify({
+      model: 'text-embedding-3-small',
+      input: Array.from({ length: 100 }, (_, i) => `text ${i}`),
+      dimensions: 1024,
+      encoding_format: 'float',
+    });
+    const direct = await postJson(`${sim.url}/v1/embeddings`, JSON.parse(emb));
+    const responses = await readPaused(
+      request('POST', '/v1/embeddings', {
+        headers: { 'Content-Type': 'application/json', 'x-request-id': 'big-1' },
+        body: emb,
+      }) +
+        request('GET', '/healthz', { headers: { 'x-request-id': 'big-2' } }) +
+        post(chat(), { 'x-request-id': 'big-3', Connection: 'close' }),
+      500,
+    );
+    assert.deepEqual(
+      responses.map((x) => [x.status, x.headers['x-request-id']]),
+      [
+        [200, 'big-1'],
+        [200, 'big-2'],
+        [200, 'big-3'],
+      ],
+    );
+    assert.ok(responses[0].body.length > 1000000, `large (${responses[0].body.length} bytes)`);
+    assert.deepEqual(JSON.parse(responses[0].text).data, direct.json.data);
+    assert.ok(JSON.parse(responses[2].text).choices[0].message.content);
+  });
+
   it('an unknown path is a 404 and a wrong method a 405 with Allow', async () => {
     let r = await fetch(`${gw.url}/v1/nothing-here`);
     assert.equal(r.status, 404);
@@ -495,28 +553,13 @@ describe('HTTP edge cases', () => {
     });
     const want = ref.json.choices[0].message.content;
 
-    const sock = net.connect(gw.port, '127.0.0.1');
-    const chunks = [];
-    let first;
-    const firstData = new Promise((r) => (first = r));
-    sock.on('data', (d) => {
-      chunks.push(d);
-      first();
-    });
-    const closed = new Promise((r) => sock.on('close', r));
-    sock.on('error', () => {});
-    await new Promise((r) => sock.once('connect', r));
-    sock.write(
+    // the gateway's output buffer fills while the client does not read: the upstream is paused
+    const responses = await readPaused(
       post(JSON.stringify({ model: 'gpt-4o', messages: prompt, stream: true, sim: { tokens } }), {
         Connection: 'close',
       }),
+      1500,
     );
-    await firstData;
-    sock.pause(); // the gateway's output buffer fills, the upstream must be paused
-    await new Promise((r) => setTimeout(r, 1500));
-    sock.resume();
-    await closed;
-    const { responses } = parseResponses(Buffer.concat(chunks), { eof: true });
     assert.equal(responses.length, 1);
     assert.equal(responses[0].status, 200);
     const events = sseData(responses[0].text);

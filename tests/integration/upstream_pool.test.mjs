@@ -193,3 +193,102 @@ describe('upstream connections', () => {
     gw.checkSanitizers();
   });
 });
+
+// A pooled HTTP/1.1 connection keeps one read event from its first answer until it is closed:
+// going idle in the pool and being taken again change only the event's timeout, never its epoll
+// registration (worker/upstream_h1.c tg_h1_want). What must hold: sequential requests share one
+// connection, and a provider closing an idle connection is still noticed at once (the gateway
+// closes its side without waiting for a request to find out) and replaced by the next request.
+describe('pooled connection events', () => {
+  let up, gw;
+  const conns = []; // per upstream connection: { requests, peerClosed, sock }
+
+  function answer(sock, st) {
+    let buf = Buffer.alloc(0);
+    sock.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      for (;;) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end === -1) return;
+        const m = /\r\ncontent-length: *(\d+)/i.exec(buf.subarray(0, end).toString('latin1'));
+        const total = end + 4 + (m ? Number(m[1]) : 0);
+        if (buf.length < total) return;
+        buf = buf.subarray(total);
+        st.requests++;
+        const body = JSON.stringify({
+          id: `chatcmpl-${st.requests}`,
+          object: 'chat.completion',
+          created: 1741569952,
+          model: UPSTREAM,
+          choices: [
+            { index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' },
+          ],
+          usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 },
+        });
+        sock.write(
+          'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n' +
+            `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+        );
+      }
+    });
+  }
+
+  before(async () => {
+    up = net.createServer({ allowHalfOpen: true }, (sock) => {
+      const st = { requests: 0, peerClosed: false, sock };
+      conns.push(st);
+      sock.on('end', () => (st.peerClosed = true));
+      sock.on('error', () => {});
+      answer(sock, st);
+    });
+    await new Promise((r) => up.listen(0, '127.0.0.1', r));
+    gw = await startGateway({
+      workers: 1,
+      providers: { raw: { kind: 'openai', base_url: `http://127.0.0.1:${up.address().port}/v1` } },
+      models: {
+        'gpt-4o': { provider: 'raw', upstream_model: UPSTREAM, price: { input: 2.5, output: 10 } },
+      },
+    });
+  });
+
+  after(async () => {
+    await gw?.stop();
+    for (const c of conns) c.sock.destroy();
+    if (up) await new Promise((r) => up.close(r));
+  });
+
+  const ask = () =>
+    postJson(`${gw.baseURL}/chat/completions`, {
+      model: 'gpt-4o',
+      messages: [{ role: 'user', content: 'hello' }],
+    });
+
+  it('sequential requests reuse one connection', async () => {
+    for (let i = 0; i < 5; i++) {
+      const r = await ask();
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json.choices[0].message.content, 'hi');
+    }
+    assert.equal(conns.length, 1, 'one upstream connection for five sequential requests');
+    assert.equal(conns[0].requests, 5);
+  });
+
+  it('an idle connection the provider closes is closed by the gateway at once', async () => {
+    assert.equal(conns.length, 1);
+    conns[0].sock.end(); // FIN only: the socket still sees the gateway's FIN
+    await waitFor(() => conns[0].peerClosed, {
+      timeout: 2000,
+      what: 'the gateway to close the idle connection the provider closed',
+    });
+    const r = await ask();
+    assert.equal(r.status, 200, r.text);
+    assert.equal(conns.length, 2, 'a new connection for the next request');
+    assert.equal(conns[1].requests, 1);
+  });
+
+  it('the gateway stops cleanly with no sanitizer report', async () => {
+    const res = await gw.stop();
+    assert.deepEqual({ code: res.code, signal: res.signal }, { code: 0, signal: null });
+    gw.checkSanitizers();
+  });
+});
