@@ -15,6 +15,7 @@
 
 #include <event2/event.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -90,7 +91,8 @@ static struct {
     int n;
 } tg_admit;
 
-static struct event *tg_meter_ev; /* flushes both queues once per loop turn */
+static struct event *tg_meter_ev;     /* flushes both queues once per loop turn */
+static tg_admission_t *tg_levels[8]; /* tg_meter_flush's batch copies, one per nesting level */
 static tg_mbatch_t *tg_mb;        /* the worker's metering batch (its caches) */
 static void tg_meter_flush(void);
 
@@ -325,12 +327,25 @@ static void tg_settle_flush(tg_store_t *s)
  */
 static void tg_meter_flush(void)
 {
-    static tg_admission_t batch[TG_ADMIT_MAX];
+    /*
+     * Conclusions can queue more work (a pipelined request's admission, an answered refusal's
+     * settlement) and, with a queue full, flush again from inside this one: each nesting level
+     * copies its batch into its own array (allocated on first use and kept).
+     */
+    static int depth;
     tg_store_t *s = tg_worker_store();
+    tg_admission_t *batch;
     int n = tg_admit.n, rc, full;
 
     if (s == NULL || (n == 0 && tg_settle.n == 0))
         return;
+    if (depth == (int)(sizeof(tg_levels) / sizeof(tg_levels[0])) ||
+        (tg_levels[depth] == NULL &&
+         (tg_levels[depth] = malloc(TG_ADMIT_MAX * sizeof(tg_admission_t))) == NULL)) {
+        tg_log(TG_LOG_ERROR, 0, "metering flush nested %d deep or out of memory", depth);
+        abort(); /* the master respawns the worker and releases its reservations */
+    }
+    batch = tg_levels[depth++];
     memcpy(batch, tg_admit.q, (size_t)n * sizeof(batch[0]));
     tg_admit.n = 0; /* conclusions may queue new admissions (pipelined requests) */
     for (int i = 0; i < n; i++)
@@ -368,6 +383,7 @@ static void tg_meter_flush(void)
     for (int i = 0; i < n; i++)
         if (batch[i].r != NULL)
             tg_admit_conclude(&batch[i]);
+    depth--;
 }
 
 static void tg_meter_flush_cb(evutil_socket_t fd, short what, void *arg)
@@ -396,6 +412,10 @@ void tg_meter_shutdown(void)
     tg_meter_ev = NULL;
     tg_mbatch_free(tg_mb);
     tg_mb = NULL;
+    for (size_t i = 0; i < sizeof(tg_levels) / sizeof(tg_levels[0]); i++) {
+        free(tg_levels[i]);
+        tg_levels[i] = NULL;
+    }
 }
 
 /*
