@@ -321,23 +321,28 @@ static int tg_on_header_value(http_parser *p, const char *at, size_t len)
         c->hcur = TG_H_NONE;
         c->hval_len = 0;
         if (c->hname_len < sizeof(c->hname)) {
+            /* the headers we keep, compared only when the length matches (most do not) */
+            static const struct {
+                const char *name;
+                size_t len;
+                int id;
+            } keep[] = {
+                {"x-request-id", 12, TG_H_REQUEST_ID},
+                {"content-type", 12, TG_H_CONTENT_TYPE},
+                {"authorization", 13, TG_H_AUTHORIZATION},
+                {"transfer-encoding", 17, TG_H_TE},
+                {"expect", 6, TG_H_EXPECT},
+                {"x-api-key", 9, TG_H_API_KEY},
+                {"x-tollgate-task", 15, TG_H_TASK},
+                {"x-tollgate-complexity", 21, TG_H_COMPLEXITY},
+            };
             c->hname[c->hname_len] = '\0';
-            if (strcasecmp(c->hname, "x-request-id") == 0)
-                c->hcur = TG_H_REQUEST_ID;
-            else if (strcasecmp(c->hname, "content-type") == 0)
-                c->hcur = TG_H_CONTENT_TYPE;
-            else if (strcasecmp(c->hname, "authorization") == 0)
-                c->hcur = TG_H_AUTHORIZATION;
-            else if (strcasecmp(c->hname, "transfer-encoding") == 0)
-                c->hcur = TG_H_TE;
-            else if (strcasecmp(c->hname, "expect") == 0)
-                c->hcur = TG_H_EXPECT;
-            else if (strcasecmp(c->hname, "x-api-key") == 0)
-                c->hcur = TG_H_API_KEY;
-            else if (strcasecmp(c->hname, "x-tollgate-task") == 0)
-                c->hcur = TG_H_TASK;
-            else if (strcasecmp(c->hname, "x-tollgate-complexity") == 0)
-                c->hcur = TG_H_COMPLEXITY;
+            for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+                if (keep[i].len == c->hname_len &&
+                    strncasecmp(c->hname, keep[i].name, keep[i].len) == 0) {
+                    c->hcur = keep[i].id;
+                    break;
+                }
         }
         if ((slot = tg_hslot(c, &size)) != NULL) {
             if (c->hcur == TG_H_TE && slot[0] != '\0') {
