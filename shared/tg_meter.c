@@ -9,7 +9,6 @@
 #include "shared/tg_buf.h"
 
 #include <errno.h>
-#include <msgpack.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>

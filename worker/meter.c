@@ -91,9 +91,9 @@ static struct {
     int n;
 } tg_admit;
 
-static struct event *tg_meter_ev;     /* flushes both queues once per loop turn */
+static struct event *tg_meter_ev;    /* flushes both queues once per loop turn */
 static tg_admission_t *tg_levels[8]; /* tg_meter_flush's batch copies, one per nesting level */
-static tg_mbatch_t *tg_mb;        /* the worker's metering batch (its caches) */
+static tg_mbatch_t *tg_mb;           /* the worker's metering batch (its caches) */
 static void tg_meter_flush(void);
 
 static void tg_admit_lookup_tenant(tg_admission_t *e)
@@ -179,9 +179,9 @@ static void tg_admit_conclude(tg_admission_t *e)
 
 /*
  * The metering map is full (request events outgrew store.meter_map_size before their retention
- * ran out): delete the oldest request events so that admissions and usage keep working. A full map under load would
- * otherwise log this on every loop turn, so the message is said at most once a second, with
- * how often it happened and how many events went since the last time.
+ * ran out): delete the oldest request events so that admissions and usage keep working. A full
+ * map under load would otherwise log this on every loop turn, so the message is said at most
+ * once a second, with how often it happened and how many events went since the last time.
  */
 static void tg_meter_room(tg_store_t *s)
 {
@@ -243,12 +243,11 @@ void tg_meter_admit_cancel(tg_req_t *r)
 /*
  * Settlements are queued and committed together once per event-loop turn (group commit): one
  * LMDB write transaction for every request that finished in the turn instead of one each
- * (with the turn's admissions, tg_meter_flush). The queue is committed before the turn's answers
- * reach any client socket: the HTTP layer writes
- * answers late in the turn, from its own flush callback, and calls tg_meter_commit() first (the
- * event below only covers requests with no answer to write, such as a client that left). So a
- * request whose answer a client received has been settled, even if the worker is killed right
- * after.
+ * (with the turn's admissions, tg_meter_flush). The queue is committed before the turn's
+ * answers reach any client socket: the HTTP layer writes answers late in the turn, from its own
+ * flush callback, and calls tg_meter_commit() first (the event below only covers requests with
+ * no answer to write, such as a client that left). So a request whose answer a client received
+ * has been settled, even if the worker is killed right after.
  */
 typedef struct {
     int reserved;
