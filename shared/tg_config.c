@@ -1307,7 +1307,7 @@ static void tg_config_defaults(tg_config_t *cf)
     cf->upstream.verify_tls = 1;
     cf->store.control_map_size = 256 * 1024 * 1024;
     cf->store.meter_map_size = (size_t)4 * 1024 * 1024 * 1024;
-    cf->store.meter_writemap = 1;
+    cf->store.meter_writemap = 0;
     cf->store.sync_interval_ms = 1000;
     cf->store.event_retention_ms = (int64_t)30 * 86400000;
 }

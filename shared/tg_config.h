@@ -134,7 +134,7 @@ typedef struct tg_config_s {
         char *pepper_file;       /* default <path>/pepper */
         size_t control_map_size;
         size_t meter_map_size;
-        int meter_writemap; /* MDB_WRITEMAP on the meter environment (default on) */
+        int meter_writemap; /* MDB_WRITEMAP on the meter environment (default off) */
         int64_t sync_interval_ms;
         int64_t event_retention_ms;
     } store;

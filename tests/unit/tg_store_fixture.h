@@ -16,7 +16,7 @@ static tg_store_t tg_s;
 
 static void setup(void)
 {
-    tg_store_opts_t o = {NULL, 16 << 20, 64 << 20, 16, 1}; /* as deployed: MDB_WRITEMAP */
+    tg_store_opts_t o = {NULL, 16 << 20, 64 << 20, 16, 0};
     char err[256];
 
     snprintf(tg_dir, sizeof(tg_dir), "/tmp/tg-unit-XXXXXX");

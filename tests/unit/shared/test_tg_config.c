@@ -279,7 +279,25 @@ START_TEST(defaults)
     ck_assert_int_eq(cf->upstream.verify_tls, 1);
     ck_assert_ptr_null(cf->providers[0].api_key);
     ck_assert_uint_eq(cf->providers[0].nheaders, 0);
+    ck_assert_int_eq(cf->store.meter_writemap, 0);
+    ck_assert_int_eq(cf->store.sync_interval_ms, 1000);
     tg_config_unref(cf);
+}
+END_TEST
+
+START_TEST(store_meter_writemap_parsed)
+{
+    /* store.meter_writemap is a boolean, off unless written */
+    char err[TG_CONFIG_ERR_MAX];
+    tg_config_t *cf = load_text(BASE "store: {path: /tmp/x, meter_writemap: on}\n", err,
+                                sizeof(err));
+
+    ck_assert_msg(cf != NULL, "load failed: %s", err);
+    ck_assert_int_eq(cf->store.meter_writemap, 1);
+    tg_config_unref(cf);
+    cf = load_text(BASE "store: {path: /tmp/x, meter_writemap: maybe}\n", err, sizeof(err));
+    ck_assert_ptr_null(cf);
+    ck_assert_msg(strstr(err, "meter_writemap") != NULL, "%s", err);
 }
 END_TEST
 
@@ -1393,6 +1411,7 @@ static Suite *tg_config_suite(void)
     tcase_add_test(tc, model_fields);
     tcase_add_test(tc, defaults);
     tcase_add_test(tc, settings_override_defaults);
+    tcase_add_test(tc, store_meter_writemap_parsed);
     tcase_add_test(tc, ref_and_unref);
     tcase_add_test(tc, sha256_covers_every_source_file);
     tcase_add_test(tc, workers_auto);

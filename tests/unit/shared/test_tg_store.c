@@ -221,6 +221,35 @@ START_TEST(reopen_keeps_data)
 }
 END_TEST
 
+START_TEST(writemap_meter_keeps_data_across_modes)
+{
+    /* store.meter_writemap: a meter environment written through the map reads back the same
+       when opened without it (and the other way round): one file format, two write paths */
+    tmp_t t;
+    tg_store_t s;
+    tg_store_opts_t o;
+    char buf[32], err[512];
+    size_t len = 0;
+
+    tmp_make(&t);
+    o = opts_for(t.path);
+    o.meter_writemap = 1;
+    ck_assert_msg(tg_store_open(&s, &o, err, sizeof(err)) == 0, "%s", err);
+    put(&s, TG_DB_USAGE, "minute", "through-map", 11);
+    tg_store_close(&s);
+    open_ok(&s, t.path);
+    ck_assert_int_eq(get(&s, TG_DB_USAGE, "minute", buf, sizeof(buf), &len), 0);
+    ck_assert_mem_eq(buf, "through-map", 11);
+    put(&s, TG_DB_USAGE, "minute2", "by-pwrite", 9);
+    tg_store_close(&s);
+    ck_assert_msg(tg_store_open(&s, &o, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_int_eq(get(&s, TG_DB_USAGE, "minute2", buf, sizeof(buf), &len), 0);
+    ck_assert_mem_eq(buf, "by-pwrite", 9);
+    tg_store_close(&s);
+    tmp_remove(&t);
+}
+END_TEST
+
 START_TEST(other_schema_refused)
 {
     /* A store written by another schema is refused, naming the path and both versions; the
@@ -551,6 +580,7 @@ static Suite *tg_store_suite(void)
     tcase_add_test(tc, open_creates_everything);
     tcase_add_test(tc, open_existing_empty_directory);
     tcase_add_test(tc, reopen_keeps_data);
+    tcase_add_test(tc, writemap_meter_keeps_data_across_modes);
     tcase_add_test(tc, other_schema_refused);
     tcase_add_test(tc, malformed_schema_refused);
     tcase_add_test(tc, open_failures_are_explained);
