@@ -40,6 +40,7 @@ typedef struct tg_h1conn_s {
 
 struct tg_h1pool_s {
     char origin[320];
+    int plain; /* http:// (no TLS): a short read means the socket is drained */
     tg_h1conn_t *idle;
     int nidle;
     tg_h1pool_t *next;
@@ -70,6 +71,7 @@ static tg_h1pool_t *tg_h1_pool(const char *origin)
     if ((p = calloc(1, sizeof(*p))) == NULL)
         return NULL;
     snprintf(p->origin, sizeof(p->origin), "%s", origin);
+    p->plain = strncasecmp(origin, "http://", 7) == 0;
     p->next = tg_pools;
     tg_pools = p;
     return p;
@@ -324,6 +326,12 @@ static void tg_h1_recv(tg_xfer_t *x)
         if (x->status == 0 && x->bytes == 0)
             tg_xfer_arm(x, x->idle_ms); /* first byte in: from now on the idle deadline */
         if (tg_h1_feed(x, tg_h1_rbuf, n))
+            return;
+        /* Without TLS, a read shorter than the buffer took all the socket had: the next read
+           would only say EAGAIN (one wasted system call per stream event). The read event is
+           level-triggered, so more data calls us again. TLS keeps reading: curl may hold
+           decrypted bytes the socket no longer shows. */
+        if (!x->paused && c->pool != NULL && c->pool->plain && n < sizeof(tg_h1_rbuf))
             return;
     }
     event_del(c->ev); /* paused: read nothing until resumed */
