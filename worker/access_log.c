@@ -6,6 +6,7 @@
  * loop turn; metering does not depend on this log.
  */
 #include "worker/access_log.h"
+#include "shared/tg_buf.h"
 #include "shared/tg_log.h"
 
 #include <errno.h>
@@ -151,16 +152,8 @@ static void tg_lit(tg_line_t *l, const char *s, size_t n)
 static void tg_int(tg_line_t *l, int64_t v)
 {
     char tmp[24];
-    size_t n = sizeof(tmp);
-    uint64_t u = v < 0 ? (uint64_t)(-(v + 1)) + 1 : (uint64_t)v;
 
-    do {
-        tmp[--n] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u > 0);
-    if (v < 0)
-        tmp[--n] = '-';
-    tg_lit(l, tmp + n, sizeof(tmp) - n);
+    tg_lit(l, tmp, tg_fmt_int(tmp, v));
 }
 
 /* nanoseconds as milliseconds with 3 decimals */

@@ -497,16 +497,11 @@ static size_t tg_put_s(char *buf, size_t size, size_t len, const char *s)
     return tg_put(buf, size, len, s, strlen(s));
 }
 
-static size_t tg_put_u(char *buf, size_t size, size_t len, uint64_t v)
+static size_t tg_put_int(char *buf, size_t size, size_t len, int64_t v)
 {
     char tmp[24];
-    size_t n = sizeof(tmp);
 
-    do {
-        tmp[--n] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v > 0);
-    return tg_put(buf, size, len, tmp + n, sizeof(tmp) - n);
+    return tg_put(buf, size, len, tmp, tg_fmt_int(tmp, v));
 }
 
 /* The status line and headers, built without printf: this runs once per request. */
@@ -524,7 +519,7 @@ static void tg_write_head(tg_req_t *r, int status, const char *content_type, int
     if (!keep)
         r->conn->want_close = 1;
     n = TG_PUT_LIT(head, n, "HTTP/1.1 ");
-    n = tg_put_u(head, sizeof(head), n, (uint64_t)status);
+    n = tg_put_int(head, sizeof(head), n, status);
     n = TG_PUT_LIT(head, n, " ");
     n = tg_put_s(head, sizeof(head), n, tg_reason(status));
     n = TG_PUT_LIT(head, n, "\r\nServer: tollgate\r\nDate: ");
@@ -542,7 +537,7 @@ static void tg_write_head(tg_req_t *r, int status, const char *content_type, int
     }
     if (length >= 0) {
         n = TG_PUT_LIT(head, n, "Content-Length: ");
-        n = tg_put_u(head, sizeof(head), n, (uint64_t)length);
+        n = tg_put_int(head, sizeof(head), n, length);
         n = TG_PUT_LIT(head, n, "\r\n");
     } else if (r->conn->parser.http_minor >= 1) {
         n = TG_PUT_LIT(head, n, "Transfer-Encoding: chunked\r\n");

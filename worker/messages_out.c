@@ -227,14 +227,8 @@ static void tg_mout_put(tg_messages_stream_t *s, const char *str, size_t len)
 static void tg_mout_int(tg_messages_stream_t *s, int64_t v)
 {
     char num[24];
-    size_t n = sizeof(num);
-    uint64_t u = v < 0 ? 0 : (uint64_t)v;
 
-    do {
-        num[--n] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u > 0);
-    tg_mout_put(s, num + n, sizeof(num) - n);
+    tg_mout_put(s, num, tg_fmt_int(num, v < 0 ? 0 : v));
 }
 
 static void tg_mout_str(tg_messages_stream_t *s, const char *str, size_t len)

@@ -9,6 +9,7 @@
  * A connect-only handle must stay in the multi handle after its connect completes (removing it
  * would drop the connection), so pooled connections keep their easy handle added until closed.
  */
+#include "shared/tg_buf.h"
 #include "shared/tg_log.h"
 #include "worker/upstream_int.h"
 
@@ -457,9 +458,7 @@ static void tg_h1_start(tg_xfer_t *x)
 int tg_h1_post(tg_xfer_t *x, char *body, size_t len, const tg_config_t *cf)
 {
     char cl[48];
-    size_t n = 0, v = len;
-    char digits[24];
-    size_t nd = 0;
+    size_t n;
 
     if (tg_h1_settings.on_body == NULL) {
         tg_h1_settings.on_header_field = tg_h1_on_header_field;
@@ -468,14 +467,8 @@ int tg_h1_post(tg_xfer_t *x, char *body, size_t len, const tg_config_t *cf)
         tg_h1_settings.on_body = tg_h1_on_body;
         tg_h1_settings.on_message_complete = tg_h1_on_message_complete;
     }
-    do {
-        digits[nd++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v > 0);
     memcpy(cl, "Content-Length: ", 16);
-    n = 16;
-    while (nd > 0)
-        cl[n++] = digits[--nd];
+    n = 16 + tg_fmt_int(cl + 16, (long long)len);
     memcpy(cl + n, "\r\n\r\n", 4);
     n += 4;
     x->out_len = x->h1_head_len + n + len;
